@@ -1,0 +1,36 @@
+// What every command shares: warnings, help, the plugin registry and the
+// runtime settings (threads, device).
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include <torch/types.h>
+
+#include "host/options.h"
+#include "host/plugin_registry.h"
+
+namespace piade {
+
+/// "piade: warning: ..." on stderr.
+void warn(const std::string& message);
+
+/// Prints usage and the options; returns true when --help was given.
+bool print_help_if_asked(const CommandLine& command_line, const std::string& usage,
+                         const po::options_description& options);
+
+/// Scans --plugin-dir, PIADE_PLUGIN_PATH and the built-in plugin directory.
+PluginRegistry load_plugins(const CommandLine& command_line);
+
+/// Applies --threads to LibTorch (which otherwise may use one thread).
+void apply_threads(const CommandLine& command_line);
+
+/// Parses --device: cpu, cuda, cuda:N, or auto (cuda when available).
+torch::Device parse_device(const std::string& text);
+
+namespace commands {
+int plugins(const std::vector<std::string>& args);
+int config(const std::vector<std::string>& args);
+}  // namespace commands
+
+}  // namespace piade

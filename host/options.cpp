@@ -1,0 +1,173 @@
+#include "host/options.h"
+
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include <fmt/format.h>
+
+#include "host/error.h"
+
+namespace piade {
+namespace {
+
+const std::set<std::string> kSingleParts = {"backbone", "pooling", "routing", "decoder"};
+
+std::vector<std::string> split(const std::string& text, char separator) {
+  std::vector<std::string> parts;
+  std::stringstream in(text);
+  std::string part;
+  while (std::getline(in, part, separator)) parts.push_back(part);
+  return parts;
+}
+
+// `--set KEY=VALUE` (or --set=KEY=VALUE) becomes `--KEY=VALUE`, so a set key
+// means exactly what the same key means on the command line or in a file.
+std::vector<std::string> expand_set(const std::vector<std::string>& args) {
+  std::vector<std::string> out;
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    std::string assignment;
+    if (args[i] == "--set") {
+      if (i + 1 >= args.size()) throw Error("--set: expects KEY=VALUE, got nothing");
+      assignment = args[++i];
+    } else if (args[i].rfind("--set=", 0) == 0) {
+      assignment = args[i].substr(6);
+    } else {
+      out.push_back(args[i]);
+      continue;
+    }
+    const auto eq = assignment.find('=');
+    if (eq == std::string::npos || eq == 0)
+      throw Error(fmt::format("--set: expects KEY=VALUE, got '{}'", assignment));
+    out.push_back("--" + assignment);
+  }
+  return out;
+}
+
+std::vector<std::string> option_names(const po::options_description& options) {
+  std::vector<std::string> names;
+  for (const auto& option : options.options()) names.push_back(option->long_name());
+  return names;
+}
+
+// Files plugin parameters under their owner, or throws for an unknown key.
+void collect_unregistered(const po::parsed_options& parsed, const po::options_description& options,
+                          const std::string& where, CommandLine& out, bool from_file) {
+  for (const po::option& option : parsed.options) {
+    if (!option.unregistered) continue;
+    const std::string& key = option.string_key;
+    const std::vector<std::string> parts = split(key, '.');
+    std::string owner, param;
+    if (parts.size() == 2 && kSingleParts.count(parts[0])) {
+      owner = parts[0];
+      param = parts[1];
+    } else if (parts.size() == 3 && parts[0] == "loss") {
+      owner = "loss." + parts[1];
+      param = parts[2];
+    } else {
+      const std::string shown = from_file ? key : "--" + key;
+      const auto match = closest_match(key, option_names(options));
+      const std::string hint =
+          match ? fmt::format(", did you mean '{}{}'?", from_file ? "" : "--", *match) : "";
+      throw Error(fmt::format("{}unknown option '{}'{}", where, shown, hint));
+    }
+    if (option.value.empty())
+      throw Error(fmt::format("{}option '{}' needs a value: write {}{}=VALUE", where, key,
+                              from_file ? "" : "--set ", key));
+    auto& params = out.plugin_params[owner];
+    // The command line is parsed first and wins over the config file.
+    if (from_file && params.count(param)) continue;
+    params[param] = option.value.back();
+  }
+}
+
+}  // namespace
+
+po::options_description common_options() {
+  po::options_description options("General options");
+  options.add_options()
+      ("help,h", "show this help")
+      ("config", po::value<std::string>(), "read options from an INI file; the command line wins")
+      ("set", po::value<std::vector<std::string>>(),
+       "KEY=VALUE: set any option or plugin parameter (repeatable), e.g. --set routing.vectors=1")
+      ("plugin-dir", po::value<std::vector<std::string>>()->composing(),
+       "search this directory for plugins first (repeatable)")
+      ("threads", po::value<int>()->default_value(static_cast<int>(std::max(1u, std::thread::hardware_concurrency()))),
+       "CPU threads for LibTorch (default: all cores)")
+      ("device", po::value<std::string>()->default_value("cpu"), "cpu, cuda, cuda:N or auto");
+  return options;
+}
+
+po::options_description pipeline_options() {
+  po::options_description options("Pipeline (one plugin per part; see `piade plugins`)");
+  options.add_options()
+      ("backbone", po::value<std::string>()->default_value("se_resnet18"), "feature extractor")
+      ("pooling", po::value<std::string>()->default_value("pyramid"), "features to capsules")
+      ("routing", po::value<std::string>()->default_value("dynamic"), "capsules to vectors")
+      ("decoder", po::value<std::string>()->default_value("transposed"), "vector to image")
+      ("loss", po::value<std::vector<std::string>>()->composing(),
+       "loss term (repeatable or comma-separated; default mse,ssim,perceptual)");
+  return options;
+}
+
+CommandLine parse_options(const std::vector<std::string>& raw_args,
+                          const po::options_description& options) {
+  CommandLine out;
+  const std::vector<std::string> args = expand_set(raw_args);
+  // Positional words are collected here; each command checks its own.
+  po::options_description with_words = options;
+  with_words.add_options()("positional-words", po::value<std::vector<std::string>>());
+  po::positional_options_description positional;
+  positional.add("positional-words", -1);
+  po::parsed_options parsed(&with_words);
+  try {
+    parsed = po::command_line_parser(args)
+                 .options(with_words)
+                 .positional(positional)
+                 .allow_unregistered()
+                 .style(po::command_line_style::default_style &
+                        ~po::command_line_style::allow_guessing)
+                 .run();
+  } catch (const po::error& e) {
+    throw Error(e.what());
+  }
+  collect_unregistered(parsed, options, "", out, false);
+  try {
+    po::store(parsed, out.values);
+  } catch (const po::error& e) {
+    throw Error(e.what());
+  }
+  if (out.values.count("positional-words"))
+    out.positional = out.values["positional-words"].as<std::vector<std::string>>();
+
+  if (out.values.count("config")) {
+    const std::string file = out.values["config"].as<std::string>();
+    std::ifstream in(file);
+    if (!in) throw Error(fmt::format("--config: cannot read '{}'", file));
+    try {
+      po::parsed_options from_file = po::parse_config_file(in, options, true);
+      collect_unregistered(from_file, options, file + ": ", out, true);
+      po::store(from_file, out.values);
+    } catch (const po::error& e) {
+      throw Error(fmt::format("{}: {}", file, e.what()));
+    }
+  }
+  try {
+    po::notify(out.values);
+  } catch (const po::error& e) {
+    throw Error(e.what());
+  }
+  return out;
+}
+
+std::vector<std::string> loss_names(const CommandLine& command_line) {
+  std::vector<std::string> names;
+  if (!command_line.values.count("loss")) return {"mse", "ssim", "perceptual"};
+  for (const std::string& value : command_line.get<std::vector<std::string>>("loss"))
+    for (const std::string& name : split(value, ','))
+      if (!name.empty()) names.push_back(name);
+  return names;
+}
+
+}  // namespace piade

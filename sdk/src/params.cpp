@@ -1,0 +1,85 @@
+#include "piade/sdk/params.h"
+
+#include <sstream>
+#include <stdexcept>
+
+namespace piade {
+namespace {
+
+const char* type_name(const ParamSet::Value& value) {
+  switch (value.index()) {
+    case 0: return "an int";
+    case 1: return "a float";
+    case 2: return "a bool";
+    case 3: return "a string";
+    case 4: return "an int list";
+    default: return "a float list";
+  }
+}
+
+template <class T>
+std::string join(const std::vector<T>& values) {
+  std::ostringstream out;
+  out.precision(17);
+  for (std::size_t i = 0; i < values.size(); ++i) out << (i ? "," : "") << values[i];
+  return out.str();
+}
+
+}  // namespace
+
+void ParamSet::set(const std::string& name, Value value) { values_[name] = std::move(value); }
+
+bool ParamSet::contains(const std::string& name) const { return values_.count(name) != 0; }
+
+const ParamSet::Value& ParamSet::at(const std::string& name) const {
+  auto it = values_.find(name);
+  if (it == values_.end()) throw std::invalid_argument("parameter '" + name + "' is not set");
+  return it->second;
+}
+
+template <class T>
+static const T& get_as(const ParamSet::Value& value, const std::string& name, const char* wanted) {
+  if (const T* v = std::get_if<T>(&value)) return *v;
+  throw std::invalid_argument("parameter '" + name + "' is " + type_name(value) + ", not " + wanted);
+}
+
+int64_t ParamSet::get_int(const std::string& name) const { return get_as<int64_t>(at(name), name, "an int"); }
+
+double ParamSet::get_float(const std::string& name) const {
+  const Value& value = at(name);
+  if (const int64_t* v = std::get_if<int64_t>(&value)) return static_cast<double>(*v);
+  return get_as<double>(value, name, "a float");
+}
+
+bool ParamSet::get_bool(const std::string& name) const { return get_as<bool>(at(name), name, "a bool"); }
+
+const std::string& ParamSet::get_string(const std::string& name) const {
+  return get_as<std::string>(at(name), name, "a string");
+}
+
+const std::vector<int64_t>& ParamSet::get_int_list(const std::string& name) const {
+  return get_as<std::vector<int64_t>>(at(name), name, "an int list");
+}
+
+const std::vector<double>& ParamSet::get_float_list(const std::string& name) const {
+  return get_as<std::vector<double>>(at(name), name, "a float list");
+}
+
+std::string ParamSet::text(const std::string& name) const {
+  const Value& value = at(name);
+  switch (value.index()) {
+    case 0: return std::to_string(std::get<int64_t>(value));
+    case 1: {
+      std::ostringstream out;
+      out.precision(17);
+      out << std::get<double>(value);
+      return out.str();
+    }
+    case 2: return std::get<bool>(value) ? "true" : "false";
+    case 3: return std::get<std::string>(value);
+    case 4: return join(std::get<std::vector<int64_t>>(value));
+    default: return join(std::get<std::vector<double>>(value));
+  }
+}
+
+}  // namespace piade

@@ -8,8 +8,6 @@
 
 namespace piade {
 
-void warn(const std::string& message) { fmt::print(stderr, "piade: warning: {}\n", message); }
-
 bool print_help_if_asked(const CommandLine& command_line, const std::string& usage,
                          const po::options_description& options) {
   if (!command_line.values.count("help")) return false;

@@ -9,11 +9,9 @@
 
 #include "host/options.h"
 #include "host/plugin_registry.h"
+#include "piade/sdk/log.h"
 
 namespace piade {
-
-/// "piade: warning: ..." on stderr.
-void warn(const std::string& message);
 
 /// Prints usage and the options; returns true when --help was given.
 bool print_help_if_asked(const CommandLine& command_line, const std::string& usage,

@@ -29,6 +29,8 @@ torch::Device parse_device(const std::string& text);
 namespace commands {
 int plugins(const std::vector<std::string>& args);
 int config(const std::vector<std::string>& args);
+int train(const std::vector<std::string>& args);
+int score(const std::vector<std::string>& args);
 }  // namespace commands
 
 }  // namespace piade

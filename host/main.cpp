@@ -22,6 +22,8 @@ struct Command {
 const Command kCommands[] = {
     {"plugins", "list plugins (and broken ones), or show one's parameters", piade::commands::plugins},
     {"config", "print the resolved pipeline configuration as INI or JSON", piade::commands::config},
+    {"train", "train a pipeline on the normal images of a dataset", piade::commands::train},
+    {"score", "score images with a trained checkpoint (CSV)", piade::commands::score},
 };
 
 void print_usage() {

@@ -1,5 +1,6 @@
 #include "host/options.h"
 
+#include <algorithm>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -147,6 +148,17 @@ CommandLine parse_options(const std::vector<std::string>& raw_args,
     if (!in) throw Error(fmt::format("--config: cannot read '{}'", file));
     try {
       po::parsed_options from_file = po::parse_config_file(in, options, true);
+      // The command line wins. po::store keeps the first value of a plain
+      // option but appends to a composing one (--loss, --plugin-dir), so the
+      // file's values of options the command line gives are dropped here.
+      auto& file_options = from_file.options;
+      file_options.erase(std::remove_if(file_options.begin(), file_options.end(),
+                                        [&](const po::option& option) {
+                                          return !option.unregistered &&
+                                                 out.values.count(option.string_key) &&
+                                                 !out.values[option.string_key].defaulted();
+                                        }),
+                         file_options.end());
       collect_unregistered(from_file, options, file + ": ", out, true);
       po::store(from_file, out.values);
     } catch (const po::error& e) {

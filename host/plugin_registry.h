@@ -3,6 +3,7 @@
 // what differs and how to fix it; nothing a plugin does can abort the host.
 #pragma once
 
+#include <cctype>
 #include <filesystem>
 #include <memory>
 #include <optional>
@@ -111,10 +112,14 @@ class PluginRegistry {
                   kind_name(Part::kind));
     auto module = create(component, context);
     auto part = std::dynamic_pointer_cast<Part>(module);
-    if (!part)
+    if (!part) {
+      // The interface's class name: "backbone" -> piade::Backbone.
+      std::string interface_name = kind_name(Part::kind);
+      interface_name[0] = static_cast<char>(std::toupper(static_cast<unsigned char>(interface_name[0])));
       throw Error(component.id() + " (" + component.plugin->file.string() +
                   "): the factory returned an object that does not implement piade::" +
-                  kind_name(Part::kind) + "; derive the component from that interface");
+                  interface_name + "; derive the component from that interface");
+    }
     return part;
   }
 

@@ -27,7 +27,7 @@ int commands::config(const std::vector<std::string>& args) {
                           options))
     return 0;
   if (!command_line.positional.empty())
-    throw Error(fmt::format("config: unexpected argument '{}'", command_line.positional[0]));
+    throw Error(fmt::format("unexpected argument '{}'; give options only", command_line.positional[0]));
   const PluginRegistry registry = load_plugins(command_line);
   const PipelineConfig config = resolve_pipeline(registry, command_line, warn);
 

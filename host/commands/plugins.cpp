@@ -131,10 +131,11 @@ int commands::plugins(const std::vector<std::string>& args) {
   const auto& words = command_line.positional;
   if (words.empty()) return list(registry, json);
   if (words[0] == "info" && words.size() == 2) return info(registry, words[1], json);
-  if (words[0] == "info") throw Error("plugins info: expects one NAME (or KIND/NAME)");
-  throw Error(fmt::format("plugins: unknown subcommand '{}'{}; use `piade plugins` or `piade "
-                          "plugins info NAME`",
-                          words[0], did_you_mean(words[0], {"info"})));
+  // main() prefixes "piade plugins: ", so messages start with the subcommand.
+  if (words[0] == "info") throw Error("info: expects one NAME (or KIND/NAME)");
+  std::string hint = did_you_mean(words[0], {"info"});
+  if (hint.empty()) hint = "; use `piade plugins` or `piade plugins info NAME`";
+  throw Error(fmt::format("unknown subcommand '{}'{}", words[0], hint));
 }
 
 }  // namespace piade

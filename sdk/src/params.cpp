@@ -1,5 +1,6 @@
 #include "piade/sdk/params.h"
 
+#include <cstdlib>
 #include <sstream>
 #include <stdexcept>
 
@@ -17,12 +18,27 @@ const char* type_name(const ParamSet::Value& value) {
   }
 }
 
+// The shortest text (15 to 17 significant digits) that reads back as exactly
+// `value`: "0.1" as a user types it, not 17 digits' "0.10000000000000001".
+std::string float_text(double value) {
+  std::ostringstream out;
+  for (int precision = 15; precision <= 17; ++precision) {
+    out.str("");
+    out.precision(precision);
+    out << value;
+    if (std::strtod(out.str().c_str(), nullptr) == value) break;
+  }
+  return out.str();
+}
+
+std::string item_text(int64_t value) { return std::to_string(value); }
+std::string item_text(double value) { return float_text(value); }
+
 template <class T>
 std::string join(const std::vector<T>& values) {
-  std::ostringstream out;
-  out.precision(17);
-  for (std::size_t i = 0; i < values.size(); ++i) out << (i ? "," : "") << values[i];
-  return out.str();
+  std::string out;
+  for (std::size_t i = 0; i < values.size(); ++i) out += (i ? "," : "") + item_text(values[i]);
+  return out;
 }
 
 }  // namespace
@@ -69,12 +85,7 @@ std::string ParamSet::text(const std::string& name) const {
   const Value& value = at(name);
   switch (value.index()) {
     case 0: return std::to_string(std::get<int64_t>(value));
-    case 1: {
-      std::ostringstream out;
-      out.precision(17);
-      out << std::get<double>(value);
-      return out.str();
-    }
+    case 1: return float_text(std::get<double>(value));
     case 2: return std::get<bool>(value) ? "true" : "false";
     case 3: return std::get<std::string>(value);
     case 4: return join(std::get<std::vector<int64_t>>(value));

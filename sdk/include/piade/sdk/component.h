@@ -37,6 +37,10 @@ struct ComponentContext {
   std::optional<FeatureShape> features;
   std::optional<CapsuleShape> capsules;
   std::optional<VectorShape> vectors;
+  /// True when the host will overwrite every weight from a checkpoint right
+  /// after construction (score, eval, resume): skip loading pretrained files
+  /// (they may not exist on this machine) and warnings about their absence.
+  bool restoring = false;
 };
 
 }  // namespace piade

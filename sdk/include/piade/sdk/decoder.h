@@ -1,5 +1,5 @@
 // Decoder: reconstructs the image from one instantiation vector and the
-// backbone's features (paper sec. 3.4).
+// backbone's features (paper sec. 3.1).
 #pragma once
 
 #include <torch/nn/module.h>

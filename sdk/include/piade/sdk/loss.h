@@ -1,5 +1,5 @@
 // Loss term: one part of the reconstruction loss, which is also the anomaly
-// score (paper sec. 4.2-4.3).
+// score (paper sec. 3.2, eq. 5).
 #pragma once
 
 #include <torch/nn/module.h>

@@ -1,4 +1,4 @@
-// Pooling: turns the backbone's feature map into primary capsules (paper sec. 3.2).
+// Pooling: turns the backbone's feature map into primary capsules (paper sec. 3.1, Fig. 2).
 #pragma once
 
 #include <torch/nn/module.h>

@@ -1,4 +1,4 @@
-// Routing: routes primary capsules to instantiation vectors (paper sec. 3.3).
+// Routing: routes primary capsules to instantiation vectors (paper sec. 3.1).
 #pragma once
 
 #include <torch/nn/module.h>
@@ -25,7 +25,7 @@ class PIADE_SDK_API Routing : public virtual torch::nn::Module {
   virtual VectorShape output_shape(const CapsuleShape& input) const = 0;
 
   /// Chooses the vector to decode from forward()'s output [N,V,D]. The
-  /// default is the paper's (sec. 3.3): vector 0 while training, so that one
+  /// default is the paper's (sec. 3.1): vector 0 while training, so that one
   /// vector learns the normal class, and the longest (most likely entity)
   /// in evaluation.
   virtual VectorSelection select(const torch::Tensor& vectors) const;

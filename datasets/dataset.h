@@ -1,0 +1,22 @@
+// An in-memory image set: what every dataset format loads into, and what
+// training and evaluation read.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include <torch/types.h>
+
+namespace piade {
+
+struct ImageSet {
+  torch::Tensor images;          ///< [N,C,H,W] uint8, as decoded
+  torch::Tensor labels;          ///< [N] int64: class label, or 1 = anomalous / 0 = normal
+  std::vector<std::string> ids;  ///< one per image: a path, or "<file>#<index>"
+
+  int64_t size() const { return images.defined() ? images.size(0) : 0; }
+  /// The subset at `indices` (in that order).
+  ImageSet select(const std::vector<int64_t>& indices) const;
+};
+
+}  // namespace piade

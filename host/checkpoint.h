@@ -1,0 +1,52 @@
+// Self-describing checkpoints: one file holding the weights, the optimizer
+// state and the full configuration (plugin names, versions and parameters,
+// image shape, preprocessing, training settings, score statistics), so that
+// the pipeline can be rebuilt from the checkpoint alone. Writes are atomic.
+#pragma once
+
+#include <filesystem>
+#include <optional>
+#include <string>
+
+#include <nlohmann/json.hpp>
+#include <torch/optim/optimizer.h>
+
+#include "host/model.h"
+#include "host/pipeline_config.h"
+#include "host/plugin_registry.h"
+
+namespace piade {
+
+namespace fs = std::filesystem;
+
+/// `--checkpoint` accepts the training output directory or the file itself.
+fs::path checkpoint_file(const fs::path& path);
+
+/// The configuration part of a checkpoint for `config` (plugin names,
+/// versions and every parameter as text).
+nlohmann::json pipeline_to_json(const PipelineConfig& config);
+
+/// Rebuilds the pipeline configuration recorded in a checkpoint. Throws
+/// piade::Error naming the plugin when it is missing, its version differs,
+/// or a recorded parameter no longer validates.
+PipelineConfig pipeline_from_json(const PluginRegistry& registry, const nlohmann::json& pipeline,
+                                  const std::string& source);
+
+/// Writes model (+ optimizer, if given) and `meta` to `file` via a temporary
+/// file and rename, so a crash never leaves a half-written checkpoint.
+void save_checkpoint(const fs::path& file, PiadeModel& model, torch::optim::Optimizer* optimizer,
+                     const nlohmann::json& meta);
+
+/// Reads only the configuration of a checkpoint file.
+nlohmann::json read_checkpoint_meta(const fs::path& file);
+
+/// Loads weights (and the optimizer state, when asked and present) into an
+/// already built model. Throws piade::Error naming the file on mismatch.
+void load_checkpoint_state(const fs::path& file, PiadeModel& model,
+                           torch::optim::Optimizer* optimizer, const torch::Device& device);
+
+/// Writes `text` to `file` atomically (temporary file in the same directory,
+/// then rename).
+void write_file_atomic(const fs::path& file, const std::string& text);
+
+}  // namespace piade

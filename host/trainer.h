@@ -1,0 +1,57 @@
+// The training loop (paper sec. 4.2, Table 1): Adam on the per-image loss
+// averaged over the batch, a progress bar, a per-epoch CSV log, periodic and
+// final checkpoints, resume, and a clean stop on Ctrl-C.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+
+#include <nlohmann/json.hpp>
+#include <torch/types.h>
+
+#include "datasets/dataset.h"
+#include "datasets/transforms.h"
+#include "host/model.h"
+
+namespace piade {
+
+struct TrainSettings {
+  int64_t epochs = 400;       ///< Table 1
+  int64_t batch_size = 120;   ///< Table 1
+  double lr = 1e-3;           ///< Table 1 (Adam)
+  double weight_decay = 1e-4; ///< Table 1
+  uint64_t seed = 0;
+  int64_t checkpoint_every = 10;  ///< epochs; 0 = only at the end
+  bool progress = true;
+};
+
+struct TrainResult {
+  int64_t epochs_done = 0;
+  bool interrupted = false;
+  double last_loss = 0;
+};
+
+/// Trains `model` on `train` and writes DIR/checkpoint.pt and
+/// DIR/train_log.csv. `meta` (pipeline, preprocessing, dataset) is stored in
+/// every checkpoint, with the training state and, at the end, the score
+/// statistics on the training set. With `resume`, continues from the
+/// checkpoint in DIR (same configuration) at the first unfinished epoch.
+TrainResult train(PiadeModel& model, const ImageSet& train, const Preprocess& preprocess,
+                  const TrainSettings& settings, const torch::Device& device,
+                  const std::filesystem::path& out_dir, nlohmann::json meta, bool resume);
+
+/// Scores images in batches without autograd (eval mode).
+struct BatchScores {
+  torch::Tensor total;                ///< [N]
+  std::vector<torch::Tensor> terms;   ///< per term, [N]
+  torch::Tensor vector_index;         ///< [N]
+};
+BatchScores score_all(PiadeModel& model, const torch::Tensor& images_uint8, const Preprocess& preprocess,
+                      int64_t batch_size, const torch::Device& device);
+
+/// Summary statistics of training-set scores, stored in the checkpoint: the
+/// decision threshold is their 99th percentile.
+nlohmann::json score_statistics(const torch::Tensor& scores);
+
+}  // namespace piade

@@ -1,0 +1,141 @@
+// loss/perceptual: the perceptual loss term of PIADE (paper sec. 3.2, eq. 5,
+// after Johnson et al., arXiv 1603.08155): the mean squared difference
+// between the features that the first four layers of an ImageNet VGG11 give
+// for the image and for its reconstruction, (1/WCH) ||F(X) - F(X^)||_F^2.
+// The VGG is pretrained and "kept fixed" (sec. 3.2, 4.2).
+#include <array>
+#include <string>
+
+#include <torch/torch.h>
+
+#include "piade/sdk/log.h"
+#include "piade/sdk/plugin.h"
+#include "piade/sdk/weights.h"
+
+namespace {
+
+namespace nn = torch::nn;
+namespace F = torch::nn::functional;
+
+constexpr const char* kId = "loss/perceptual";
+
+// torchvision's ImageNet statistics, which its VGG11 weights expect.
+constexpr std::array<float, 3> kImageNetMean = {0.485f, 0.456f, 0.406f};
+constexpr std::array<float, 3> kImageNetStd = {0.229f, 0.224f, 0.225f};
+
+class PerceptualLossImpl : public nn::Cloneable<PerceptualLossImpl>, public piade::Loss {
+ public:
+  explicit PerceptualLossImpl(const piade::ComponentContext& context)
+      : weights_(context.params.get_string("weights")) {
+    const piade::ImageShape& image = context.image;
+    if (image.channels != 1 && image.channels != 3)
+      throw std::invalid_argument(std::string(kId) + ": images have " + std::to_string(image.channels) +
+                                  " channels, VGG11 takes 1 (repeated to 3) or 3; convert the images "
+                                  "to gray or RGB");
+    if (image.height < 2 || image.width < 2)
+      throw std::invalid_argument(std::string(kId) + ": images are " + std::to_string(image.height) + "x" +
+                                  std::to_string(image.width) +
+                                  ", VGG11's 2x2 max pooling needs at least 2x2; use larger images");
+    reset();
+    // Restoring from a checkpoint overwrites every weight next (component.h).
+    if (context.restoring) return;
+    if (weights_.empty()) {
+      piade::warn_once(std::string(kId) +
+                       ": no pretrained weights, the VGG11 layers are random and fixed; the paper "
+                       "used torchvision's ImageNet VGG11 (sec. 3.2): pass --set "
+                       "loss.perceptual.weights=PATH (a .safetensors or plain-dict .pth of "
+                       "torchvision's vgg11 state dict)");
+    } else {
+      std::map<std::string, torch::Tensor> tensors;
+      try {
+        tensors = piade::load_tensors(weights_);
+      } catch (const std::exception& e) {
+        throw std::runtime_error(std::string(kId) + ": " + e.what());
+      }
+      // Only features.0 and features.3 exist here; the rest of a vgg11 state
+      // dict (later convs, classifier) is ignored.
+      nn::Module vgg;
+      vgg.register_module("features", features);
+      piade::load_module_weights(vgg, tensors, std::string(kId) + ": weights '" + weights_ + "'");
+    }
+  }
+
+  void reset() override {
+    // torchvision vgg11().features[:4]: indices 0..3 give the names
+    // features.0.weight and features.3.weight of its state dict.
+    features = register_module(
+        "features", nn::Sequential(nn::Conv2d(nn::Conv2dOptions(3, 64, 3).padding(1)), nn::ReLU(),
+                                   nn::MaxPool2d(nn::MaxPool2dOptions(2).stride(2)),
+                                   nn::Conv2d(nn::Conv2dOptions(64, 128, 3).padding(1))));
+    {
+      // Without weights: orthogonal init, zero biases (sec. 4.2), like the
+      // rest of the model that is not pretrained.
+      torch::NoGradGuard no_grad;
+      for (const auto& module : features->modules(/*include_self=*/false)) {
+        if (auto* conv = dynamic_cast<nn::Conv2dImpl*>(module.get())) {
+          nn::init::orthogonal_(conv->weight);
+          nn::init::zeros_(conv->bias);
+        }
+      }
+    }
+    // Fixed: no optimizer step or gradient ever touches the VGG (sec. 3.2);
+    // gradients still flow through it to the reconstruction.
+    for (torch::Tensor& parameter : features->parameters()) parameter.set_requires_grad(false);
+    mean_ = register_buffer("input_mean",
+                            torch::tensor(at::ArrayRef<float>(kImageNetMean.data(), 3)).view({1, 3, 1, 1}));
+    std_ = register_buffer("input_std",
+                           torch::tensor(at::ArrayRef<float>(kImageNetStd.data(), 3)).view({1, 3, 1, 1}));
+  }
+
+  piade::LossTerm forward(const torch::Tensor& images, const torch::Tensor& reconstructions) override {
+    TORCH_CHECK(images.sizes() == reconstructions.sizes(), kId, ": images ", images.sizes(),
+                " and reconstructions ", reconstructions.sizes(), " differ in shape");
+    TORCH_CHECK(images.dim() == 4 && (images.size(1) == 1 || images.size(1) == 3), kId,
+                ": expected images [N,1|3,H,W], got ", images.sizes());
+    const int64_t n = images.size(0);
+    // One pass over both; the layers hold no state (no batch norm, no
+    // dropout), so train and eval give the same result.
+    torch::Tensor both = torch::cat({images, reconstructions});
+    if (both.size(1) == 1) both = both.expand({-1, 3, -1, -1});
+    both = ((both + 1) * 0.5 - mean_) / std_;
+    torch::Tensor feats = features->forward(both);
+    torch::Tensor squared = (feats.narrow(0, 0, n) - feats.narrow(0, n, n)).square();  // [N,128,h,w]
+    torch::Tensor per_image = squared.flatten(1).mean(1);  // (1/WCH)||F(X)-F(X^)||^2
+    torch::Tensor map = F::interpolate(squared.mean(1, /*keepdim=*/true),
+                                       F::InterpolateFuncOptions()
+                                           .size(std::vector<int64_t>{images.size(2), images.size(3)})
+                                           .mode(torch::kBilinear)
+                                           .align_corners(false))
+                            .squeeze(1);
+    return {per_image, map};
+  }
+
+  void pretty_print(std::ostream& stream) const override {
+    stream << kId << "(";
+    if (!weights_.empty()) stream << "weights='" << weights_ << "'";
+    stream << ")";
+  }
+
+  nn::Sequential features{nullptr};
+
+ private:
+  std::string weights_;
+  torch::Tensor mean_;
+  torch::Tensor std_;
+};
+
+const PiadeParamSpec kParams[] = {
+    piade::param::text("weights", "",
+                       "torchvision vgg11 weights (.safetensors, or a .pth holding a plain dict; only "
+                       "features.0 and features.3 are read); empty: orthogonal init"),
+};
+
+const PiadeComponentSpec kComponents[] = {
+    piade::component<PerceptualLossImpl>(
+        "perceptual", "MSE between VGG11 features[:4] of image and reconstruction (paper sec. 3.2)",
+        kParams),
+};
+
+}  // namespace
+
+PIADE_PLUGIN("perceptual", "1.0.0", "perceptual loss on fixed VGG11 features", kComponents)

@@ -1,0 +1,125 @@
+// loss/ssim: the structural similarity term of the PIADE loss (paper sec.
+// 3.2, eq. 4 and the lambda_2 term of eq. 5), 1 - SSIM (Wang et al. 2004),
+// computed as the authors' pytorch_ssim does: a normalized gaussian window
+// (11x11, sigma 1.5), zero padding of window/2, one window per channel,
+// C1 = 0.01^2, C2 = 0.03^2.
+#include <cmath>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include <torch/torch.h>
+
+#include "piade/sdk/plugin.h"
+
+namespace {
+
+struct SsimLossOptions {
+  /// Side of the gaussian window; odd, so that it is centred on the pixel.
+  TORCH_ARG(int64_t, window) = 11;
+  /// Standard deviation of the gaussian window, in pixels.
+  TORCH_ARG(double, sigma) = 1.5;
+};
+
+/// Stabilizing constants (K1 L)^2 and (K2 L)^2 of Wang et al. for data range
+/// L = 1, which is why images are mapped from [-1,1] to [0,1] first.
+constexpr double kC1 = 0.01 * 0.01;
+constexpr double kC2 = 0.03 * 0.03;
+
+class SsimLossImpl : public torch::nn::Cloneable<SsimLossImpl>, public piade::Loss {
+ public:
+  explicit SsimLossImpl(const piade::ComponentContext& context) {
+    options_.window(context.params.get_int("window")).sigma(context.params.get_float("sigma"));
+    if (options_.window() % 2 == 0)
+      throw std::invalid_argument("window=" + std::to_string(options_.window()) +
+                                  " is even; use an odd size such as " +
+                                  std::to_string(options_.window() + 1));
+    if (!(options_.sigma() > 0))
+      throw std::invalid_argument("sigma=" + context.params.text("sigma") +
+                                  " must be greater than 0; use e.g. sigma=1.5");
+    reset();
+  }
+
+  void reset() override {
+    // The 1-D gaussian, normalized to sum 1, computed in double as
+    // pytorch_ssim's gaussian(); its outer product is the 2-D window, so two
+    // 1-D passes equal one 2-D pass up to float rounding. A buffer, not a
+    // parameter: the window is fixed, and it follows .to(device).
+    const int64_t size = options_.window();
+    std::vector<double> values(static_cast<size_t>(size));
+    double sum = 0;
+    for (int64_t x = 0; x < size; ++x) {
+      const double d = static_cast<double>(x - size / 2);
+      values[static_cast<size_t>(x)] = std::exp(-d * d / (2 * options_.sigma() * options_.sigma()));
+      sum += values[static_cast<size_t>(x)];
+    }
+    for (double& v : values) v /= sum;
+    gaussian_ = register_buffer(
+        "gaussian", torch::tensor(values, torch::kDouble).to(torch::kFloat));
+  }
+
+  piade::LossTerm forward(const torch::Tensor& images, const torch::Tensor& reconstructions) override {
+    TORCH_CHECK(images.dim() == 4 && images.sizes() == reconstructions.sizes(),
+                "loss/ssim: expected images and reconstructions of one shape [N,C,H,W], got ",
+                images.sizes(), " and ", reconstructions.sizes());
+    const int64_t n = images.size(0), channels = images.size(1);
+    const int64_t height = images.size(2), width = images.size(3);
+    const torch::Tensor x = (images + 1) / 2;  // [-1,1] -> [0,1]: data range 1
+    const torch::Tensor y = (reconstructions + 1) / 2;
+    // The five local statistics of eq. 4 in one grouped convolution:
+    // E[x], E[y], E[x^2], E[y^2], E[xy] for every channel.
+    const torch::Tensor stacked = torch::cat({x, y, x * x, y * y, x * y}, 1);
+    const int64_t groups = 5 * channels;
+    const int64_t pad = options_.window() / 2;
+    const torch::Tensor g = gaussian_.to(images.dtype());
+    const std::vector<int64_t> pad_rows{pad, 0}, pad_cols{0, pad};
+    torch::Tensor filtered = torch::conv2d(
+        stacked, g.view({1, 1, -1, 1}).expand({groups, 1, options_.window(), 1}), {}, 1, pad_rows,
+        1, groups);
+    filtered = torch::conv2d(filtered, g.view({1, 1, 1, -1}).expand({groups, 1, 1, options_.window()}),
+                             {}, 1, pad_cols, 1, groups);
+    const auto parts = filtered.view({n, 5, channels, height, width}).unbind(1);
+    const torch::Tensor& mu_x = parts[0];
+    const torch::Tensor& mu_y = parts[1];
+    const torch::Tensor mu_xx = mu_x * mu_x, mu_yy = mu_y * mu_y, mu_xy = mu_x * mu_y;
+    const torch::Tensor var_x = parts[2] - mu_xx;
+    const torch::Tensor var_y = parts[3] - mu_yy;
+    const torch::Tensor cov = parts[4] - mu_xy;
+    // Eq. 4, pixel by pixel.
+    const torch::Tensor ssim = ((2 * mu_xy + kC1) * (2 * cov + kC2)) /
+                               ((mu_xx + mu_yy + kC1) * (var_x + var_y + kC2));
+    return {1 - ssim.flatten(1).mean(1), 1 - ssim.mean(1)};
+  }
+
+  void pretty_print(std::ostream& stream) const override {
+    const SsimLossOptions defaults;
+    stream << "piade::loss::Ssim(";
+    const char* sep = "";
+    if (options_.window() != defaults.window()) {
+      stream << "window=" << options_.window();
+      sep = ", ";
+    }
+    if (options_.sigma() != defaults.sigma()) stream << sep << "sigma=" << options_.sigma();
+    stream << ")";
+  }
+
+ private:
+  SsimLossOptions options_;
+  torch::Tensor gaussian_;
+};
+TORCH_MODULE(SsimLoss);
+
+using piade::param::Range;
+const PiadeParamSpec kSsimParams[] = {
+    piade::param::integer("window", "11", "side of the gaussian window; odd", Range::at_least(1)),
+    piade::param::real("sigma", "1.5", "standard deviation of the gaussian window, in pixels",
+                       Range::at_least(0)),
+};
+
+const PiadeComponentSpec kComponents[] = {
+    piade::component<SsimLossImpl>("ssim", "1 - structural similarity (paper eq. 4)", kSsimParams),
+};
+
+}  // namespace
+
+PIADE_PLUGIN("ssim", "1.0.0", "structural similarity loss term", kComponents)

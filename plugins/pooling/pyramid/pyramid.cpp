@@ -1,0 +1,142 @@
+// pooling/pyramid: the pyramidal pooling layer of PIADE (paper sec. 3.1,
+// "Pyramidal Pooling Layer", fig. 3). The backbone's features are pooled at
+// several magnifications so that a feature well visible at one scale is not
+// lost at another; each level is squeezed to a few channels and all levels
+// together are cut into the primary capsules that dynamic routing reads.
+#include <numeric>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include <torch/torch.h>
+
+#include "piade/sdk/plugin.h"
+
+namespace {
+
+struct PyramidOptions {
+  /// Output side of each adaptive average pooling level; the paper uses
+  /// 8x8, 4x4, 2x2 and 1x1.
+  TORCH_ARG(std::vector<int64_t>, levels) = std::vector<int64_t>{8, 4, 2, 1};
+  /// Channels of the 1x1 convolution after each level (paper: 64).
+  TORCH_ARG(int64_t, channels) = 64;
+  /// Length of each primary capsule (paper: 8-dimensional vectors).
+  TORCH_ARG(int64_t, capsule_dim) = 8;
+};
+
+std::string join(const std::vector<int64_t>& values) {
+  std::ostringstream out;
+  for (size_t i = 0; i < values.size(); ++i) out << (i ? "," : "") << values[i];
+  return out.str();
+}
+
+/// Example: 512x4x4 features with the defaults give 64*(64+16+4+1)/8 = 680
+/// capsules of length 8.
+class PyramidImpl : public torch::nn::Cloneable<PyramidImpl>, public piade::Pooling {
+ public:
+  explicit PyramidImpl(const piade::ComponentContext& context) {
+    if (!context.features)
+      throw std::invalid_argument(
+          "no feature shape in the build context; build the backbone first");
+    in_channels_ = context.features->channels;
+    options_.levels(context.params.get_int_list("levels"))
+        .channels(context.params.get_int("channels"))
+        .capsule_dim(context.params.get_int("capsule_dim"));
+    if (options_.levels().empty())
+      throw std::invalid_argument("'levels' is empty; give at least one size, "
+                                  "e.g. levels=8,4,2,1");
+    const int64_t total = values_per_image();
+    if (total % options_.capsule_dim() != 0)
+      throw std::invalid_argument(
+          "the pooled values per image (channels " +
+          std::to_string(options_.channels()) + " x sum of level areas of levels=" +
+          join(options_.levels()) + " = " + std::to_string(total) +
+          ") are not divisible by capsule_dim=" + std::to_string(options_.capsule_dim()) +
+          "; choose a capsule_dim that divides " + std::to_string(total));
+    reset();
+  }
+
+  void reset() override {
+    convs_.clear();
+    norms_.clear();
+    for (size_t i = 0; i < options_.levels().size(); ++i) {
+      // 1x1 convolution (no bias: the batch norm after it subtracts any
+      // constant) reducing the channels, then batch norm (sec. 3.1).
+      auto conv = torch::nn::Conv2d(
+          torch::nn::Conv2dOptions(in_channels_, options_.channels(), 1).bias(false));
+      // Orthogonal initialization for everything but the backbone (sec. 4.2).
+      torch::nn::init::orthogonal_(conv->weight);
+      convs_.push_back(register_module("conv" + std::to_string(i), conv));
+      norms_.push_back(register_module("norm" + std::to_string(i),
+                                       torch::nn::BatchNorm2d(options_.channels())));
+    }
+  }
+
+  torch::Tensor forward(const torch::Tensor& features) override {
+    TORCH_CHECK(features.dim() == 4 && features.size(1) == in_channels_,
+                "pooling/pyramid: expected features [N,", in_channels_, ",h,w], got ",
+                features.sizes());
+    std::vector<torch::Tensor> flat;
+    flat.reserve(convs_.size());
+    for (size_t i = 0; i < convs_.size(); ++i) {
+      const int64_t side = options_.levels()[i];
+      torch::Tensor level = torch::adaptive_avg_pool2d(features, {side, side});
+      flat.push_back(norms_[i]->forward(convs_[i]->forward(level)).flatten(1));
+    }
+    // Flatten, concatenate and reshape into capsule_dim-vectors (sec. 3.1).
+    return torch::cat(flat, 1).view({features.size(0), -1, options_.capsule_dim()});
+  }
+
+  piade::CapsuleShape output_shape(const piade::FeatureShape& input) const override {
+    TORCH_CHECK(input.channels == in_channels_, "pooling/pyramid: built for ", in_channels_,
+                "-channel features, asked about ", input.channels,
+                " channels; rebuild it with the backbone's feature shape");
+    // Adaptive pooling fixes each level's size, whatever the input's h x w.
+    return {values_per_image() / options_.capsule_dim(), options_.capsule_dim()};
+  }
+
+  void pretty_print(std::ostream& stream) const override {
+    const PyramidOptions defaults;
+    stream << "piade::pooling::Pyramid(in_channels=" << in_channels_;
+    if (options_.levels() != defaults.levels()) stream << ", levels=" << join(options_.levels());
+    if (options_.channels() != defaults.channels()) stream << ", channels=" << options_.channels();
+    if (options_.capsule_dim() != defaults.capsule_dim())
+      stream << ", capsule_dim=" << options_.capsule_dim();
+    stream << ")";
+  }
+
+ private:
+  int64_t values_per_image() const {
+    int64_t area = 0;
+    for (int64_t side : options_.levels()) area += side * side;
+    return options_.channels() * area;
+  }
+
+  PyramidOptions options_;
+  int64_t in_channels_ = 0;
+  std::vector<torch::nn::Conv2d> convs_;
+  std::vector<torch::nn::BatchNorm2d> norms_;
+};
+TORCH_MODULE(Pyramid);
+
+using piade::param::Range;
+const PiadeParamSpec kPyramidParams[] = {
+    piade::param::int_list("levels", "8,4,2,1",
+                           "output side of each adaptive average pooling level", Range::at_least(1)),
+    piade::param::integer("channels", "64", "channels of the 1x1 convolution after each level",
+                          Range::at_least(1)),
+    piade::param::integer("capsule_dim", "8",
+                          "length of each primary capsule; must divide the pooled values",
+                          Range::at_least(1)),
+};
+
+const PiadeComponentSpec kComponents[] = {
+    piade::component<PyramidImpl>(
+        "pyramid", "multi-scale adaptive pooling cut into primary capsules (paper sec. 3.1)",
+        kPyramidParams),
+};
+
+}  // namespace
+
+PIADE_PLUGIN("pyramid", "1.0.0", "pyramidal pooling into primary capsules", kComponents)

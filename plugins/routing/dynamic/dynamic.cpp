@@ -1,0 +1,137 @@
+// routing/dynamic: routing by agreement (Sabour, Frosst, Hinton 2017,
+// "Dynamic Routing Between Capsules", procedure 1), as PIADE uses it to route
+// the pyramid's primary capsules to its instantiation vectors (paper sec.
+// 3.1, "Dynamic Routing", algorithm 1 and eq. 3). Which vector is decoded
+// (vector 0 in training, the longest in evaluation) is piade::Routing::select().
+#include <stdexcept>
+#include <string>
+
+#include <torch/torch.h>
+
+#include "piade/sdk/plugin.h"
+
+namespace {
+
+struct DynamicRoutingOptions {
+  /// Instantiation vectors routed to; the paper uses two: one for the normal
+  /// class and one collecting the features routing discards (sec. 3.1).
+  TORCH_ARG(int64_t, vectors) = 2;
+  /// Length of each instantiation vector (paper: R^64).
+  TORCH_ARG(int64_t, out_dim) = 64;
+  /// Routing iterations r of algorithm 1 (Sabour et al. use 3).
+  TORCH_ARG(int64_t, iterations) = 3;
+  /// The constant a of squash(s) = |s|^2/(a+|s|^2) s/|s| (eq. 3); > 0.
+  TORCH_ARG(double, a) = 1.0;
+};
+
+/// Keeps squash() finite and differentiable at s = 0, where s/|s| is 0/0.
+/// Added to |s|^2 before the square root: far below float rounding of any
+/// |s|^2 that is not itself negligible.
+constexpr double kSquashEpsilon = 1e-12;
+
+class DynamicRoutingImpl : public torch::nn::Cloneable<DynamicRoutingImpl>, public piade::Routing {
+ public:
+  explicit DynamicRoutingImpl(const piade::ComponentContext& context) {
+    if (!context.capsules)
+      throw std::invalid_argument(
+          "no capsule shape in the build context; build the pooling part first");
+    capsules_ = *context.capsules;
+    options_.vectors(context.params.get_int("vectors"))
+        .out_dim(context.params.get_int("out_dim"))
+        .iterations(context.params.get_int("iterations"))
+        .a(context.params.get_float("a"));
+    if (!(options_.a() > 0))
+      throw std::invalid_argument("a=" + context.params.text("a") +
+                                  " must be greater than 0, or squash() would give vectors of "
+                                  "length 1 or more; use e.g. a=1");
+    if (capsules_.count < 1 || capsules_.dim < 1)
+      throw std::invalid_argument("the pooling part reports " +
+                                  std::to_string(capsules_.count) + " capsules of length " +
+                                  std::to_string(capsules_.dim) + "; both must be at least 1");
+    reset();
+  }
+
+  void reset() override {
+    // W_ij for each (vector j, capsule i): out_dim x capsule_dim, so that
+    // u_hat_j|i = W_ij u_i (Sabour et al. eq. 2). Small gaussian init keeps
+    // the first squash() in its linear range.
+    weight_ = register_parameter(
+        "weight", 0.01 * torch::randn({options_.vectors(), capsules_.count, options_.out_dim(),
+                                       capsules_.dim}));
+  }
+
+  torch::Tensor forward(const torch::Tensor& capsules) override {
+    TORCH_CHECK(capsules.dim() == 3 && capsules.size(1) == capsules_.count &&
+                    capsules.size(2) == capsules_.dim,
+                "routing/dynamic: expected capsules [N,", capsules_.count, ",", capsules_.dim,
+                "], got ", capsules.sizes());
+    // Predictions u_hat[n,j,i,:] = W[j,i] u[n,i], all at once.
+    const torch::Tensor u_hat = torch::einsum("jiod,nid->njio", {weight_, capsules});
+    // Routing logits b_ij, one set per image, start at 0 (algorithm 1, line 4).
+    torch::Tensor b = torch::zeros({capsules.size(0), options_.vectors(), capsules_.count},
+                                   capsules.options());
+    torch::Tensor v;
+    for (int64_t r = 0; r < options_.iterations(); ++r) {
+      // Line 6: each capsule i spreads itself over the output vectors j.
+      const torch::Tensor c = torch::softmax(b, /*dim=*/1);
+      // Line 7: s_j = sum_i c_ij u_hat_j|i, as a batched matrix product.
+      const torch::Tensor s = torch::matmul(c.unsqueeze(2), u_hat).squeeze(2);  // [N,V,O]
+      v = squash(s);                                                            // line 8
+      // Line 9: b_ij += u_hat_j|i . v_j; the last update would be unused.
+      if (r + 1 < options_.iterations())
+        b = b + torch::matmul(u_hat, v.unsqueeze(-1)).squeeze(-1);
+    }
+    return v;
+  }
+
+  piade::VectorShape output_shape(const piade::CapsuleShape& input) const override {
+    TORCH_CHECK(input == capsules_, "routing/dynamic: built for ", capsules_.count,
+                " capsules of length ", capsules_.dim, ", asked about ", input.count, " of length ",
+                input.dim, "; rebuild it with the pooling part's output shape");
+    return {options_.vectors(), options_.out_dim()};
+  }
+
+  void pretty_print(std::ostream& stream) const override {
+    const DynamicRoutingOptions defaults;
+    stream << "piade::routing::DynamicRouting(capsules=" << capsules_.count << "x" << capsules_.dim;
+    if (options_.vectors() != defaults.vectors()) stream << ", vectors=" << options_.vectors();
+    if (options_.out_dim() != defaults.out_dim()) stream << ", out_dim=" << options_.out_dim();
+    if (options_.iterations() != defaults.iterations())
+      stream << ", iterations=" << options_.iterations();
+    if (options_.a() != defaults.a()) stream << ", a=" << options_.a();
+    stream << ")";
+  }
+
+ private:
+  /// Eq. 3: squash(s) = |s|^2/(a+|s|^2) * s/|s|, over the last dimension;
+  /// lengths land in [0,1).
+  torch::Tensor squash(const torch::Tensor& s) const {
+    const torch::Tensor squared = s.square().sum(-1, /*keepdim=*/true);
+    return s * (squared / ((options_.a() + squared) * (squared + kSquashEpsilon).sqrt()));
+  }
+
+  DynamicRoutingOptions options_;
+  piade::CapsuleShape capsules_;
+  torch::Tensor weight_;
+};
+TORCH_MODULE(DynamicRouting);
+
+using piade::param::Range;
+const PiadeParamSpec kDynamicParams[] = {
+    piade::param::integer("vectors", "2", "instantiation vectors routed to", Range::at_least(1)),
+    piade::param::integer("out_dim", "64", "length of each instantiation vector",
+                          Range::at_least(1)),
+    piade::param::integer("iterations", "3", "routing iterations", Range::at_least(1)),
+    piade::param::real("a", "1", "constant a of squash(s) = |s|^2/(a+|s|^2) s/|s|; > 0",
+                       Range::at_least(0)),
+};
+
+const PiadeComponentSpec kComponents[] = {
+    piade::component<DynamicRoutingImpl>(
+        "dynamic", "routing by agreement to instantiation vectors (paper sec. 3.1, alg. 1)",
+        kDynamicParams),
+};
+
+}  // namespace
+
+PIADE_PLUGIN("dynamic", "1.0.0", "dynamic routing between capsules", kComponents)

@@ -1,0 +1,50 @@
+// Reading pretrained weights (torchvision's ImageNet ResNet18 and VGG11, paper
+// sec. 3.1 and 4.2) into plugin modules, without Python at run time.
+//
+// Example (a backbone with torchvision's parameter names):
+//
+//   auto tensors = piade::load_tensors(path);  // .safetensors or a plain-dict .pth
+//   piade::load_module_weights(*this, tensors, "backbone/resnet18: weights '" + path + "'");
+#pragma once
+
+#include <map>
+#include <string>
+
+#include <torch/nn/module.h>
+#include <torch/types.h>
+
+#include "piade/sdk/export.h"
+
+namespace piade {
+
+/// Reads every tensor of a weights file, by name, on the CPU and in the
+/// file's dtype. Two formats, told apart by their content:
+///  - safetensors (https://github.com/huggingface/safetensors): an 8-byte
+///    little-endian header length, a JSON header
+///    {name: {"dtype", "shape", "data_offsets"}} with an optional
+///    "__metadata__", then the raw little-endian data. dtypes: F64, F32,
+///    F16, BF16, I64, I32, I16, I8, U8, BOOL.
+///  - a torch.save zip archive (`.pth`, `.pt`) holding a plain dict of
+///    tensors. LibTorch cannot read the OrderedDict that
+///    `model.state_dict()` returns (torchvision's own files); the error
+///    gives the one-line Python conversion.
+/// Throws std::runtime_error naming the file and what is wrong with it
+/// (missing, truncated, a header length beyond the file, offsets out of
+/// range, a size that does not match dtype and shape, an unknown dtype).
+PIADE_SDK_API std::map<std::string, torch::Tensor> load_tensors(const std::string& path);
+
+/// Copies `tensors` into the parameters and buffers of `module` (its
+/// named_parameters() and named_buffers(), recursively), without recording
+/// gradients. The file's name for a module tensor `n` is `prefix + n`.
+/// Every module tensor must be in the file with the same shape and a
+/// compatible dtype (floating point for floating point, integer for
+/// integer; the values are converted to the module's dtype and device);
+/// otherwise std::runtime_error starting with `context` lists what is
+/// missing or differs, and nothing is copied. Tensors in the file that the
+/// module does not have are ignored, so that a full ImageNet state dict
+/// loads into a model that uses only part of it.
+PIADE_SDK_API void load_module_weights(torch::nn::Module& module,
+                                       const std::map<std::string, torch::Tensor>& tensors,
+                                       const std::string& context, const std::string& prefix = "");
+
+}  // namespace piade

@@ -1,0 +1,279 @@
+#include "piade/sdk/weights.h"
+
+#include <cerrno>
+#include <cstdint>
+#include <cstring>
+#include <fstream>
+#include <limits>
+#include <sstream>
+#include <stdexcept>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+#include <torch/serialize.h>
+#include <torch/torch.h>
+
+// safetensors stores little-endian data, which is copied as it is.
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "piade::load_tensors reads little-endian data into memory as it is: port it first"
+#endif
+
+namespace piade {
+namespace {
+
+[[noreturn]] void fail(const std::string& path, const std::string& what) {
+  throw std::runtime_error("weights '" + path + "': " + what);
+}
+
+std::string shape_text(torch::IntArrayRef sizes) {
+  std::ostringstream out;
+  out << '[';
+  for (std::size_t i = 0; i < sizes.size(); ++i) out << (i ? "," : "") << sizes[i];
+  out << ']';
+  return out.str();
+}
+
+std::vector<char> read_bytes(const std::string& path) {
+  std::ifstream in(path, std::ios::binary | std::ios::ate);
+  if (!in) fail(path, std::string("cannot open the file (") + std::strerror(errno) + "); check the path");
+  std::streamoff size = in.tellg();
+  if (size < 0) fail(path, "cannot read the file size; pass a regular file");
+  std::vector<char> bytes(static_cast<std::size_t>(size));
+  in.seekg(0);
+  if (size > 0 && !in.read(bytes.data(), size)) fail(path, "cannot read the file; check the file");
+  return bytes;
+}
+
+/// The one-line fix for a torch.save file LibTorch cannot read.
+std::string conversion_hint(const std::string& path) {
+  std::string out = path;
+  std::size_t dot = out.find_last_of('.');
+  std::size_t slash = out.find_last_of('/');
+  if (dot != std::string::npos && (slash == std::string::npos || dot > slash)) out.erase(dot);
+  out += "_dict.pth";
+  return "convert it once with: python3 -c \"import torch; torch.save(dict(torch.load('" + path +
+         "', map_location='cpu')), '" + out + "')\" and pass '" + out + "'";
+}
+
+// ---- safetensors (https://github.com/huggingface/safetensors, format in its README)
+
+struct DtypeInfo {
+  const char* name;
+  torch::ScalarType type;
+  std::size_t size;
+};
+
+// The dtype table, declared once.
+const DtypeInfo kDtypes[] = {
+    {"F64", torch::kFloat64, 8}, {"F32", torch::kFloat32, 4}, {"F16", torch::kFloat16, 2},
+    {"BF16", torch::kBFloat16, 2}, {"I64", torch::kInt64, 8}, {"I32", torch::kInt32, 4},
+    {"I16", torch::kInt16, 2},   {"I8", torch::kInt8, 1},     {"U8", torch::kUInt8, 1},
+    {"BOOL", torch::kBool, 1},
+};
+
+const DtypeInfo* find_dtype(const std::string& name) {
+  for (const DtypeInfo& info : kDtypes)
+    if (name == info.name) return &info;
+  return nullptr;
+}
+
+std::string dtype_names() {
+  std::string names;
+  for (const DtypeInfo& info : kDtypes) names += std::string(names.empty() ? "" : ", ") + info.name;
+  return names;
+}
+
+std::map<std::string, torch::Tensor> read_safetensors(const std::string& path,
+                                                      const std::vector<char>& bytes) {
+  const uint64_t file_size = bytes.size();
+  if (file_size < 8)
+    fail(path, "truncated safetensors file: " + std::to_string(file_size) +
+                   " bytes, not even the 8-byte header length; re-download or re-export the file");
+  uint64_t header_size = 0;
+  std::memcpy(&header_size, bytes.data(), 8);
+  if (header_size > file_size - 8)
+    fail(path, "safetensors header length " + std::to_string(header_size) +
+                   " goes beyond the end of the file (" + std::to_string(file_size) +
+                   " bytes); the file is truncated or not a safetensors file");
+  const char* header_begin = bytes.data() + 8;
+  nlohmann::json header;
+  try {
+    header = nlohmann::json::parse(header_begin, header_begin + header_size);
+  } catch (const nlohmann::json::exception& e) {
+    fail(path, std::string("the safetensors header is not valid json (") + e.what() +
+                   "); the file is corrupt or not a safetensors file");
+  }
+  if (!header.is_object())
+    fail(path, "the safetensors header is json " + std::string(header.type_name()) +
+                   ", not an object of tensors; the file is corrupt");
+
+  const char* data = header_begin + header_size;
+  const uint64_t data_size = file_size - 8 - header_size;
+  std::map<std::string, torch::Tensor> tensors;
+  for (const auto& [name, entry] : header.items()) {
+    if (name == "__metadata__") continue;  // free-form strings, nothing to load
+    const std::string where = "tensor '" + name + "'";
+    if (!entry.is_object() || !entry.contains("dtype") || !entry.contains("shape") ||
+        !entry.contains("data_offsets"))
+      fail(path, where + ": header entry " + entry.dump() +
+                     " lacks dtype, shape or data_offsets; the file is corrupt");
+    const nlohmann::json& dtype_json = entry["dtype"];
+    const nlohmann::json& shape_json = entry["shape"];
+    const nlohmann::json& offsets_json = entry["data_offsets"];
+    if (!dtype_json.is_string()) fail(path, where + ": dtype " + dtype_json.dump() + " is not a string");
+    const DtypeInfo* dtype = find_dtype(dtype_json.get<std::string>());
+    if (dtype == nullptr)
+      fail(path, where + ": unknown dtype '" + dtype_json.get<std::string>() +
+                     "'; supported: " + dtype_names() + "; re-export it as F32");
+    if (!shape_json.is_array())
+      fail(path, where + ": shape " + shape_json.dump() + " is not a list of sizes");
+    std::vector<int64_t> shape;
+    uint64_t numel = 1;
+    bool overflow = false;
+    for (const nlohmann::json& dim : shape_json) {
+      if (!dim.is_number_unsigned() ||
+          dim.get<uint64_t>() > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()))
+        fail(path, where + ": shape " + shape_json.dump() + " has an entry that is not a size");
+      uint64_t d = dim.get<uint64_t>();
+      if (d != 0 && numel > std::numeric_limits<uint64_t>::max() / d) overflow = true;
+      numel *= d;
+      shape.push_back(static_cast<int64_t>(d));
+    }
+    if (!offsets_json.is_array() || offsets_json.size() != 2 || !offsets_json[0].is_number_unsigned() ||
+        !offsets_json[1].is_number_unsigned())
+      fail(path, where + ": data_offsets " + offsets_json.dump() + " is not [begin, end]");
+    const uint64_t begin = offsets_json[0].get<uint64_t>();
+    const uint64_t end = offsets_json[1].get<uint64_t>();
+    if (begin > end || end > data_size)
+      fail(path, where + ": data_offsets [" + std::to_string(begin) + ", " + std::to_string(end) +
+                     "] are out of range of the " + std::to_string(data_size) +
+                     "-byte data section; the file is truncated or corrupt");
+    if (overflow || numel > std::numeric_limits<uint64_t>::max() / dtype->size ||
+        numel * dtype->size != end - begin)
+      fail(path, where + ": " + std::to_string(end - begin) + " bytes of data, but " + dtype->name +
+                     " with shape " + shape_json.dump() + " needs " +
+                     (overflow ? std::string("more than 2^64") : std::to_string(numel * dtype->size)) +
+                     "; the file is corrupt");
+    torch::Tensor tensor = torch::empty(shape, torch::TensorOptions().dtype(dtype->type));
+    if (end > begin) std::memcpy(tensor.data_ptr(), data + begin, end - begin);
+    tensors.emplace(name, std::move(tensor));
+  }
+  return tensors;
+}
+
+// ---- torch.save
+
+std::map<std::string, torch::Tensor> read_torch_save(const std::string& path, std::vector<char> bytes) {
+  torch::IValue value;
+  try {
+    value = torch::pickle_load(bytes);
+  } catch (const std::exception& e) {
+    // LibTorch 1.13's unpickler cannot rebuild the OrderedDict (with its
+    // `_metadata` attribute) that model.state_dict() returns.
+    std::string why = e.what();
+    why = why.substr(0, why.find('\n'));
+    fail(path, "LibTorch cannot read this torch.save file (" + why +
+                   "); it reads only a plain dict of tensors, not the OrderedDict of "
+                   "model.state_dict() that torchvision's files hold; " + conversion_hint(path));
+  }
+  if (!value.isGenericDict())
+    fail(path, "the file holds a " + value.tagKind() +
+                   ", not a dict of tensors; save a state dict: torch.save(dict(model.state_dict()), 'out.pth')");
+  std::map<std::string, torch::Tensor> tensors;
+  for (const auto& item : value.toGenericDict()) {
+    if (!item.key().isString())
+      fail(path, "a key is a " + item.key().tagKind() + ", not a string; save a state dict");
+    const std::string name = item.key().toStringRef();
+    if (!item.value().isTensor())
+      fail(path, "entry '" + name + "' is a " + item.value().tagKind() +
+                     ", not a tensor; save a flat state dict: torch.save(dict(model.state_dict()), 'out.pth')");
+    tensors.emplace(name, item.value().toTensor());
+  }
+  return tensors;
+}
+
+bool starts_with(const std::vector<char>& bytes, const char* magic, std::size_t n) {
+  return bytes.size() >= n && std::memcmp(bytes.data(), magic, n) == 0;
+}
+
+bool ends_with(const std::string& text, const std::string& suffix) {
+  return text.size() >= suffix.size() &&
+         text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+}  // namespace
+
+std::map<std::string, torch::Tensor> load_tensors(const std::string& path) {
+  std::vector<char> bytes = read_bytes(path);
+  // torch.save has written zip archives since PyTorch 1.6.
+  if (starts_with(bytes, "PK\x03\x04", 4)) return read_torch_save(path, std::move(bytes));
+  // The legacy format is a bare pickle stream (PROTO opcode 0x80 first).
+  if (!bytes.empty() && static_cast<unsigned char>(bytes[0]) == 0x80 &&
+      (ends_with(path, ".pth") || ends_with(path, ".pt") || ends_with(path, ".bin")))
+    fail(path, "a torch.save file in the legacy (pre-1.6, non-zip) format, which LibTorch cannot read; " +
+                   conversion_hint(path));
+  return read_safetensors(path, bytes);
+}
+
+void load_module_weights(torch::nn::Module& module, const std::map<std::string, torch::Tensor>& tensors,
+                         const std::string& context, const std::string& prefix) {
+  std::vector<std::pair<std::string, torch::Tensor>> targets;
+  for (const auto& item : module.named_parameters(/*recurse=*/true))
+    if (item.value().defined()) targets.emplace_back(item.key(), item.value());
+  for (const auto& item : module.named_buffers(/*recurse=*/true))
+    if (item.value().defined()) targets.emplace_back(item.key(), item.value());
+
+  std::vector<std::string> missing;
+  std::vector<std::string> mismatched;
+  std::vector<std::pair<torch::Tensor, torch::Tensor>> copies;
+  for (const auto& [name, target] : targets) {
+    const std::string key = prefix + name;
+    auto found = tensors.find(key);
+    if (found == tensors.end()) {
+      missing.push_back(key);
+      continue;
+    }
+    const torch::Tensor& source = found->second;
+    if (source.sizes() != target.sizes()) {
+      mismatched.push_back("'" + key + "' has shape " + shape_text(source.sizes()) +
+                           " in the file, the model needs " + shape_text(target.sizes()));
+    } else if (source.is_floating_point() != target.is_floating_point()) {
+      mismatched.push_back("'" + key + "' is " + std::string(c10::toString(source.scalar_type())) +
+                           " in the file, the model needs " + c10::toString(target.scalar_type()));
+    } else {
+      copies.emplace_back(target, source);
+    }
+  }
+
+  if (!missing.empty() || !mismatched.empty()) {
+    std::string message = context + ": ";
+    if (!missing.empty()) {
+      constexpr std::size_t kShown = 5;
+      message += "missing ";
+      for (std::size_t i = 0; i < missing.size() && i < kShown; ++i)
+        message += (i ? ", '" : "'") + missing[i] + "'";
+      if (missing.size() > kShown) message += " and " + std::to_string(missing.size() - kShown) + " more";
+      // A common cause: the names carry a prefix (e.g. "module." from DataParallel).
+      const std::string& first = missing.front();
+      for (const auto& item : tensors) {
+        const std::string& key = item.first;
+        if (ends_with(key, "." + first)) {
+          message += " (the file has '" + key + "': strip the prefix '" +
+                     key.substr(0, key.size() - first.size()) + "' from its names)";
+          break;
+        }
+      }
+    }
+    for (std::size_t i = 0; i < mismatched.size(); ++i)
+      message += (i == 0 && missing.empty() ? "" : "; ") + mismatched[i];
+    message += "; pass weights of the same architecture (" + std::to_string(tensors.size()) +
+               " tensors in the file)";
+    throw std::runtime_error(message);
+  }
+
+  torch::NoGradGuard no_grad;
+  for (auto& [target, source] : copies) target.copy_(source);
+}
+
+}  // namespace piade

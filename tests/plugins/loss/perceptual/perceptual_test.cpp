@@ -1,0 +1,170 @@
+// loss/perceptual, loaded through the host's registry and compared with
+// torchvision's VGG11 features[:4] (make_reference.py).
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <iostream>
+
+#include <torch/torch.h>
+
+#include "host/param_schema.h"
+#include "host/plugin_registry.h"
+#include "piade/sdk/loss.h"
+#include "piade/sdk/weights.h"
+#include "tests/sdk/weights/reference_data.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+using ::testing::HasSubstr;
+
+constexpr double kTolerance = 1e-4;
+
+piade::PluginRegistry& registry() {
+  static piade::PluginRegistry* r = [] {
+    auto* reg = new piade::PluginRegistry();
+    reg->scan({PIADE_BUILD_PLUGIN_DIR});
+    return reg;
+  }();
+  return *r;
+}
+
+fs::path reference() { return piade::test::reference_dir("tests/plugins/loss/perceptual/make_reference.py"); }
+
+const torch::Tensor& ref(const std::string& name) {
+  static const auto tensors = piade::load_tensors((reference() / "reference.safetensors").string());
+  return tensors.at(name);
+}
+
+std::string weights(const std::string& file = "vgg11.safetensors") { return (reference() / file).string(); }
+
+std::shared_ptr<piade::Loss> make(const std::map<std::string, std::string>& values,
+                                  piade::ImageShape image = {3, 32, 32}) {
+  const piade::ComponentInfo& c = registry().get(piade::Kind::loss, "perceptual");
+  piade::ComponentContext ctx;
+  ctx.params = piade::resolve_params(c.id(), c.params, values);
+  ctx.image = image;
+  return registry().create_as<piade::Loss>(c, ctx);
+}
+
+void expect_close(const torch::Tensor& actual, const torch::Tensor& expected, const std::string& what) {
+  ASSERT_EQ(actual.sizes(), expected.sizes()) << what;
+  const double diff = piade::test::max_abs_diff(actual, expected);
+  const double scale = expected.abs().max().item<double>();
+  std::cout << "[ max abs diff ] " << what << ": " << diff << " (max |reference| " << scale << ")\n";
+  EXPECT_LE(diff, kTolerance * std::max(1.0, scale)) << what;
+}
+
+TEST(PerceptualLoss, MatchesTorchvisionVgg11) {
+  auto loss = make({{"weights", weights()}});
+  torch::NoGradGuard no_grad;
+  piade::LossTerm term = loss->forward(ref("x_rgb"), ref("y_rgb"));
+  expect_close(term.per_image, ref("per_image_rgb"), "perceptual per_image rgb 32x32");
+  expect_close(term.map, ref("map_rgb"), "perceptual map rgb 32x32");
+}
+
+TEST(PerceptualLoss, RepeatsGrayImagesAndUpsamplesTheMapToOddSizes) {
+  auto loss = make({{"weights", weights()}}, {1, 27, 40});
+  torch::NoGradGuard no_grad;
+  piade::LossTerm term = loss->forward(ref("x_gray"), ref("y_gray"));
+  EXPECT_EQ(term.map.sizes(), torch::IntArrayRef({3, 27, 40}));
+  expect_close(term.per_image, ref("per_image_gray"), "perceptual per_image gray 27x40");
+  expect_close(term.map, ref("map_gray"), "perceptual map gray 27x40");
+}
+
+TEST(PerceptualLoss, PlainDictPthGivesTheSameLoss) {
+  auto a = make({{"weights", weights()}});
+  auto b = make({{"weights", weights("vgg11_dict.pth")}});
+  torch::NoGradGuard no_grad;
+  EXPECT_TRUE(torch::equal(a->forward(ref("x_rgb"), ref("y_rgb")).per_image,
+                           b->forward(ref("x_rgb"), ref("y_rgb")).per_image));
+}
+
+TEST(PerceptualLoss, WeightsChangeTheLoss) {
+  auto loaded = make({{"weights", weights()}});
+  auto random = make({});
+  torch::NoGradGuard no_grad;
+  torch::Tensor a = loaded->forward(ref("x_rgb"), ref("y_rgb")).per_image;
+  torch::Tensor b = random->forward(ref("x_rgb"), ref("y_rgb")).per_image;
+  EXPECT_GT(piade::test::max_abs_diff(a, b), 1e-3 * a.abs().max().item<double>());
+}
+
+TEST(PerceptualLoss, MissingLayerInTheFileIsNamed) {
+  auto tensors = piade::load_tensors(weights());
+  tensors.erase("features.3.weight");
+  auto dir = piade::test::scratch_dir("perceptual-bad-weights");
+  piade::test::write_safetensors(dir / "partial.safetensors", tensors);
+  try {
+    make({{"weights", (dir / "partial.safetensors").string()}});
+    ADD_FAILURE() << "no error";
+  } catch (const std::exception& e) {
+    EXPECT_THAT(e.what(), HasSubstr("loss/perceptual: weights '" + (dir / "partial.safetensors").string() +
+                                    "': missing 'features.3.weight'"));
+  }
+}
+
+TEST(PerceptualLoss, ZeroForIdenticalImagesPositiveOtherwise) {
+  auto loss = make({});
+  torch::NoGradGuard no_grad;
+  torch::Tensor x = torch::rand({2, 3, 32, 32}) * 2 - 1;
+  piade::LossTerm same = loss->forward(x, x.clone());
+  EXPECT_EQ(same.per_image.sizes(), torch::IntArrayRef({2}));
+  EXPECT_EQ(same.map.sizes(), torch::IntArrayRef({2, 32, 32}));
+  EXPECT_EQ(same.per_image.abs().max().item<float>(), 0.f);
+  EXPECT_EQ(same.map.abs().max().item<float>(), 0.f);
+  torch::Tensor y = x.clone();
+  y[1] = y[1] * 0.5;  // only the second image differs
+  piade::LossTerm differ = loss->forward(x, y);
+  EXPECT_EQ(differ.per_image[0].item<float>(), 0.f);
+  EXPECT_GT(differ.per_image[1].item<float>(), 0.f);
+  EXPECT_GE(differ.map.min().item<float>(), 0.f);
+}
+
+TEST(PerceptualLoss, VggIsFrozenButGradientsReachTheReconstruction) {
+  auto loss = make({{"weights", weights()}});
+  for (const auto& p : loss->parameters()) EXPECT_FALSE(p.requires_grad());
+  torch::Tensor x = ref("x_rgb");
+  torch::Tensor y = ref("y_rgb").clone().requires_grad_(true);
+  loss->forward(x, y).per_image.sum().backward();
+  ASSERT_TRUE(y.grad().defined());
+  EXPECT_GT(y.grad().abs().sum().item<double>(), 0);
+  for (const auto& p : loss->parameters()) EXPECT_FALSE(p.grad().defined());
+}
+
+TEST(PerceptualLoss, TrainAndEvalAgree) {
+  auto loss = make({{"weights", weights()}});
+  torch::NoGradGuard no_grad;
+  loss->train();
+  torch::Tensor a = loss->forward(ref("x_rgb"), ref("y_rgb")).per_image;
+  loss->eval();
+  torch::Tensor b = loss->forward(ref("x_rgb"), ref("y_rgb")).per_image;
+  EXPECT_TRUE(torch::equal(a, b));
+}
+
+TEST(PerceptualLoss, RejectsShapesItCannotUse) {
+  EXPECT_THROW(make({}, {4, 32, 32}), std::exception);
+  EXPECT_THROW(make({}, {3, 1, 32}), std::exception);
+  auto loss = make({});
+  EXPECT_THROW(loss->forward(torch::zeros({1, 3, 8, 8}), torch::zeros({1, 3, 8, 9})), std::exception);
+}
+
+TEST(PerceptualLoss, WarnsOnceWithoutWeights) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_EXIT(
+      {
+        testing::internal::CaptureStderr();
+        make({});
+        make({});
+        std::string err = testing::internal::GetCapturedStderr();
+        int count = 0;
+        for (std::size_t at = err.find("no pretrained weights"); at != std::string::npos;
+             at = err.find("no pretrained weights", at + 1))
+          ++count;
+        bool advice = err.find("ImageNet VGG11") != std::string::npos &&
+                      err.find("--set loss.perceptual.weights=PATH") != std::string::npos;
+        std::exit(advice ? count : 100);
+      },
+      ::testing::ExitedWithCode(1), "");
+}
+
+}  // namespace

@@ -1,0 +1,280 @@
+// piade::load_tensors and piade::load_module_weights (sdk/weights.h).
+#include "piade/sdk/weights.h"
+
+#include <gtest/gtest.h>
+#include <gmock/gmock.h>
+
+#include <torch/torch.h>
+
+#include "tests/sdk/weights/reference_data.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+using ::testing::AllOf;
+using ::testing::HasSubstr;
+using ::testing::StartsWith;
+using piade::test::safetensors_bytes;
+using piade::test::write_bytes;
+
+fs::path python_files() { return piade::test::reference_dir("tests/sdk/weights/make_files.py"); }
+
+std::string load_error(const fs::path& path) {
+  try {
+    piade::load_tensors(path.string());
+  } catch (const std::runtime_error& e) {
+    return e.what();
+  }
+  ADD_FAILURE() << "no error for " << path;
+  return "";
+}
+
+TEST(LoadTensors, ReadsEveryDtypeFromPythonWrittenSafetensors) {
+  auto tensors = piade::load_tensors((python_files() / "mixed.safetensors").string());
+  torch::Tensor base = torch::arange(12, torch::kFloat64).reshape({3, 4}) - 5;
+  const std::map<std::string, torch::ScalarType> dtypes = {
+      {"F64", torch::kFloat64}, {"F32", torch::kFloat32}, {"F16", torch::kFloat16},
+      {"BF16", torch::kBFloat16}, {"I64", torch::kInt64}, {"I32", torch::kInt32},
+      {"I16", torch::kInt16},   {"I8", torch::kInt8},     {"U8", torch::kUInt8}};
+  for (const auto& [name, type] : dtypes) {
+    SCOPED_TRACE(name);
+    ASSERT_EQ(tensors.count("t_" + name), 1u);
+    const torch::Tensor& t = tensors.at("t_" + name);
+    EXPECT_EQ(t.scalar_type(), type);
+    torch::Tensor expected = (type == torch::kUInt8 ? base + 5 : base).to(type);
+    EXPECT_TRUE(torch::equal(t, expected)) << t;
+  }
+  EXPECT_TRUE(torch::equal(tensors.at("t_BOOL"), base != 0));
+  EXPECT_EQ(tensors.at("scalar").dim(), 0);
+  EXPECT_FLOAT_EQ(tensors.at("scalar").item<float>(), 2.5f);
+  EXPECT_EQ(tensors.at("empty").sizes(), torch::IntArrayRef({0, 3}));
+  EXPECT_EQ(tensors.count("__metadata__"), 0u);
+  EXPECT_EQ(tensors.size(), 12u);
+}
+
+TEST(LoadTensors, RoundTripsRandomValuesBitExactly) {
+  auto dir = piade::test::scratch_dir("roundtrip");
+  std::map<std::string, torch::Tensor> written = {
+      {"a", torch::randn({5, 7})},
+      {"b", torch::randn({2, 3, 4}, torch::kFloat64)},
+      {"c", torch::randn({9}).to(torch::kBFloat16)},
+      {"d", torch::randint(-1000, 1000, {4, 4}, torch::kInt64)}};
+  piade::test::write_safetensors(dir / "w.safetensors", written);
+  auto read = piade::load_tensors((dir / "w.safetensors").string());
+  ASSERT_EQ(read.size(), written.size());
+  for (const auto& [name, t] : written) EXPECT_TRUE(torch::equal(read.at(name), t)) << name;
+}
+
+TEST(LoadTensors, ReadsPlainDictPth) {
+  auto tensors = piade::load_tensors((python_files() / "dict.pth").string());
+  ASSERT_EQ(tensors.size(), 7u);  // fc.weight, fc.bias, bn.{weight,bias,running_*,num_batches_tracked}
+  EXPECT_TRUE(torch::equal(tensors.at("fc.weight"), torch::arange(12, torch::kFloat32).reshape({3, 4})));
+  EXPECT_EQ(tensors.at("bn.num_batches_tracked").item<int64_t>(), 7);
+}
+
+TEST(LoadTensors, OrderedDictPthGivesTheConversionCommand) {
+  const fs::path path = python_files() / "ordered.pth";
+  EXPECT_THAT(load_error(path),
+              AllOf(StartsWith("weights '" + path.string() + "': "),
+                    HasSubstr("OrderedDict"),
+                    HasSubstr("python3 -c \"import torch; torch.save(dict(torch.load('" + path.string()),
+                    HasSubstr("ordered_dict.pth")));
+}
+
+TEST(LoadTensors, PthThatIsNotADictIsRejected) {
+  EXPECT_THAT(load_error(python_files() / "tensor.pth"), HasSubstr("the file holds a Tensor, not a dict of tensors"));
+  EXPECT_THAT(load_error(python_files() / "not_all_tensors.pth"), HasSubstr("entry 'epoch' is a Int, not a tensor"));
+}
+
+TEST(LoadTensors, MissingFile) {
+  EXPECT_THAT(load_error("/nonexistent/x.safetensors"),
+              AllOf(StartsWith("weights '/nonexistent/x.safetensors': cannot open"), HasSubstr("check the path")));
+}
+
+class CorruptSafetensors : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = piade::test::scratch_dir("corrupt");
+    good_ = safetensors_bytes({{"w", torch::ones({2, 3})}});
+  }
+  std::string error_for(const std::string& bytes) {
+    const fs::path path = dir_ / "bad.safetensors";
+    write_bytes(path, bytes);
+    std::string message = load_error(path);
+    EXPECT_THAT(message, StartsWith("weights '" + path.string() + "': "));
+    return message;
+  }
+  /// A file with one F32 entry whose header fields are given as JSON text.
+  static std::string with_entry(const std::string& entry, std::size_t data_size) {
+    std::string header = "{\"w\":" + entry + "}";
+    uint64_t length = header.size();
+    std::string bytes(8, '\0');
+    std::memcpy(bytes.data(), &length, 8);
+    return bytes + header + std::string(data_size, '\0');
+  }
+  fs::path dir_;
+  std::string good_;
+};
+
+TEST_F(CorruptSafetensors, GoodFileLoads) {
+  write_bytes(dir_ / "good.safetensors", good_);
+  EXPECT_TRUE(torch::equal(piade::load_tensors((dir_ / "good.safetensors").string()).at("w"), torch::ones({2, 3})));
+}
+
+TEST_F(CorruptSafetensors, ShorterThanTheHeaderLength) {
+  EXPECT_THAT(error_for(good_.substr(0, 5)), HasSubstr("truncated safetensors file: 5 bytes"));
+  EXPECT_THAT(error_for(""), HasSubstr("truncated safetensors file: 0 bytes"));
+}
+
+TEST_F(CorruptSafetensors, HeaderLengthBeyondFile) {
+  std::string bytes = good_;
+  uint64_t huge = 1u << 20;
+  std::memcpy(bytes.data(), &huge, 8);
+  EXPECT_THAT(error_for(bytes), HasSubstr("header length 1048576 goes beyond the end of the file"));
+}
+
+TEST_F(CorruptSafetensors, TruncatedData) {
+  EXPECT_THAT(error_for(good_.substr(0, good_.size() - 4)),
+              AllOf(HasSubstr("tensor 'w'"), HasSubstr("data_offsets [0, 24] are out of range of the 20-byte")));
+}
+
+TEST_F(CorruptSafetensors, OffsetsBackwards) {
+  EXPECT_THAT(error_for(with_entry(R"({"dtype":"F32","shape":[1],"data_offsets":[4,0]})", 8)),
+              HasSubstr("data_offsets [4, 0] are out of range"));
+}
+
+TEST_F(CorruptSafetensors, SizeDoesNotMatchDtypeAndShape) {
+  EXPECT_THAT(error_for(with_entry(R"({"dtype":"F32","shape":[2,3],"data_offsets":[0,20]})", 20)),
+              HasSubstr("tensor 'w': 20 bytes of data, but F32 with shape [2,3] needs 24"));
+  EXPECT_THAT(error_for(with_entry(R"({"dtype":"F16","shape":[2,3],"data_offsets":[0,24]})", 24)),
+              HasSubstr("F16 with shape [2,3] needs 12"));
+}
+
+TEST_F(CorruptSafetensors, UnknownDtype) {
+  EXPECT_THAT(error_for(with_entry(R"({"dtype":"F8_E4M3","shape":[2],"data_offsets":[0,2]})", 2)),
+              AllOf(HasSubstr("tensor 'w': unknown dtype 'F8_E4M3'"), HasSubstr("supported: F64, F32")));
+}
+
+TEST_F(CorruptSafetensors, MalformedHeader) {
+  EXPECT_THAT(error_for(with_entry(R"({"dtype":"F32","shape":[2]})", 8)), HasSubstr("lacks dtype, shape or data_offsets"));
+  EXPECT_THAT(error_for(with_entry(R"({"dtype":"F32","shape":[-2],"data_offsets":[0,8]})", 8)),
+              HasSubstr("has an entry that is not a size"));
+  std::string bytes = good_;
+  bytes[9] = '#';  // inside the JSON text
+  EXPECT_THAT(error_for(bytes), HasSubstr("header is not valid json"));
+}
+
+TEST_F(CorruptSafetensors, HugeShapeDoesNotOverflow) {
+  EXPECT_THAT(error_for(with_entry(
+                  R"({"dtype":"F64","shape":[4294967296,4294967296,16],"data_offsets":[0,8]})", 8)),
+              HasSubstr("needs more than 2^64"));
+}
+
+// ---- load_module_weights
+
+struct SmallNet : torch::nn::Module {
+  SmallNet() {
+    fc = register_module("fc", torch::nn::Linear(4, 3));
+    bn = register_module("bn", torch::nn::BatchNorm1d(3));
+  }
+  torch::nn::Linear fc{nullptr};
+  torch::nn::BatchNorm1d bn{nullptr};
+};
+
+std::map<std::string, torch::Tensor> small_net_tensors(const std::string& prefix = "") {
+  return {{prefix + "fc.weight", torch::arange(12, torch::kFloat32).reshape({3, 4})},
+          {prefix + "fc.bias", torch::tensor({1.f, 2.f, 3.f})},
+          {prefix + "bn.weight", torch::full({3}, 2.f)},
+          {prefix + "bn.bias", torch::full({3}, -1.f)},
+          {prefix + "bn.running_mean", torch::full({3}, 0.5f)},
+          {prefix + "bn.running_var", torch::full({3}, 4.f)},
+          {prefix + "bn.num_batches_tracked", torch::tensor(7, torch::kInt64)}};
+}
+
+std::string module_error(torch::nn::Module& module, const std::map<std::string, torch::Tensor>& tensors,
+                         const std::string& prefix = "") {
+  try {
+    piade::load_module_weights(module, tensors, "test/net: weights 'x.safetensors'", prefix);
+  } catch (const std::runtime_error& e) {
+    return e.what();
+  }
+  ADD_FAILURE() << "no error";
+  return "";
+}
+
+TEST(LoadModuleWeights, CopiesParametersAndBuffersIncludingNumBatchesTracked) {
+  SmallNet net;
+  auto tensors = small_net_tensors();
+  tensors["head.weight"] = torch::zeros({1000, 3});  // extra: ignored
+  piade::load_module_weights(net, tensors, "test/net");
+  EXPECT_TRUE(torch::equal(net.fc->weight, tensors["fc.weight"]));
+  EXPECT_TRUE(torch::equal(net.bn->running_var, tensors["bn.running_var"]));
+  EXPECT_EQ(net.bn->num_batches_tracked.item<int64_t>(), 7);
+  EXPECT_TRUE(net.fc->weight.requires_grad());  // copied in place, still a parameter
+  // The copy is independent of the file's tensors.
+  tensors["fc.bias"].fill_(0);
+  EXPECT_FLOAT_EQ(net.fc->bias[2].item<float>(), 3.f);
+}
+
+TEST(LoadModuleWeights, LoadsPlainDictPthWrittenByPython) {
+  SmallNet net;
+  piade::load_module_weights(net, piade::load_tensors((python_files() / "dict.pth").string()), "test/net");
+  EXPECT_TRUE(torch::equal(net.fc->weight, torch::arange(12, torch::kFloat32).reshape({3, 4})));
+  EXPECT_EQ(net.bn->num_batches_tracked.item<int64_t>(), 7);
+}
+
+TEST(LoadModuleWeights, PrefixSelectsASubtree) {
+  SmallNet net;
+  piade::load_module_weights(net, small_net_tensors("encoder."), "test/net", "encoder.");
+  EXPECT_FLOAT_EQ(net.bn->weight[0].item<float>(), 2.f);
+}
+
+TEST(LoadModuleWeights, ConvertsFloatingDtypes) {
+  SmallNet net;
+  auto tensors = small_net_tensors();
+  tensors["fc.weight"] = tensors["fc.weight"].to(torch::kFloat16);
+  piade::load_module_weights(net, tensors, "test/net");
+  EXPECT_EQ(net.fc->weight.scalar_type(), torch::kFloat32);
+  EXPECT_FLOAT_EQ(net.fc->weight[2][3].item<float>(), 11.f);
+}
+
+TEST(LoadModuleWeights, MissingKeysAreNamedAndNothingIsCopied) {
+  SmallNet net;
+  torch::Tensor before = net.fc->weight.clone();
+  auto tensors = small_net_tensors();
+  tensors.erase("bn.running_mean");
+  tensors.erase("bn.num_batches_tracked");
+  EXPECT_THAT(module_error(net, tensors),
+              StartsWith("test/net: weights 'x.safetensors': missing 'bn.running_mean', 'bn.num_batches_tracked'"));
+  EXPECT_TRUE(torch::equal(net.fc->weight, before));
+}
+
+TEST(LoadModuleWeights, ManyMissingKeysAreCounted) {
+  SmallNet net;
+  EXPECT_THAT(module_error(net, {{"other", torch::zeros({1})}}),
+              AllOf(HasSubstr("missing 'fc.weight', 'fc.bias', 'bn.weight', 'bn.bias', 'bn.running_mean' and 2 more"),
+                    HasSubstr("(1 tensors in the file)")));
+}
+
+TEST(LoadModuleWeights, SuggestsStrippingAPrefix) {
+  SmallNet net;
+  EXPECT_THAT(module_error(net, small_net_tensors("module.")),
+              HasSubstr("the file has 'module.fc.weight': strip the prefix 'module.'"));
+}
+
+TEST(LoadModuleWeights, ShapeMismatchIsNamed) {
+  SmallNet net;
+  auto tensors = small_net_tensors();
+  tensors["fc.weight"] = torch::zeros({3, 5});
+  EXPECT_THAT(module_error(net, tensors),
+              StartsWith("test/net: weights 'x.safetensors': 'fc.weight' has shape [3,5] in the file, the model needs [3,4]"));
+}
+
+TEST(LoadModuleWeights, IntegerIntoFloatIsRejected) {
+  SmallNet net;
+  auto tensors = small_net_tensors();
+  tensors["fc.bias"] = torch::tensor({1, 2, 3}, torch::kInt64);
+  EXPECT_THAT(module_error(net, tensors), HasSubstr("'fc.bias' is Long in the file, the model needs Float"));
+}
+
+}  // namespace

@@ -16,26 +16,20 @@
 #include "host/pipeline_config.h"
 #include "host/trainer.h"
 
+#include "tests/support/builtin_plugins.h"
+
 namespace piade {
 namespace {
 
 namespace fs = std::filesystem;
 
-const PluginRegistry& registry() {
-  static const PluginRegistry* r = [] {
-    auto* registry = new PluginRegistry();
-    registry->scan({PIADE_BUILD_PLUGIN_DIR});
-    return registry;
-  }();
-  return *r;
-}
 
 void ignore_warning(const std::string&) {}
 
 PipelineConfig pipeline(const std::vector<std::string>& args) {
   po::options_description options = common_options();
   options.add(pipeline_options());
-  return resolve_pipeline(registry(), parse_options(args, options), ignore_warning);
+  return resolve_pipeline(piade::test::builtin_plugins(), parse_options(args, options), ignore_warning);
 }
 
 // Smooth synthetic "normal" images: random blobs, uint8 [N,C,S,S].
@@ -67,7 +61,7 @@ TEST_F(PipelineTest, ReconstructionHasTheInputShapeForEverySupportedSize) {
   for (int64_t size : {28, 32, 64, 120, 128, 224}) {
     for (int64_t channels : {1, 3}) {
       torch::manual_seed(0);
-      PiadeModel model(registry(), config, ImageShape{channels, size, size}, /*restoring=*/true);
+      PiadeModel model(piade::test::builtin_plugins(), config, ImageShape{channels, size, size}, /*restoring=*/true);
       model->eval();
       torch::NoGradGuard no_grad;
       torch::Tensor images = torch::rand({2, channels, size, size}) * 2 - 1;
@@ -90,7 +84,7 @@ TEST_F(PipelineTest, EveryPaperAblationTrainsEveryTrainableParameter) {
         const PipelineConfig config =
             pipeline({"--backbone", backbone, "--set", std::string("routing.vectors=") + vectors, "--loss", losses});
         torch::manual_seed(1);
-        PiadeModel model(registry(), config, ImageShape{1, 32, 32}, /*restoring=*/true);
+        PiadeModel model(piade::test::builtin_plugins(), config, ImageShape{1, 32, 32}, /*restoring=*/true);
         model->train();
         torch::Tensor images = torch::rand({4, 1, 32, 32}) * 2 - 1;
         Scores scores = model->score(images);
@@ -117,7 +111,7 @@ TEST_F(PipelineTest, EveryPaperAblationTrainsEveryTrainableParameter) {
 TEST_F(PipelineTest, TheDecodedVectorIsTheFirstInTrainingAndTheLongestInEvaluation) {
   const PipelineConfig config = pipeline({"--loss", "mse"});
   torch::manual_seed(2);
-  PiadeModel model(registry(), config, ImageShape{1, 28, 28}, /*restoring=*/true);
+  PiadeModel model(piade::test::builtin_plugins(), config, ImageShape{1, 28, 28}, /*restoring=*/true);
   torch::Tensor images = torch::rand({6, 1, 28, 28}) * 2 - 1;
   model->train();
   EXPECT_TRUE(model->reconstruct(images).vector_index.eq(0).all().item<bool>());
@@ -140,7 +134,7 @@ TEST_F(PipelineTest, TrainingLowersTheLossAndCheckpointsRoundTripBitForBit) {
   const fs::path out = temp_dir("train");
 
   torch::manual_seed(4);
-  PiadeModel model(registry(), config, shape);
+  PiadeModel model(piade::test::builtin_plugins(), config, shape);
   TrainSettings settings;
   settings.epochs = 6;
   settings.batch_size = 8;
@@ -166,9 +160,9 @@ TEST_F(PipelineTest, TrainingLowersTheLossAndCheckpointsRoundTripBitForBit) {
   EXPECT_NEAR(saved["score_stats"]["mean"].get<double>(), before.total.mean().item<double>(), 1e-6);
 
   // A fresh model, rebuilt from the checkpoint's recorded configuration alone.
-  const PipelineConfig rebuilt = pipeline_from_json(registry(), saved.at("pipeline"), "test");
+  const PipelineConfig rebuilt = pipeline_from_json(piade::test::builtin_plugins(), saved.at("pipeline"), "test");
   torch::manual_seed(99);
-  PiadeModel restored(registry(), rebuilt, shape, /*restoring=*/true);
+  PiadeModel restored(piade::test::builtin_plugins(), rebuilt, shape, /*restoring=*/true);
   load_checkpoint_state(out / "checkpoint.pt", restored, nullptr, torch::kCPU);
   const BatchScores after = score_all(restored, data.images, pre, 5, torch::kCPU);
   EXPECT_TRUE(torch::equal(before.total, after.total));
@@ -192,17 +186,17 @@ TEST_F(PipelineTest, ResumeContinuesTheSameRun) {
 
   const fs::path straight_dir = temp_dir("straight");
   torch::manual_seed(7);
-  PiadeModel straight(registry(), config, shape);
+  PiadeModel straight(piade::test::builtin_plugins(), config, shape);
   settings.epochs = 3;
   train(straight, data, pre, settings, torch::kCPU, straight_dir, meta, false);
 
   const fs::path split_dir = temp_dir("split");
   torch::manual_seed(7);
-  PiadeModel first(registry(), config, shape);
+  PiadeModel first(piade::test::builtin_plugins(), config, shape);
   settings.epochs = 1;
   train(first, data, pre, settings, torch::kCPU, split_dir, meta, false);
   torch::manual_seed(123);  // the resumed run must not depend on fresh init
-  PiadeModel second(registry(), config, shape, /*restoring=*/true);
+  PiadeModel second(piade::test::builtin_plugins(), config, shape, /*restoring=*/true);
   settings.epochs = 3;
   const TrainResult resumed = train(second, data, pre, settings, torch::kCPU, split_dir, meta, true);
   EXPECT_EQ(resumed.epochs_done, 3);
@@ -214,7 +208,7 @@ TEST_F(PipelineTest, ResumeContinuesTheSameRun) {
   // A resume with another pipeline is refused.
   nlohmann::json other = meta;
   other["pipeline"]["routing"]["params"]["vectors"] = "1";
-  PiadeModel third(registry(), config, shape, true);
+  PiadeModel third(piade::test::builtin_plugins(), config, shape, true);
   EXPECT_THROW(train(third, data, pre, settings, torch::kCPU, split_dir, other, true), Error);
   fs::remove_all(straight_dir);
   fs::remove_all(split_dir);
@@ -224,7 +218,7 @@ TEST_F(PipelineTest, ACheckpointNeedingAnotherPluginVersionIsRefusedWithTheReaso
   nlohmann::json recorded = pipeline_to_json(pipeline({"--loss", "mse"}));
   recorded["backbone"]["version"] = "9.9.9";
   try {
-    pipeline_from_json(registry(), recorded, "old.pt");
+    pipeline_from_json(piade::test::builtin_plugins(), recorded, "old.pt");
     FAIL() << "expected an error";
   } catch (const Error& e) {
     const std::string message = e.what();
@@ -235,7 +229,7 @@ TEST_F(PipelineTest, ACheckpointNeedingAnotherPluginVersionIsRefusedWithTheReaso
   recorded = pipeline_to_json(pipeline({"--loss", "mse"}));
   recorded["routing"]["name"] = "gone";
   try {
-    pipeline_from_json(registry(), recorded, "old.pt");
+    pipeline_from_json(piade::test::builtin_plugins(), recorded, "old.pt");
     FAIL() << "expected an error";
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("unknown routing 'gone'"), std::string::npos) << e.what();

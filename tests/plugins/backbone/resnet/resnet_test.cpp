@@ -14,8 +14,9 @@
 #include "piade/sdk/weights.h"
 #include "tests/sdk/weights/reference_data.h"
 
-namespace {
+#include "tests/support/builtin_plugins.h"
 
+namespace {
 namespace fs = std::filesystem;
 using ::testing::AllOf;
 using ::testing::HasSubstr;
@@ -24,14 +25,6 @@ using ::testing::HasSubstr;
 // but may sum in another order.
 constexpr double kTolerance = 1e-4;
 
-piade::PluginRegistry& registry() {
-  static piade::PluginRegistry* r = [] {
-    auto* reg = new piade::PluginRegistry();
-    reg->scan({PIADE_BUILD_PLUGIN_DIR});
-    return reg;
-  }();
-  return *r;
-}
 
 fs::path reference() { return piade::test::reference_dir("tests/plugins/backbone/resnet/make_reference.py"); }
 
@@ -43,11 +36,9 @@ const torch::Tensor& ref(const std::string& name) { return reference_tensors().a
 
 std::shared_ptr<piade::Backbone> make(const std::string& name, const std::map<std::string, std::string>& values,
                                       piade::ImageShape image = {3, 64, 64}) {
-  const piade::ComponentInfo& c = registry().get(piade::Kind::backbone, name);
   piade::ComponentContext ctx;
-  ctx.params = piade::resolve_params(c.id(), c.params, values);
   ctx.image = image;
-  return registry().create_as<piade::Backbone>(c, ctx);
+  return piade::test::build_component<piade::Backbone>(name, values, ctx);
 }
 
 std::string weights(const std::string& file = "resnet18.safetensors") { return (reference() / file).string(); }
@@ -180,14 +171,14 @@ TEST(ResNet18, OutputShapeIsExactForEverySize) {
 }
 
 TEST(ResNet18, RejectsOtherChannelCounts) {
-  const piade::ComponentInfo& c = registry().get(piade::Kind::backbone, "resnet18");
+  const piade::ComponentInfo& c = piade::test::builtin_plugins().get(piade::Kind::backbone, "resnet18");
   piade::ComponentContext ctx;
   ctx.params = piade::resolve_params(c.id(), c.params, {});
   ctx.image = {4, 64, 64};
   EXPECT_THROW(
       {
         try {
-          registry().create_as<piade::Backbone>(c, ctx);
+          piade::test::builtin_plugins().create_as<piade::Backbone>(c, ctx);
         } catch (const std::exception& e) {
           EXPECT_THAT(e.what(), HasSubstr("images have 4 channels, it takes 1 (repeated to 3) or 3"));
           throw;

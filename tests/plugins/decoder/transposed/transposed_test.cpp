@@ -11,8 +11,9 @@
 #include "host/plugin_registry.h"
 #include "piade/sdk/decoder.h"
 
-namespace {
+#include "tests/support/builtin_plugins.h"
 
+namespace {
 // One intra-op thread: the large orthogonal initializations (a QR of
 // 25088 x 512 for 7x7 features) slow down many times over when several test
 // programs share a few cores and each starts a thread per core.
@@ -21,26 +22,16 @@ const bool kSingleThreaded = [] {
   return true;
 }();
 
-piade::PluginRegistry& registry() {
-  static piade::PluginRegistry r = [] {
-    piade::PluginRegistry loaded;
-    loaded.scan({PIADE_BUILD_PLUGIN_DIR});
-    return loaded;
-  }();
-  return r;
-}
 
 std::shared_ptr<piade::Decoder> make(piade::ImageShape image, piade::FeatureShape features,
                                      const std::map<std::string, std::string>& params = {},
                                      int64_t vector_dim = 64) {
-  const auto& c = registry().get(piade::Kind::decoder, "transposed");
   piade::ComponentContext ctx;
-  ctx.params = piade::resolve_params(c.id(), c.params, params);
   ctx.image = image;
   ctx.features = features;
   ctx.capsules = piade::CapsuleShape{680, 8};
   ctx.vectors = piade::VectorShape{2, vector_dim};
-  return registry().create_as<piade::Decoder>(c, ctx);
+  return piade::test::build_component<piade::Decoder>("transposed", params, ctx);
 }
 
 /// in, out, kernel h, kernel w, stride h, stride w, padding h, padding w

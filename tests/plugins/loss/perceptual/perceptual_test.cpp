@@ -13,21 +13,14 @@
 #include "piade/sdk/weights.h"
 #include "tests/sdk/weights/reference_data.h"
 
-namespace {
+#include "tests/support/builtin_plugins.h"
 
+namespace {
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;
 
 constexpr double kTolerance = 1e-4;
 
-piade::PluginRegistry& registry() {
-  static piade::PluginRegistry* r = [] {
-    auto* reg = new piade::PluginRegistry();
-    reg->scan({PIADE_BUILD_PLUGIN_DIR});
-    return reg;
-  }();
-  return *r;
-}
 
 fs::path reference() { return piade::test::reference_dir("tests/plugins/loss/perceptual/make_reference.py"); }
 
@@ -40,11 +33,9 @@ std::string weights(const std::string& file = "vgg11.safetensors") { return (ref
 
 std::shared_ptr<piade::Loss> make(const std::map<std::string, std::string>& values,
                                   piade::ImageShape image = {3, 32, 32}) {
-  const piade::ComponentInfo& c = registry().get(piade::Kind::loss, "perceptual");
   piade::ComponentContext ctx;
-  ctx.params = piade::resolve_params(c.id(), c.params, values);
   ctx.image = image;
-  return registry().create_as<piade::Loss>(c, ctx);
+  return piade::test::build_component<piade::Loss>("perceptual", values, ctx);
 }
 
 void expect_close(const torch::Tensor& actual, const torch::Tensor& expected, const std::string& what) {

@@ -18,24 +18,15 @@
 #include "host/plugin_registry.h"
 #include "piade/sdk/loss.h"
 
-namespace {
+#include "tests/support/builtin_plugins.h"
 
-piade::PluginRegistry& registry() {
-  static piade::PluginRegistry r = [] {
-    piade::PluginRegistry loaded;
-    loaded.scan({PIADE_BUILD_PLUGIN_DIR});
-    return loaded;
-  }();
-  return r;
-}
+namespace {
 
 std::shared_ptr<piade::Loss> make(piade::ImageShape image,
                                   const std::map<std::string, std::string>& params = {}) {
-  const auto& c = registry().get(piade::Kind::loss, "ssim");
   piade::ComponentContext ctx;
-  ctx.params = piade::resolve_params(c.id(), c.params, params);
   ctx.image = image;
-  return registry().create_as<piade::Loss>(c, ctx);
+  return piade::test::build_component<piade::Loss>("ssim", params, ctx);
 }
 
 /// Two images in [-1,1] that are alike but not equal, like a reconstruction.

@@ -11,25 +11,16 @@
 #include "host/plugin_registry.h"
 #include "piade/sdk/pooling.h"
 
-namespace {
+#include "tests/support/builtin_plugins.h"
 
-piade::PluginRegistry& registry() {
-  static piade::PluginRegistry r = [] {
-    piade::PluginRegistry loaded;
-    loaded.scan({PIADE_BUILD_PLUGIN_DIR});
-    return loaded;
-  }();
-  return r;
-}
+namespace {
 
 std::shared_ptr<piade::Pooling> make(piade::FeatureShape features,
                                      const std::map<std::string, std::string>& params = {}) {
-  const auto& c = registry().get(piade::Kind::pooling, "pyramid");
   piade::ComponentContext ctx;
-  ctx.params = piade::resolve_params(c.id(), c.params, params);
   ctx.image = {3, 120, 120};
   ctx.features = features;
-  return registry().create_as<piade::Pooling>(c, ctx);
+  return piade::test::build_component<piade::Pooling>("pyramid", params, ctx);
 }
 
 torch::Tensor param(const std::shared_ptr<piade::Pooling>& p, const std::string& name) {

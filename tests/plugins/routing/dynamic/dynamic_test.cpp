@@ -14,26 +14,17 @@
 #include "host/plugin_registry.h"
 #include "piade/sdk/routing.h"
 
-namespace {
+#include "tests/support/builtin_plugins.h"
 
-piade::PluginRegistry& registry() {
-  static piade::PluginRegistry r = [] {
-    piade::PluginRegistry loaded;
-    loaded.scan({PIADE_BUILD_PLUGIN_DIR});
-    return loaded;
-  }();
-  return r;
-}
+namespace {
 
 std::shared_ptr<piade::Routing> make(piade::CapsuleShape capsules,
                                      const std::map<std::string, std::string>& params = {}) {
-  const auto& c = registry().get(piade::Kind::routing, "dynamic");
   piade::ComponentContext ctx;
-  ctx.params = piade::resolve_params(c.id(), c.params, params);
   ctx.image = {3, 120, 120};
   ctx.features = piade::FeatureShape{512, 4, 4};
   ctx.capsules = capsules;
-  return registry().create_as<piade::Routing>(c, ctx);
+  return piade::test::build_component<piade::Routing>("dynamic", params, ctx);
 }
 
 void set_weight(const std::shared_ptr<piade::Routing>& routing, const torch::Tensor& w) {

@@ -75,8 +75,13 @@ OneClassSplit load_dataset(const CommandLine& command_line, uint64_t seed) {
   if (!fs::is_directory(root))
     throw Error(fmt::format("--data-root: '{}' is not a directory{}", root,
                             name == "fmnist" ? " (apt-get install dataset-fashion-mnist provides the default)" : ""));
-  const ImageSet train = read_idx(idx_file(root, "train-images-idx3-ubyte"), idx_file(root, "train-labels-idx1-ubyte"));
-  const ImageSet test = read_idx(idx_file(root, "t10k-images-idx3-ubyte"), idx_file(root, "t10k-labels-idx1-ubyte"));
+  // Looked up one by one, in this order, so a missing file is named predictably.
+  std::vector<std::string> files;
+  for (const char* stem : {"train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
+                           "t10k-labels-idx1-ubyte"})
+    files.push_back(idx_file(root, stem));
+  const ImageSet train = read_idx(files[0], files[1]);
+  const ImageSet test = read_idx(files[2], files[3]);
   const int64_t normal = command_line.get<int64_t>("normal-class");
   if (normal < 0 || normal > 9) throw Error(fmt::format("--normal-class: must be 0..9 for {}, got {}", name, normal));
   const int64_t max_train = command_line.get<int64_t>("max-train");

@@ -1,0 +1,122 @@
+// IDX files (MNIST / Fashion-MNIST): good files, gzipped or not, and every
+// corrupt variant gives an error naming the file and what is wrong.
+#include <zlib.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "datasets/idx.h"
+#include "host/error.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+
+std::vector<uint8_t> header(uint32_t magic, std::vector<uint32_t> dims) {
+  std::vector<uint8_t> bytes;
+  auto put = [&](uint32_t v) {
+    for (int shift = 24; shift >= 0; shift -= 8) bytes.push_back(uint8_t(v >> shift));
+  };
+  put(magic);
+  for (uint32_t d : dims) put(d);
+  return bytes;
+}
+
+class IdxTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("piade_idx_test_" + std::to_string(::getpid()));
+    fs::create_directories(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  std::string write(const std::string& name, const std::vector<uint8_t>& bytes, bool gzip = false) {
+    const std::string path = (dir_ / name).string();
+    if (gzip) {
+      gzFile out = gzopen(path.c_str(), "wb");
+      gzwrite(out, bytes.data(), unsigned(bytes.size()));
+      gzclose(out);
+    } else {
+      std::ofstream(path, std::ios::binary).write(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+    }
+    return path;
+  }
+
+  // Three 2x3 images with pixel values i*10 + p, labels 7, 1, 7.
+  std::vector<uint8_t> images() {
+    auto bytes = header(0x803, {3, 2, 3});
+    for (int i = 0; i < 3; ++i)
+      for (int p = 0; p < 6; ++p) bytes.push_back(uint8_t(i * 10 + p));
+    return bytes;
+  }
+  std::vector<uint8_t> labels(uint32_t count = 3) {
+    auto bytes = header(0x801, {count});
+    for (uint32_t i = 0; i < count; ++i) bytes.push_back(i % 2 ? 1 : 7);
+    return bytes;
+  }
+
+  std::string error_of(const std::string& images_file, const std::string& labels_file) {
+    try {
+      piade::read_idx(images_file, labels_file);
+    } catch (const piade::Error& e) {
+      return e.what();
+    }
+    return "no error";
+  }
+
+  fs::path dir_;
+};
+
+TEST_F(IdxTest, ReadsPlainAndGzippedFiles) {
+  for (bool gzip : {false, true}) {
+    const piade::ImageSet set = piade::read_idx(write("i", images(), gzip), write("l", labels(), gzip));
+    ASSERT_EQ(set.images.sizes(), (std::vector<int64_t>{3, 1, 2, 3}));
+    EXPECT_EQ(set.images.dtype(), torch::kUInt8);
+    EXPECT_EQ(set.images[2][0][1][2].item<int>(), 25);
+    EXPECT_EQ(set.labels[0].item<int64_t>(), 7);
+    EXPECT_EQ(set.labels[1].item<int64_t>(), 1);
+    EXPECT_EQ(set.ids[1], (dir_ / "i").string() + "#1");
+  }
+}
+
+TEST_F(IdxTest, CorruptFilesAreNamedWithWhatIsWrong) {
+  const std::string good_images = write("good_i", images());
+  const std::string good_labels = write("good_l", labels());
+
+  auto bad_magic = images();
+  bad_magic[3] = 0x02;
+  EXPECT_EQ(error_of(write("magic", bad_magic), good_labels),
+            (dir_ / "magic").string() + ": magic number 0x00000802 is not an IDX uint8 3-D images file (0x00000803)");
+
+  auto truncated = images();
+  truncated.resize(truncated.size() - 5);
+  EXPECT_EQ(error_of(write("short", truncated), good_labels),
+            (dir_ / "short").string() + ": header says 3 images of 2x3 (34 bytes) but the data is 29 bytes");
+
+  EXPECT_EQ(error_of(write("tiny", {0, 0, 8}), good_labels),
+            (dir_ / "tiny").string() + ": 3 bytes, too short for an IDX images header");
+
+  EXPECT_EQ(error_of(good_images, write("fewer", labels(2))),
+            (dir_ / "fewer").string() + ": 2 labels for the 3 images of " + good_images);
+
+  auto label_size = labels();
+  label_size.push_back(3);
+  EXPECT_EQ(error_of(good_images, write("extra", label_size)),
+            (dir_ / "extra").string() + ": header says 3 labels but the data holds 4");
+
+  EXPECT_EQ(error_of((dir_ / "missing").string(), good_labels).rfind((dir_ / "missing").string() + ": cannot open", 0), 0u);
+
+  // A gzip stream cut in half.
+  const std::string gz = write("cut.gz", images(), true);
+  const auto size = fs::file_size(gz);
+  fs::resize_file(gz, size / 2);
+  const std::string message = error_of(gz, good_labels);
+  EXPECT_EQ(message.rfind(gz + ": ", 0), 0u) << message;
+}
+
+}  // namespace

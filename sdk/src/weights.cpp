@@ -1,6 +1,7 @@
 #include "piade/sdk/weights.h"
 
 #include <cerrno>
+#include <cstdio>
 #include <cstdint>
 #include <cstring>
 #include <fstream>
@@ -203,6 +204,46 @@ bool ends_with(const std::string& text, const std::string& suffix) {
 }
 
 }  // namespace
+
+void save_safetensors(const std::string& path, const std::map<std::string, torch::Tensor>& tensors,
+                      const std::map<std::string, std::string>& metadata) {
+  nlohmann::json header = nlohmann::json::object();
+  if (!metadata.empty()) header["__metadata__"] = metadata;
+  std::vector<torch::Tensor> data;
+  uint64_t offset = 0;
+  for (const auto& [name, tensor] : tensors) {
+    const DtypeInfo* dtype = nullptr;
+    for (const DtypeInfo& info : kDtypes)
+      if (info.type == tensor.scalar_type()) dtype = &info;
+    if (dtype == nullptr)
+      fail(path, "tensor '" + name + "' has dtype " + std::string(c10::toString(tensor.scalar_type())) +
+                     ", which safetensors does not hold; supported: " + dtype_names());
+    torch::Tensor cpu = tensor.detach().to(torch::kCPU).contiguous();
+    const uint64_t bytes = static_cast<uint64_t>(cpu.numel()) * dtype->size;
+    header[name] = {{"dtype", dtype->name}, {"shape", cpu.sizes().vec()}, {"data_offsets", {offset, offset + bytes}}};
+    offset += bytes;
+    data.push_back(cpu);
+  }
+  std::string text = header.dump();
+  text.append((8 - text.size() % 8) % 8, ' ');  // aligns the data, as the reference writer does
+  const std::string temporary = path + ".tmp";
+  {
+    std::ofstream out(temporary, std::ios::binary | std::ios::trunc);
+    const uint64_t length = text.size();  // little-endian on every supported target
+    out.write(reinterpret_cast<const char*>(&length), 8);
+    out.write(text.data(), static_cast<std::streamsize>(text.size()));
+    for (const torch::Tensor& t : data)
+      out.write(static_cast<const char*>(t.data_ptr()), static_cast<std::streamsize>(t.nbytes()));
+    if (!out.flush()) {
+      std::remove(temporary.c_str());
+      fail(path, "cannot write (disk full or no permission)");
+    }
+  }
+  if (std::rename(temporary.c_str(), path.c_str()) != 0) {
+    std::remove(temporary.c_str());
+    fail(path, "cannot rename the finished file into place");
+  }
+}
 
 std::map<std::string, torch::Tensor> load_tensors(const std::string& path) {
   std::vector<char> bytes = read_bytes(path);

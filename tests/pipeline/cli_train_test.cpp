@@ -21,6 +21,7 @@
 #include <opencv2/imgcodecs.hpp>
 
 #include "host/checkpoint.h"
+#include "piade/sdk/weights.h"
 
 extern char** environ;
 
@@ -100,6 +101,20 @@ TEST_F(CliTrainTest, TrainsOnFashionMnistThenScoresImageFiles) {
   EXPECT_EQ(meta["pipeline"]["backbone"]["name"], "resnet18");
   EXPECT_EQ(meta["dataset"]["train_images"], 48);
   EXPECT_GT(meta["score_stats"]["threshold"].get<double>(), 0.0);
+
+  // Export: every tensor of the model under its documented name, equal to
+  // what the checkpoint holds.
+  const fs::path exported = dir_ / "model.safetensors";
+  Result exporting = run({"export", "--checkpoint", out.string(), "--format", "safetensors", "--out", exported.string()});
+  ASSERT_EQ(exporting.status, 0) << exporting.output;
+  const auto tensors = piade::load_tensors(exported.string());
+  EXPECT_TRUE(tensors.count("backbone.conv1.weight"));
+  EXPECT_TRUE(tensors.count("backbone.layer4.1.bn2.running_var"));
+  EXPECT_TRUE(tensors.count("routing.weight"));
+  EXPECT_GT(tensors.size(), 100u);
+  Result bad_format = run({"export", "--checkpoint", out.string(), "--format", "onnx", "--out", exported.string()});
+  EXPECT_EQ(bad_format.status, 1);
+  EXPECT_NE(bad_format.output.find("--format: 'onnx' is not supported"), std::string::npos) << bad_format.output;
 
   // Three images (one 3-channel and larger: converted and resized) and one
   // that is not an image.

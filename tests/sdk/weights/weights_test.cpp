@@ -277,4 +277,47 @@ TEST(LoadModuleWeights, IntegerIntoFloatIsRejected) {
   EXPECT_THAT(module_error(net, tensors), HasSubstr("'fc.bias' is Long in the file, the model needs Float"));
 }
 
+TEST(SaveSafetensors, RoundTripsEveryDtypeAndPythonReadsIt) {
+  const fs::path file = fs::temp_directory_path() / ("piade_save_" + std::to_string(::getpid()) + ".safetensors");
+  std::map<std::string, torch::Tensor> tensors = {
+      {"a.float", torch::randn({3, 4})},
+      {"b.half", torch::randn({5}).to(torch::kFloat16)},
+      {"c.long", torch::arange(6, torch::kInt64).view({2, 3})},
+      {"d.bytes", torch::tensor({1, 2, 255}, torch::kUInt8)},
+      {"e.strided", torch::randn({4, 4}).t()},  // not contiguous: written contiguous
+  };
+  piade::save_safetensors(file.string(), tensors, {{"note", "x"}});
+  EXPECT_FALSE(fs::exists(file.string() + ".tmp"));
+  const auto loaded = piade::load_tensors(file.string());
+  ASSERT_EQ(loaded.size(), tensors.size());
+  for (const auto& [name, tensor] : tensors) {
+    EXPECT_EQ(loaded.at(name).scalar_type(), tensor.scalar_type()) << name;
+    EXPECT_TRUE(torch::equal(loaded.at(name), tensor)) << name;
+  }
+  // An independent reader: Python parses the header and one value by hand.
+  const std::string script =
+      "import json,struct,sys\n"
+      "b=open(sys.argv[1],'rb').read(); n=struct.unpack('<Q',b[:8])[0]; h=json.loads(b[8:8+n])\n"
+      "assert h['__metadata__']=={'note':'x'}, h['__metadata__']\n"
+      "e=h['c.long']; assert e['dtype']=='I64' and e['shape']==[2,3]\n"
+      "o=8+n+e['data_offsets'][0]; assert struct.unpack('<q',b[o+8*5:o+8*6])[0]==5\n"
+      "assert n%8==0\n";
+  const fs::path py = file.string() + ".py";
+  std::ofstream(py) << script;
+  EXPECT_EQ(std::system((std::string(PIADE_REFERENCE_PYTHON) + " " + py.string() + " " + file.string()).c_str()), 0);
+  fs::remove(py);
+  fs::remove(file);
+}
+
+TEST(SaveSafetensors, RefusesADtypeTheFormatCannotHold) {
+  const fs::path file = fs::temp_directory_path() / ("piade_save_bad_" + std::to_string(::getpid()) + ".safetensors");
+  try {
+    piade::save_safetensors(file.string(), {{"z", torch::zeros({2}, torch::kComplexFloat)}});
+    FAIL() << "expected an error";
+  } catch (const std::runtime_error& e) {
+    EXPECT_THAT(std::string(e.what()), HasSubstr("tensor 'z' has dtype ComplexFloat, which safetensors does not hold"));
+  }
+  EXPECT_FALSE(fs::exists(file));
+}
+
 }  // namespace

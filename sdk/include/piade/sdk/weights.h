@@ -33,6 +33,16 @@ namespace piade {
 /// range, a size that does not match dtype and shape, an unknown dtype).
 PIADE_SDK_API std::map<std::string, torch::Tensor> load_tensors(const std::string& path);
 
+/// Writes `tensors` as a safetensors file that load_tensors() and Python's
+/// `safetensors.torch.load_file` read back: names sorted, data contiguous,
+/// little-endian, on the CPU; `metadata` becomes the "__metadata__" entry
+/// (string values only, as the format requires). The file is written under
+/// a temporary name and renamed, so it is never seen half-written. Throws
+/// std::runtime_error naming the file on an unsupported dtype or I/O error.
+PIADE_SDK_API void save_safetensors(const std::string& path,
+                                    const std::map<std::string, torch::Tensor>& tensors,
+                                    const std::map<std::string, std::string>& metadata = {});
+
 /// Copies `tensors` into the parameters and buffers of `module` (its
 /// named_parameters() and named_buffers(), recursively), without recording
 /// gradients. The file's name for a module tensor `n` is `prefix + n`.

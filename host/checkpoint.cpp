@@ -96,6 +96,19 @@ PipelineConfig pipeline_from_json(const PluginRegistry& registry, const nlohmann
   }
 }
 
+PiadeModel restore_model(const PluginRegistry& registry, const fs::path& file, const nlohmann::json& meta,
+                         const torch::Device& device) {
+  const PipelineConfig pipeline = pipeline_from_json(registry, meta.at("pipeline"), file.string());
+  const nlohmann::json& image = meta.at("image");
+  PiadeModel model(registry, pipeline,
+                   ImageShape{image.at("channels").get<int64_t>(), image.at("height").get<int64_t>(),
+                              image.at("width").get<int64_t>()},
+                   /*restoring=*/true);
+  model->to(device);
+  load_checkpoint_state(file, model, nullptr, device);
+  return model;
+}
+
 void write_file_atomic(const fs::path& file, const std::string& text) {
   const fs::path temporary = temporary_beside(file);
   {

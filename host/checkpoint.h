@@ -45,6 +45,11 @@ nlohmann::json read_checkpoint_meta(const fs::path& file);
 void load_checkpoint_state(const fs::path& file, PiadeModel& model,
                            torch::optim::Optimizer* optimizer, const torch::Device& device);
 
+/// Rebuilds the model a checkpoint file describes, from its recorded
+/// configuration alone, with its weights loaded, on `device`.
+PiadeModel restore_model(const PluginRegistry& registry, const fs::path& file, const nlohmann::json& meta,
+                         const torch::Device& device);
+
 /// Writes `text` to `file` atomically (temporary file in the same directory,
 /// then rename).
 void write_file_atomic(const fs::path& file, const std::string& text);

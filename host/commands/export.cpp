@@ -32,11 +32,7 @@ int commands::export_model(const std::vector<std::string>& args) {
   const fs::path file = checkpoint_file(command_line.get<std::string>("checkpoint"));
   const nlohmann::json meta = read_checkpoint_meta(file);
   const PluginRegistry registry = load_plugins(command_line);
-  const PipelineConfig pipeline = pipeline_from_json(registry, meta.at("pipeline"), file.string());
-  const ImageShape image{meta["image"]["channels"].get<int64_t>(), meta["image"]["height"].get<int64_t>(),
-                         meta["image"]["width"].get<int64_t>()};
-  PiadeModel model(registry, pipeline, image, /*restoring=*/true);
-  load_checkpoint_state(file, model, nullptr, torch::kCPU);
+  PiadeModel model = restore_model(registry, file, meta, torch::kCPU);
 
   std::map<std::string, torch::Tensor> tensors;
   for (const auto& item : model->named_parameters()) tensors[item.key()] = item.value();

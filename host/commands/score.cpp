@@ -42,12 +42,8 @@ int commands::score(const std::vector<std::string>& args) {
   const fs::path file = checkpoint_file(command_line.get<std::string>("checkpoint"));
   const nlohmann::json meta = read_checkpoint_meta(file);
   const PluginRegistry registry = load_plugins(command_line);
-  const PipelineConfig pipeline = pipeline_from_json(registry, meta.at("pipeline"), file.string());
-  const ImageShape image{meta["image"]["channels"].get<int64_t>(), meta["image"]["height"].get<int64_t>(),
-                         meta["image"]["width"].get<int64_t>()};
-  PiadeModel model(registry, pipeline, image, /*restoring=*/true);
-  model->to(device);
-  load_checkpoint_state(file, model, nullptr, device);
+  PiadeModel model = restore_model(registry, file, meta, device);
+  const ImageShape image = model->image_shape();
 
   int64_t skipped = 0;
   const ImageSet images = read_images(list_images(command_line.positional), image.channels, image.height,

@@ -13,9 +13,12 @@ struct ImageSet {
   torch::Tensor images;          ///< [N,C,H,W] uint8, as decoded
   torch::Tensor labels;          ///< [N] int64: class label, or 1 = anomalous / 0 = normal
   std::vector<std::string> ids;  ///< one per image: a path, or "<file>#<index>"
+  /// [N,1,H,W] uint8 0/255 aligned with images, or undefined when the dataset
+  /// has no masks (normal test images then get all-zero masks).
+  torch::Tensor masks;
 
   int64_t size() const { return images.defined() ? images.size(0) : 0; }
-  /// The subset at `indices` (in that order).
+  /// The subset at `indices` (in that order), masks included.
   ImageSet select(const std::vector<int64_t>& indices) const;
 };
 

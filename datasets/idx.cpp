@@ -77,13 +77,4 @@ ImageSet read_idx(const std::string& images_file, const std::string& labels_file
   return set;
 }
 
-ImageSet ImageSet::select(const std::vector<int64_t>& indices) const {
-  torch::Tensor index = torch::tensor(indices, torch::kLong);
-  ImageSet subset;
-  subset.images = images.index_select(0, index);
-  subset.labels = labels.index_select(0, index);
-  for (int64_t i : indices) subset.ids.push_back(ids.at(static_cast<std::size_t>(i)));
-  return subset;
-}
-
 }  // namespace piade

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <cmath>
 #include <fstream>
 
 #include <fmt/format.h>
@@ -107,6 +108,29 @@ PiadeModel restore_model(const PluginRegistry& registry, const fs::path& file, c
   model->to(device);
   load_checkpoint_state(file, model, nullptr, device);
   return model;
+}
+
+Preprocess checkpoint_preprocess(const nlohmann::json& meta) {
+  Preprocess settings;
+  try {
+    const nlohmann::json& image = meta.at("image");
+    settings.channels = image.at("channels").get<int64_t>();
+    settings.image_size = image.at("height").get<int64_t>();
+    if (const auto recorded = meta.find("preprocess"); recorded != meta.end()) {
+      settings.image_size = recorded->value("image_size", settings.image_size);
+      settings.channels = recorded->value("channels", settings.channels);
+      settings.resize = recorded->value("resize", int64_t{0});
+    }
+  } catch (const nlohmann::json::exception& e) {
+    throw Error(fmt::format("checkpoint: malformed image or preprocess entry ({})", e.what()));
+  }
+  return settings;
+}
+
+double checkpoint_threshold(const nlohmann::json& meta) {
+  const auto stats = meta.find("score_stats");
+  if (stats == meta.end() || !stats->contains("threshold")) return std::nan("");
+  return stats->at("threshold").get<double>();
 }
 
 void write_file_atomic(const fs::path& file, const std::string& text) {

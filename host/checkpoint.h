@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 #include <torch/optim/optimizer.h>
 
+#include "datasets/transforms.h"
 #include "host/model.h"
 #include "host/pipeline_config.h"
 #include "host/plugin_registry.h"
@@ -49,6 +50,15 @@ void load_checkpoint_state(const fs::path& file, PiadeModel& model,
 /// configuration alone, with its weights loaded, on `device`.
 PiadeModel restore_model(const PluginRegistry& registry, const fs::path& file, const nlohmann::json& meta,
                          const torch::Device& device);
+
+/// The network input a checkpoint's model expects, from its `preprocess`
+/// entry (image_size, channels, and resize where recorded) or, failing
+/// that, its `image` shape: what scoring must decode pictures to.
+Preprocess checkpoint_preprocess(const nlohmann::json& meta);
+
+/// The decision threshold recorded at the end of training
+/// (`score_stats.threshold`); NaN when the run never finished.
+double checkpoint_threshold(const nlohmann::json& meta);
 
 /// Writes `text` to `file` atomically (temporary file in the same directory,
 /// then rename).

@@ -31,6 +31,7 @@ int plugins(const std::vector<std::string>& args);
 int config(const std::vector<std::string>& args);
 int train(const std::vector<std::string>& args);
 int score(const std::vector<std::string>& args);
+int eval(const std::vector<std::string>& args);
 int export_model(const std::vector<std::string>& args);
 }  // namespace commands
 

@@ -24,6 +24,7 @@ const Command kCommands[] = {
     {"config", "print the resolved pipeline configuration as INI or JSON", piade::commands::config},
     {"train", "train a pipeline on the normal images of a dataset", piade::commands::train},
     {"score", "score images with a trained checkpoint (CSV)", piade::commands::score},
+    {"eval", "evaluate a checkpoint on a dataset's test split: metrics, curves, pictures", piade::commands::eval},
     {"export", "write a checkpoint's tensors as safetensors (for Python)", piade::commands::export_model},
 };
 

@@ -196,7 +196,7 @@ BuildInfo host_build_info() { return to_build_info(PIADE_BUILD_FINGERPRINT); }
 
 std::string ComponentInfo::id() const { return std::string(kind_name(kind)) + "/" + name; }
 
-std::vector<fs::path> plugin_search_path(const std::vector<fs::path>& plugin_dirs) {
+std::vector<fs::path> plugin_search_path(const std::vector<fs::path>& plugin_dirs, const fs::path& binary) {
   std::vector<fs::path> path = plugin_dirs;
   if (const char* env = std::getenv("PIADE_PLUGIN_PATH")) {
     std::stringstream in(env);
@@ -204,7 +204,11 @@ std::vector<fs::path> plugin_search_path(const std::vector<fs::path>& plugin_dir
     while (std::getline(in, dir, ':'))
       if (!dir.empty()) path.emplace_back(dir);
   }
-  const fs::path exe_dir = fs::path(boost::dll::program_location().string()).parent_path();
+  // <build>/bin/piade and <build>/lib/libpiade_detector.so both have their
+  // plugins in <build>/plugins; <prefix>/bin/piade and
+  // <prefix>/lib/libpiade_detector.so in <prefix>/lib/piade/plugins.
+  const fs::path exe_dir =
+      (binary.empty() ? fs::path(boost::dll::program_location().string()) : binary).parent_path();
   path.push_back(exe_dir.parent_path() / "plugins");               // build tree
   path.push_back(exe_dir.parent_path() / "lib" / "piade" / "plugins");  // install tree
   return path;

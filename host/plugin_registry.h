@@ -70,8 +70,13 @@ struct RejectedPlugin {
 
 /// Directories searched for plugins, in priority order: the --plugin-dir
 /// values, then PIADE_PLUGIN_PATH (colon-separated), then the built-in
-/// plugin directory next to the piade executable (build or install tree).
-std::vector<fs::path> plugin_search_path(const std::vector<fs::path>& plugin_dirs);
+/// plugin directory next to `binary`, the file that holds the host code:
+/// `<dir>/../plugins` in a build tree, `<dir>/../lib/piade/plugins` when
+/// installed. That is the piade executable (<bin>/piade), or the shared
+/// library that embeds the host (<lib>/libpiade_detector.so, which passes
+/// boost::dll::this_line_location()); empty = the running executable.
+std::vector<fs::path> plugin_search_path(const std::vector<fs::path>& plugin_dirs,
+                                         const fs::path& binary = {});
 
 class PluginRegistry {
  public:

@@ -61,15 +61,19 @@ void truncate_log(const fs::path& log, int64_t first_epoch, const std::string& h
   write_file_atomic(log, kept.str());
 }
 
+// The q-quantile of sorted values: the nearest rank, as score_statistics
+// has always computed it.
+double sorted_quantile(const torch::Tensor& sorted, double q) {
+  const int64_t i = std::min<int64_t>(sorted.size(0) - 1, static_cast<int64_t>(q * (sorted.size(0) - 1) + 0.5));
+  return sorted[i].item<double>();
+}
+
 }  // namespace
 
 nlohmann::json score_statistics(const torch::Tensor& scores) {
   torch::Tensor s = scores.to(torch::kCPU, torch::kDouble);
   torch::Tensor sorted = std::get<0>(s.sort());
-  auto quantile = [&](double q) {
-    const int64_t i = std::min<int64_t>(sorted.size(0) - 1, static_cast<int64_t>(q * (sorted.size(0) - 1) + 0.5));
-    return sorted[i].item<double>();
-  };
+  auto quantile = [&](double q) { return sorted_quantile(sorted, q); };
   return {{"count", s.size(0)},
           {"mean", s.mean().item<double>()},
           {"std", s.size(0) > 1 ? s.std().item<double>() : 0.0},
@@ -82,15 +86,25 @@ nlohmann::json score_statistics(const torch::Tensor& scores) {
           {"threshold_rule", "99th percentile of training-set scores"}};
 }
 
+nlohmann::json map_statistics(const torch::Tensor& image_maxima) {
+  const torch::Tensor sorted = std::get<0>(image_maxima.to(torch::kCPU, torch::kDouble).sort());
+  return {{"count", sorted.size(0)},
+          {"max_median", sorted_quantile(sorted, 0.5)},
+          {"max_p99", sorted_quantile(sorted, 0.99)},
+          {"max_max", sorted[-1].item<double>()},
+          {"rule", "per training image the largest anomaly-map value; max_p99 tops the colour scale"}};
+}
+
 BatchScores score_all(PiadeModel& model, const torch::Tensor& images_uint8, const Preprocess& preprocess_settings,
-                      int64_t batch_size, const torch::Device& device) {
+                      int64_t batch_size, const torch::Device& device, const ScoreVisitor& visit) {
   torch::NoGradGuard no_grad;
   model->eval();
   std::vector<torch::Tensor> totals, indices;
   std::vector<std::vector<torch::Tensor>> terms;
   for (int64_t start = 0; start < images_uint8.size(0); start += batch_size) {
     torch::Tensor batch = images_uint8.slice(0, start, std::min(start + batch_size, images_uint8.size(0)));
-    Scores scores = model->score(preprocess(batch, preprocess_settings).to(device));
+    Scores scores = model->score(preprocess(batch, preprocess_settings).to(device), /*with_maps=*/bool(visit));
+    if (visit) visit(start, scores);
     totals.push_back(scores.total.cpu());
     indices.push_back(scores.reconstruction.vector_index.cpu());
     terms.resize(scores.terms.size());
@@ -206,9 +220,14 @@ TrainResult train(PiadeModel& model, const ImageSet& train_set, const Preprocess
       save(epoch + 1, nullptr);
   }
   if (settings.progress) fmt::print(stderr, "\n");
+  std::vector<torch::Tensor> map_maxima;
   const BatchScores train_scores =
-      score_all(model, train_set.images, preprocess_settings, settings.batch_size, device);
+      score_all(model, train_set.images, preprocess_settings, settings.batch_size, device,
+                [&](int64_t, const Scores& scores) {
+                  if (scores.map.defined()) map_maxima.push_back(scores.map.flatten(1).amax(1).cpu());
+                });
   const nlohmann::json stats = score_statistics(train_scores.total);
+  if (!map_maxima.empty()) meta["map_stats"] = map_statistics(torch::cat(map_maxima));
   save(result.epochs_done, &stats);
   return result;
 }

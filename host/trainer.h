@@ -47,11 +47,22 @@ struct BatchScores {
   std::vector<torch::Tensor> terms;   ///< per term, [N]
   torch::Tensor vector_index;         ///< [N]
 };
+/// Sees each batch's full Scores (maps included) as it is scored; `first`
+/// is the index of its first image in `images_uint8`.
+using ScoreVisitor = std::function<void(int64_t first, const Scores& scores)>;
+/// With `visit`, the model also computes the anomaly maps and hands every
+/// batch to it (pictures, per-pixel statistics) before the next one.
 BatchScores score_all(PiadeModel& model, const torch::Tensor& images_uint8, const Preprocess& preprocess,
-                      int64_t batch_size, const torch::Device& device);
+                      int64_t batch_size, const torch::Device& device, const ScoreVisitor& visit = {});
 
 /// Summary statistics of training-set scores, stored in the checkpoint: the
 /// decision threshold is their 99th percentile.
 nlohmann::json score_statistics(const torch::Tensor& scores);
+
+/// Statistics of the training images' anomaly maps, stored in the checkpoint
+/// as `map_stats`, from each image's largest map value [N]: `max_p99`, their
+/// 99th percentile, is the top of the colour scale of anomaly-map pictures
+/// (a normal image rarely reaches it; see host/pictures.h).
+nlohmann::json map_statistics(const torch::Tensor& image_maxima);
 
 }  // namespace piade

@@ -76,10 +76,8 @@ int commands::train(const std::vector<std::string>& args) {
       {"pipeline", pipeline_to_json(pipeline)},
       {"image", {{"channels", image.channels}, {"height", image.height}, {"width", image.width}}},
       {"preprocess", {{"image_size", preprocess_config.image_size}, {"channels", preprocess_config.channels},
-                      {"range", "[-1,1]"}}},
-      {"dataset", {{"name", command_line.get<std::string>("dataset")},
-                   {"normal_class", command_line.get<int64_t>("normal-class")},
-                   {"train_images", data.train.size()}}}};
+                      {"resize", preprocess_config.resize}, {"range", "[-1,1]"}}},
+      {"dataset", dataset_to_json(command_line, data)}};
   const std::filesystem::path out = command_line.get<std::string>("out");
   fmt::print(stderr, "training on {} normal images of {}x{}x{} for {} epochs on {}\n", data.train.size(),
              image.channels, image.height, image.width, settings.epochs, device.str());

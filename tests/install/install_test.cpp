@@ -2,9 +2,11 @@
 // built piade to a temporary prefix, build examples/third_party_plugin out
 // of tree against that prefix alone (find_package(PiadeSDK)), and run the
 // INSTALLED host with the result. Also checks that the SDK package refuses
-// a LibTorch other than the one piade was built with.
+// a LibTorch other than the one piade was built with, and builds and runs
+// examples/detector (the embedding API) against the install the same way.
 #include <sys/wait.h>
 
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -16,6 +18,8 @@
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
 #include <torch/torch.h>
 
 #include "host/plugin_registry.h"
@@ -393,6 +397,80 @@ Result configure_example_with_torch(const fs::path& prefix, const fs::path& torc
              quote(g_work / build_name) + " -G Ninja -DCMAKE_MAKE_PROGRAM=" +
              quote(PIADE_TEST_MAKE_PROGRAM) + " -DCMAKE_PREFIX_PATH=" + quote(prefix) +
              " -DTorch_DIR=" + quote(torch_dir));
+}
+
+// The embedding API's round trip: examples/detector built out of tree
+// against the install alone (find_package(PiadeSDK COMPONENTS detector)),
+// run on a model the installed piade trains, giving the installed `piade
+// score`'s score. The program lives outside the prefix, so the Detector
+// finds the built-in plugins next to its library, not next to the program.
+TEST_F(InstallTest, DetectorExampleBuildsAgainstTheInstallAndScoresAsPiadeScore) {
+  for (const char* file : {"include/piade/detector.h", "lib/libpiade_detector.so",
+                           "lib/cmake/PiadeSDK/PiadeDetectorTargets.cmake"})
+    EXPECT_TRUE(fs::exists(prefix_ / file)) << "missing from the install: " << file;
+  Result ldd = run("ldd " + quote(prefix_ / "lib" / "libpiade_detector.so"));
+  ASSERT_EQ(ldd.status, 0) << ldd.describe();
+  const std::string sdk = resolved_library(ldd.out, "libpiade_sdk.so");
+  ASSERT_FALSE(sdk.empty()) << ldd.describe();
+  EXPECT_EQ(fs::canonical(sdk).parent_path(), prefix_ / "lib") << ldd.describe();
+  EXPECT_EQ(ldd.out.find("not found"), std::string::npos) << ldd.describe();
+
+  const fs::path build = g_work / "detector-build";
+  Result configure = run(std::string(PIADE_TEST_CMAKE) + " -S " +
+                         quote(fs::path(PIADE_TEST_SOURCE_DIR) / "examples" / "detector") + " -B " + quote(build) +
+                         " -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_MAKE_PROGRAM=" +
+                         quote(PIADE_TEST_MAKE_PROGRAM) + " -DCMAKE_CXX_COMPILER=" +
+                         quote(PIADE_TEST_CXX_COMPILER) + " -DCMAKE_EXPORT_COMPILE_COMMANDS=ON" +
+                         " -DCMAKE_PREFIX_PATH=" + quote(prefix_));
+  ASSERT_EQ(configure.status, 0) << configure.describe();
+  Result compile = run(std::string(PIADE_TEST_CMAKE) + " --build " + quote(build));
+  ASSERT_EQ(compile.status, 0) << compile.describe();
+  const std::string commands = read_file(build / "compile_commands.json");
+  ASSERT_NE(commands.find("main.cpp"), std::string::npos) << commands;
+  EXPECT_NE(commands.find((prefix_ / "include").string()), std::string::npos) << commands;
+  EXPECT_EQ(commands.find(std::string(PIADE_TEST_SOURCE_DIR) + "/host"), std::string::npos) << commands;
+  EXPECT_EQ(commands.find(PIADE_TEST_BINARY_DIR), std::string::npos) << commands;
+
+  // A tiny model from the installed piade, and one Fashion-MNIST-like picture.
+  const fs::path model = g_work / "detector-run";
+  Result train = run(piade() + " train --dataset fmnist --max-train 32 --batch-size 16 --epochs 1"
+                               " --backbone resnet18 --loss mse --threads 2 --progress=false --out " +
+                     quote(model));
+  ASSERT_EQ(train.status, 0) << train.describe();
+  const fs::path picture = g_work / "part.png";
+  {
+    cv::Mat image(28, 28, CV_8U, cv::Scalar(0));
+    cv::circle(image, cv::Point(14, 14), 9, cv::Scalar(200), -1);
+    ASSERT_TRUE(cv::imwrite(picture.string(), image));
+  }
+  const fs::path overlays = g_work / "overlays";
+  Result detect = run(quote(build / "piade_detect") + " " + quote(model) + " " + quote(picture) + " --out " +
+                      quote(overlays));
+  ASSERT_EQ(detect.status, 0) << detect.describe();
+  std::istringstream lines(detect.out);
+  std::string header, row;
+  std::getline(lines, header);
+  std::getline(lines, row);
+  EXPECT_EQ(header, "path,score,threshold,anomalous,overlay") << detect.describe();
+  ASSERT_EQ(row.rfind(picture.string() + ",", 0), 0u) << detect.describe();
+  const double detected = std::stod(row.substr(picture.string().size() + 1));
+  const cv::Mat overlay = cv::imread((overlays / "part_overlay.png").string());
+  ASSERT_FALSE(overlay.empty()) << detect.describe();
+  EXPECT_EQ(overlay.size(), cv::Size(28, 28));
+
+  Result score = run(piade() + " score --checkpoint " + quote(model) + " " + quote(picture));
+  ASSERT_EQ(score.status, 0) << score.describe();
+  const std::string scored_row = score.out.substr(score.out.find('\n') + 1);
+  const double scored = std::stod(scored_row.substr(picture.string().size() + 1));
+  EXPECT_NEAR(detected, scored, 1e-6 * std::abs(scored)) << detect.describe() << score.describe();
+
+  // A missing checkpoint is one line from the library, through the example.
+  Result missing = run(quote(build / "piade_detect") + " " + quote(g_work / "nothing") + " " + quote(picture));
+  EXPECT_EQ(missing.status, 1) << missing.describe();
+  EXPECT_NE(missing.err.find("piade_detect: piade::Detector: checkpoint '" + (g_work / "nothing").string() +
+                             "' does not exist"),
+            std::string::npos)
+      << missing.describe();
 }
 
 TEST_F(InstallTest, SdkPackageRefusesAnotherLibTorchVersion) {

@@ -202,7 +202,7 @@ TEST_F(CliTrainTest, BadDataOptionsGiveOneLineErrors) {
     std::string message;
   };
   const std::vector<Case> cases = {
-      {{"--dataset", "fmnits"}, "--dataset: 'fmnits' is not supported (supported: fmnist, mnist), did you mean 'fmnist'?"},
+      {{"--dataset", "fmnits"}, "--dataset: 'fmnits' is not supported (supported: fmnist, mnist, cifar10, coil100, mvtec, folder), did you mean 'fmnist'?"},
       {{"--normal-class", "12"}, "--normal-class: must be 0..9 for fmnist, got 12"},
       {{"--data-root", "/nonexistent"}, "--data-root: '/nonexistent' is not a directory"},
       {{"--data-root", dir_.string()}, "has no train-images-idx3-ubyte (or train-images-idx3-ubyte.gz)"},

@@ -1,0 +1,148 @@
+// piade::Detector: a trained piade model inside your own program (an
+// inspection station, a service), without the command line. Load a
+// checkpoint written by `piade train`, hand it pictures as cv::imread gives
+// them, get a score, a decision and a per-pixel anomaly map:
+//
+//   #include <piade/detector.h>
+//
+//   piade::Detector detector("runs/fmnist0");            // directory or checkpoint.pt
+//   piade::Detection d = detector.detect(cv::imread("part.png"));
+//   if (d.anomalous) cv::imwrite("part_overlay.png", detector.overlay(cv::imread("part.png"), d));
+//
+// CMake: find_package(PiadeSDK 0.1 REQUIRED COMPONENTS detector) and link
+// piade::detector (examples/detector is a complete program).
+//
+// A picture is scored exactly as `piade score` scores the same file: the
+// same conversion to the network's channels and size (the checkpoint's
+// preprocessing), the same model, the same threshold. This header needs only
+// the standard library, OpenCV's core and LibTorch's c10 (for c10::Device,
+// which is torch::Device); everything else stays inside the library.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <c10/core/Device.h>
+#include <opencv2/core/mat.hpp>
+
+#if defined(_WIN32)
+#define PIADE_DETECTOR_API
+#else
+#define PIADE_DETECTOR_API __attribute__((visibility("default")))
+#endif
+
+namespace piade {
+
+/// Every error the Detector reports: a missing or unreadable checkpoint, a
+/// plugin the checkpoint needs that is missing or of another version, an
+/// unusable device, or a picture that is empty or of another type. what()
+/// is one line naming the file, option or picture at fault.
+class PIADE_DETECTOR_API DetectorError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+struct DetectorOptions {
+  /// Where the network runs: c10::kCPU (torch::kCPU), or a CUDA device
+  /// (c10::Device("cuda:0")) with a CUDA build of LibTorch and piade.
+  c10::Device device = c10::kCPU;
+  /// Plugin directories searched first, before PIADE_PLUGIN_PATH
+  /// (colon-separated) and the built-in plugins installed with this library
+  /// (<prefix>/lib/piade/plugins, or <build>/plugins in a build tree), as
+  /// `piade --plugin-dir` does. Each must be a directory.
+  std::vector<std::string> plugin_dirs;
+  /// Pictures per forward pass in detect(std::vector): memory grows with it.
+  int64_t batch_size = 32;
+  /// LibTorch's CPU threads, set for the whole process when the Detector is
+  /// built: 0 = all cores (as `piade --threads`), -1 = leave it as it is.
+  int threads = 0;
+  /// Also return the network's reconstruction of each picture
+  /// (Detection::reconstruction).
+  bool reconstructions = false;
+};
+
+/// What the model makes of one picture.
+struct Detection {
+  /// The anomaly score: the weighted sum of the loss terms (paper eq. 5),
+  /// higher meaning less normal; `piade score`'s `score` column.
+  double score = 0;
+  /// score > Detector::threshold(); false while the threshold is NaN.
+  bool anomalous = false;
+  /// Each loss term's unweighted value, by name, in the checkpoint's order
+  /// (`piade score`'s columns after `score`).
+  std::vector<std::pair<std::string, double>> terms;
+  /// The routed instantiation vector that was decoded (`vector` column).
+  int64_t vector = 0;
+  /// Per-pixel anomaly map, CV_32F, at the picture's own rows x cols: the
+  /// weighted sum of the terms' maps at the network size, resized
+  /// bilinearly. Its mean at the network size is the score when every term
+  /// has a map whose mean is the term (mse, ssim). Empty when no term has a
+  /// map.
+  cv::Mat anomaly_map;
+  /// The reconstruction at the network size, CV_8UC1 (gray) or CV_8UC3
+  /// (BGR), when DetectorOptions::reconstructions; empty otherwise.
+  cv::Mat reconstruction;
+};
+
+/// A trained model, its plugins and its decision threshold. detect(),
+/// threshold() and set_threshold() may be called from several threads (the
+/// detect() calls take turns). Movable, not copyable; a moved-from Detector
+/// may only be destroyed or assigned to (detect() then throws).
+class PIADE_DETECTOR_API Detector {
+ public:
+  /// Loads a checkpoint: the directory `piade train --out` wrote, or its
+  /// checkpoint.pt. Rebuilds the pipeline from the plugins it names (refusing
+  /// missing ones or other versions) and loads the weights onto
+  /// options.device. Throws DetectorError.
+  explicit Detector(const std::string& checkpoint, DetectorOptions options = {});
+  ~Detector();
+  Detector(Detector&&) noexcept;
+  Detector& operator=(Detector&&) noexcept;
+  Detector(const Detector&) = delete;
+  Detector& operator=(const Detector&) = delete;
+
+  /// Scores one picture: 8-bit (CV_8U) gray, BGR or BGRA, as cv::imread
+  /// gives it, of any size (converted to the network's channels and resized
+  /// as training did). Throws DetectorError for an empty picture or another
+  /// depth or channel count.
+  Detection detect(const cv::Mat& image);
+  /// Scores pictures in batches of options.batch_size; the result is the
+  /// same as detect() on each. Throws DetectorError naming the first bad
+  /// picture by its index.
+  std::vector<Detection> detect(const std::vector<cv::Mat>& images);
+
+  /// The decision threshold: the checkpoint's (99th percentile of the
+  /// training images' scores) until set_threshold(); NaN when the training
+  /// run never finished.
+  double threshold() const;
+  void set_threshold(double threshold);
+
+  /// The network's input: channels (1 gray, 3 RGB), height and width.
+  int64_t image_channels() const;
+  int64_t image_height() const;
+  int64_t image_width() const;
+  /// The loss terms' names, in the order of Detection::terms.
+  const std::vector<std::string>& loss_names() const;
+  /// The checkpoint file that was loaded.
+  const std::string& checkpoint_file() const;
+
+  /// The top of the anomaly-map colour scale (its bottom is 0): the
+  /// checkpoint's map statistics (99th percentile of the training images'
+  /// largest map values), the same scale `piade score --maps` uses; NaN for
+  /// a checkpoint without them.
+  double map_max() const;
+  /// A picture for a person: the anomaly map in JET colours (0 blue to
+  /// map_max() red; to the map's own maximum when map_max() is NaN) blended
+  /// over `image` (the picture given to detect()), BGR at its size.
+  cv::Mat overlay(const cv::Mat& image, const Detection& detection, double alpha = 0.5) const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace piade

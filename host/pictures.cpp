@@ -1,0 +1,208 @@
+#include "host/pictures.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+#include <opencv2/core.hpp>
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
+
+#include "datasets/image_files.h"
+#include "host/checkpoint.h"
+#include "host/error.h"
+
+namespace piade {
+namespace {
+
+// 8-bit gray, BGR or BGRA -> BGR.
+cv::Mat to_bgr(const cv::Mat& image, const char* context) {
+  if (image.empty() || image.depth() != CV_8U)
+    throw Error(fmt::format("{}: expected an 8-bit image, got {}", context,
+                            image.empty() ? std::string("an empty one") : cv::typeToString(image.type())));
+  cv::Mat bgr;
+  switch (image.channels()) {
+    case 1: cv::cvtColor(image, bgr, cv::COLOR_GRAY2BGR); return bgr;
+    case 3: return image;
+    case 4: cv::cvtColor(image, bgr, cv::COLOR_BGRA2BGR); return bgr;
+    default:
+      throw Error(fmt::format("{}: expected 1, 3 or 4 channels, got {}", context, image.channels()));
+  }
+}
+
+constexpr int kCaptionFont = cv::FONT_HERSHEY_SIMPLEX;
+
+// The largest font scale (up to 0.45) at which every caption fits in `width`.
+double caption_scale(const std::vector<std::string>& captions, int width) {
+  double scale = 0.45;
+  for (const std::string& text : captions) {
+    int baseline = 0;
+    while (scale > 0.2 && cv::getTextSize(text, kCaptionFont, scale, 1, &baseline).width > width - 4) scale -= 0.05;
+  }
+  return scale;
+}
+
+// A caption band above `panel`; one scale for every panel keeps the bands
+// of one height.
+cv::Mat with_caption(const cv::Mat& panel, const std::string& text, double scale) {
+  int baseline = 0;
+  const int band = cv::getTextSize("Mg", kCaptionFont, scale, 1, &baseline).height + baseline + 6;
+  const cv::Size size = cv::getTextSize(text, kCaptionFont, scale, 1, &baseline);
+  cv::Mat out(panel.rows + band, panel.cols, CV_8UC3, cv::Scalar::all(0));
+  panel.copyTo(out(cv::Rect(0, band, panel.cols, panel.rows)));
+  cv::putText(out, text, cv::Point(std::max(0, (panel.cols - size.width) / 2), band - baseline - 3), kCaptionFont,
+              scale, cv::Scalar::all(255), 1, cv::LINE_AA);
+  return out;
+}
+
+std::string xml_escape(const std::string& text) {
+  std::string out;
+  for (char c : text) {
+    switch (c) {
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '"': out += "&quot;"; break;
+      case '\'': out += "&apos;"; break;
+      default: out += c;
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+cv::Mat colorize_map(const cv::Mat& map, double lo, double hi) {
+  if (map.empty() || map.channels() != 1 || (map.depth() != CV_32F && map.depth() != CV_64F))
+    throw Error(fmt::format("anomaly map: expected one float channel (CV_32F), got {}",
+                            map.empty() ? std::string("an empty map") : cv::typeToString(map.type())));
+  if (!(hi > lo) || !std::isfinite(lo) || !std::isfinite(hi))
+    throw Error(fmt::format("anomaly map: the colour range [{}, {}] is empty; give hi > lo", lo, hi));
+  // lo -> 0, hi -> 255, saturating outside (convertTo rounds and clamps).
+  cv::Mat levels;
+  map.convertTo(levels, CV_8U, 255.0 / (hi - lo), -lo * 255.0 / (hi - lo));
+  cv::Mat colored;
+  cv::applyColorMap(levels, colored, cv::COLORMAP_JET);
+  return colored;
+}
+
+cv::Mat overlay(const cv::Mat& image, const cv::Mat& colored, double alpha) {
+  if (!(alpha >= 0 && alpha <= 1))
+    throw Error(fmt::format("overlay: alpha must be in [0, 1], got {}", alpha));
+  if (colored.empty() || colored.type() != CV_8UC3)
+    throw Error(fmt::format("overlay: expected a coloured map (CV_8UC3), got {}",
+                            colored.empty() ? std::string("an empty one") : cv::typeToString(colored.type())));
+  const cv::Mat bgr = to_bgr(image, "overlay");
+  cv::Mat resized = colored;
+  if (colored.size() != bgr.size()) cv::resize(colored, resized, bgr.size(), 0, 0, cv::INTER_LINEAR);
+  cv::Mat out;
+  cv::addWeighted(resized, alpha, bgr, 1.0 - alpha, 0.0, out);
+  return out;
+}
+
+cv::Mat strip(const torch::Tensor& image, const torch::Tensor& reconstruction, const cv::Mat& colored,
+              const StripOptions& options) {
+  if (image.sizes() != reconstruction.sizes())
+    throw Error(fmt::format("strip: the image [{}] and its reconstruction [{}] differ in shape",
+                            fmt::join(image.sizes(), ","), fmt::join(reconstruction.sizes(), ",")));
+  const cv::Mat input = to_bgr(tensor_to_image(image), "strip");
+  std::vector<cv::Mat> panels = {input, to_bgr(tensor_to_image(reconstruction), "strip"),
+                                 overlay(input, colored, options.alpha)};
+  const int factor = options.min_height > input.rows ? (options.min_height + input.rows - 1) / input.rows : 1;
+  const std::vector<std::string> captions = {"input", "reconstruction", "overlay"};
+  const double scale = caption_scale(captions, input.cols * factor);
+  for (std::size_t i = 0; i < panels.size(); ++i) {
+    if (factor > 1) cv::resize(panels[i], panels[i], cv::Size(), factor, factor, cv::INTER_NEAREST);
+    if (options.labels) panels[i] = with_caption(panels[i], captions[i], scale);
+  }
+  constexpr int kGap = 2;
+  const int width = 3 * panels[0].cols + 2 * kGap;
+  cv::Mat out(panels[0].rows, width, CV_8UC3, cv::Scalar::all(64));
+  for (std::size_t i = 0; i < panels.size(); ++i)
+    panels[i].copyTo(out(cv::Rect(static_cast<int>(i) * (panels[0].cols + kGap), 0, panels[0].cols, panels[0].rows)));
+  return out;
+}
+
+void write_png_atomic(const fs::path& file, const cv::Mat& picture) {
+  std::vector<unsigned char> bytes;
+  try {
+    if (picture.empty() || !cv::imencode(".png", picture, bytes))
+      throw Error(picture.empty() ? "the picture is empty" : "OpenCV refused it");
+  } catch (const cv::Exception& e) {
+    throw Error(fmt::format("{}: cannot encode as PNG ({})", file.string(), e.err));
+  } catch (const Error& e) {
+    throw Error(fmt::format("{}: cannot encode as PNG ({})", file.string(), e.what()));
+  }
+  write_file_atomic(file, std::string(bytes.begin(), bytes.end()));
+}
+
+std::string roc_svg(const std::vector<double>& fpr, const std::vector<double>& tpr, double auroc,
+                    const std::string& title) {
+  if (fpr.size() != tpr.size())
+    throw Error(fmt::format("roc_svg: {} false positive rates but {} true positive rates", fpr.size(), tpr.size()));
+  if (fpr.empty()) throw Error("roc_svg: the curve has no points");
+  for (std::size_t i = 0; i < fpr.size(); ++i)
+    if (!(fpr[i] >= 0 && fpr[i] <= 1 && tpr[i] >= 0 && tpr[i] <= 1))
+      throw Error(fmt::format("roc_svg: point {} ({}, {}) is outside [0, 1]", i, fpr[i], tpr[i]));
+
+  // A square plot of kSide pixels at (kLeft, kTop); rates map to y upwards.
+  constexpr double kLeft = 70, kTop = 50, kSide = 380, kWidth = 480, kHeight = 490;
+  auto x = [&](double rate) { return kLeft + rate * kSide; };
+  auto y = [&](double rate) { return kTop + (1.0 - rate) * kSide; };
+  std::string svg = fmt::format(
+      "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+      "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{0}\" height=\"{1}\" viewBox=\"0 0 {0} {1}\" "
+      "font-family=\"Helvetica, Arial, sans-serif\" font-size=\"12\">\n"
+      "<rect width=\"{0}\" height=\"{1}\" fill=\"white\"/>\n"
+      "<text x=\"{2:.1f}\" y=\"28\" text-anchor=\"middle\" font-size=\"15\">{3}</text>\n",
+      kWidth, kHeight, kLeft + kSide / 2, xml_escape(title));
+  // Grid, ticks and tick labels every 0.2.
+  for (int i = 0; i <= 5; ++i) {
+    const double rate = i / 5.0;
+    svg += fmt::format(
+        "<line x1=\"{0:.1f}\" y1=\"{1:.1f}\" x2=\"{0:.1f}\" y2=\"{2:.1f}\" stroke=\"#e5e5e5\"/>\n"
+        "<line x1=\"{3:.1f}\" y1=\"{4:.1f}\" x2=\"{5:.1f}\" y2=\"{4:.1f}\" stroke=\"#e5e5e5\"/>\n"
+        "<line x1=\"{0:.1f}\" y1=\"{2:.1f}\" x2=\"{0:.1f}\" y2=\"{6:.1f}\" stroke=\"black\"/>\n"
+        "<line x1=\"{3:.1f}\" y1=\"{4:.1f}\" x2=\"{7:.1f}\" y2=\"{4:.1f}\" stroke=\"black\"/>\n"
+        "<text x=\"{0:.1f}\" y=\"{8:.1f}\" text-anchor=\"middle\">{9:.1f}</text>\n"
+        "<text x=\"{10:.1f}\" y=\"{11:.1f}\" text-anchor=\"end\">{9:.1f}</text>\n",
+        x(rate), kTop, kTop + kSide, kLeft, y(rate), kLeft + kSide, kTop + kSide + 5, kLeft - 5,
+        kTop + kSide + 19, rate, kLeft - 8, y(rate) + 4);
+  }
+  svg += fmt::format(
+      "<rect x=\"{0:.1f}\" y=\"{1:.1f}\" width=\"{2:.1f}\" height=\"{2:.1f}\" fill=\"none\" stroke=\"black\"/>\n"
+      "<text x=\"{3:.1f}\" y=\"{4:.1f}\" text-anchor=\"middle\">false positive rate</text>\n"
+      "<text x=\"{5:.1f}\" y=\"{6:.1f}\" text-anchor=\"middle\" transform=\"rotate(-90 {5:.1f} {6:.1f})\">"
+      "true positive rate</text>\n"
+      "<line x1=\"{0:.1f}\" y1=\"{7:.1f}\" x2=\"{7:.1f}\" y2=\"{1:.1f}\" stroke=\"#888888\" "
+      "stroke-dasharray=\"6 4\"/>\n",
+      kLeft, kTop, kSide, kLeft + kSide / 2, kTop + kSide + 38, kLeft - 42, kTop + kSide / 2, kLeft + kSide);
+  std::string points;
+  for (std::size_t i = 0; i < fpr.size(); ++i)
+    points += fmt::format("{}{:.2f},{:.2f}", i ? " " : "", x(fpr[i]), y(tpr[i]));
+  svg += fmt::format("<polyline points=\"{}\" fill=\"none\" stroke=\"#1f77b4\" stroke-width=\"2\"/>\n", points);
+  // The legend, in the lower right corner where an ROC curve leaves room.
+  const double lx = kLeft + kSide - 190, ly = kTop + kSide - 58;
+  svg += fmt::format(
+      "<rect x=\"{0:.1f}\" y=\"{1:.1f}\" width=\"180\" height=\"48\" fill=\"white\" stroke=\"#bbbbbb\"/>\n"
+      "<line x1=\"{2:.1f}\" y1=\"{3:.1f}\" x2=\"{4:.1f}\" y2=\"{3:.1f}\" stroke=\"#1f77b4\" stroke-width=\"2\"/>\n"
+      "<text x=\"{5:.1f}\" y=\"{6:.1f}\">ROC (AUROC = {7:.4f})</text>\n"
+      "<line x1=\"{2:.1f}\" y1=\"{8:.1f}\" x2=\"{4:.1f}\" y2=\"{8:.1f}\" stroke=\"#888888\" stroke-dasharray=\"6 4\"/>\n"
+      "<text x=\"{5:.1f}\" y=\"{9:.1f}\">chance (AUROC = 0.5)</text>\n"
+      "</svg>\n",
+      lx, ly, lx + 10, ly + 16, lx + 34, lx + 42, ly + 20, auroc, ly + 36, ly + 40);
+  return svg;
+}
+
+std::optional<double> checkpoint_map_max(const nlohmann::json& meta) {
+  const auto stats = meta.find("map_stats");
+  if (stats == meta.end() || !stats->is_object()) return std::nullopt;
+  const auto max = stats->find("max_p99");
+  if (max == stats->end() || !max->is_number()) return std::nullopt;
+  const double value = max->get<double>();
+  if (!(value > 0) || !std::isfinite(value)) return std::nullopt;
+  return value;
+}
+
+}  // namespace piade

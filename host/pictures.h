@@ -1,0 +1,68 @@
+// Pictures of what the model sees: colourised anomaly maps, overlays on the
+// input, input | reconstruction | overlay strips, PNG files written
+// atomically, and the ROC curve as a standalone SVG. Used by `piade score
+// --maps`, `piade eval` and piade::Detector; the metrics themselves are
+// computed elsewhere (host/metrics.h), this module only draws them.
+#pragma once
+
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+#include <opencv2/core/mat.hpp>
+#include <torch/types.h>
+
+namespace piade {
+
+namespace fs = std::filesystem;
+
+/// A per-pixel anomaly map [H,W] (CV_32F; CV_64F is accepted) as a BGR
+/// picture (CV_8UC3) in OpenCV's JET colours: `lo` and below dark blue, `hi`
+/// and above dark red, linear in between. The range is fixed by the caller,
+/// not taken from the map, so that pictures of different images compare.
+/// Throws piade::Error for another type or an empty range (hi <= lo).
+cv::Mat colorize_map(const cv::Mat& map, double lo, double hi);
+
+/// `colored` (CV_8UC3, resized bilinearly when its size differs) blended
+/// over `image` (8-bit gray, BGR or BGRA): alpha * colored + (1 - alpha) *
+/// image, as BGR CV_8UC3 at the image's size. Throws piade::Error for other
+/// types or an alpha outside [0, 1].
+cv::Mat overlay(const cv::Mat& image, const cv::Mat& colored, double alpha = 0.5);
+
+struct StripOptions {
+  /// A caption above each panel ("input", "reconstruction", "overlay").
+  bool labels = true;
+  /// Panels are enlarged by a whole factor (nearest neighbour, pixels stay
+  /// visible) until they are at least this tall; 0 = network size.
+  int min_height = 128;
+  /// The overlay's blend factor, as overlay().
+  double alpha = 0.5;
+};
+
+/// input | reconstruction | overlay of `colored` (colorize_map's output at
+/// the network size) on the input, side by side, 2 pixels apart, as one BGR
+/// picture. `image` and `reconstruction` are [C,H,W] uint8 (C = 1 gray or 3
+/// RGB, the network's order) of one shape.
+cv::Mat strip(const torch::Tensor& image, const torch::Tensor& reconstruction, const cv::Mat& colored,
+              const StripOptions& options = {});
+
+/// Encodes `picture` as PNG and writes it atomically (temporary file and
+/// rename). Throws piade::Error naming the file.
+void write_png_atomic(const fs::path& file, const cv::Mat& picture);
+
+/// A standalone SVG document of an ROC curve: the points (fpr[i], tpr[i])
+/// joined in order, axes from 0 to 1 with ticks every 0.2, the chance
+/// diagonal, `title` above and the AUROC in the legend. Throws piade::Error
+/// when the lists differ in length, are empty, or hold a value outside
+/// [0, 1].
+std::string roc_svg(const std::vector<double>& fpr, const std::vector<double>& tpr, double auroc,
+                    const std::string& title);
+
+/// The upper end of the anomaly-map colour scale a checkpoint records
+/// (`map_stats.max_p99`: the 99th percentile over the training images of
+/// each image's largest map value), if it has one. The lower end is 0.
+std::optional<double> checkpoint_map_max(const nlohmann::json& meta);
+
+}  // namespace piade

@@ -1,0 +1,145 @@
+// Image files (datasets/image_files.h): decoded in parallel straight to the
+// requested geometry, RGB plane order, channel handling, and bad files named.
+#include <gtest/gtest.h>
+
+#include <opencv2/imgproc.hpp>
+
+#include "datasets/image_files.h"
+#include "fixtures.h"
+
+namespace piade {
+namespace {
+
+using test::error_of;
+using test::ScratchDir;
+using test::write_bytes;
+using test::write_image;
+
+// A gray image constant on 2x2 blocks: area-shrinking it by 2 gives the
+// block values exactly, block (R, C) = (7C + 3R) % 256.
+cv::Mat blocks(int size) {
+  cv::Mat image(size, size, CV_8UC1);
+  for (int r = 0; r < size; ++r)
+    for (int c = 0; c < size; ++c) image.at<uint8_t>(r, c) = uint8_t(((c / 2) * 7 + (r / 2) * 3) % 256);
+  return image;
+}
+
+TEST(ImageFiles, DecodesStraightToTheSizeInRgbOrder) {
+  ScratchDir dir;
+  // OpenCV's order is BGR: this is R=200, G=100, B=50.
+  const std::string file = write_image(dir / "a.png", test::solid(40, {50, 100, 200}));
+  DecodeOptions options;
+  options.channels = 3;
+  options.image_size = 20;
+  const ImageSet set = read_images({file}, options);
+  ASSERT_EQ(set.images.sizes(), (std::vector<int64_t>{1, 3, 20, 20}));
+  EXPECT_EQ(set.images.dtype(), torch::kUInt8);
+  EXPECT_EQ(set.images[0][0][7][9].item<int>(), 200);
+  EXPECT_EQ(set.images[0][1][7][9].item<int>(), 100);
+  EXPECT_EQ(set.images[0][2][7][9].item<int>(), 50);
+  EXPECT_EQ(set.ids, std::vector<std::string>{file});
+  EXPECT_FALSE(set.masks.defined());
+}
+
+TEST(ImageFiles, ChannelsFollowTheFirstFileOrTheOption) {
+  ScratchDir dir;
+  const std::string gray = write_image(dir / "g.png", test::solid(16, {77}, CV_8UC1));
+  DecodeOptions options;  // channels 0: the first file's
+  EXPECT_EQ(read_images({gray}, options).images.size(1), 1);
+  options.channels = 3;  // gray repeated
+  const ImageSet rgb = read_images({gray}, options);
+  ASSERT_EQ(rgb.images.size(1), 3);
+  EXPECT_EQ(rgb.images[0][2][5][5].item<int>(), 77);
+  EXPECT_EQ(rgb.images[0][0][5][5].item<int>(), 77);
+}
+
+TEST(ImageFiles, WithoutASizeTheImagesMustBeSquareAndAlike) {
+  ScratchDir dir;
+  const std::string a = write_image(dir / "a.png", test::solid(24, {1, 2, 3}));
+  const std::string b = write_image(dir / "b.png", test::solid(24, {4, 5, 6}));
+  const std::string c = write_image(dir / "c.png", test::solid(32, {4, 5, 6}));
+  const std::string wide = write_image(dir / "w.png", cv::Mat(20, 30, CV_8UC3, cv::Scalar(0, 0, 0)));
+  DecodeOptions options;
+  EXPECT_EQ(read_images({a, b}, options).images.sizes(), (std::vector<int64_t>{2, 3, 24, 24}));
+  EXPECT_EQ(error_of([&] { read_images({a, c}, options); }),
+            c + ": 32x32 pixels, but " + a + " is 24x24; images of several sizes need --image-size S");
+  EXPECT_EQ(error_of([&] { read_images({wide, a}, options); }),
+            wide + ": 30x20 pixels is not square; pass --image-size S to resize the images");
+  options.image_size = 16;
+  EXPECT_EQ(read_images({wide, a, c}, options).images.sizes(), (std::vector<int64_t>{3, 3, 16, 16}));
+}
+
+TEST(ImageFiles, ResizeThenCenterCropKeepsTheRightPixels) {
+  ScratchDir dir;
+  const std::string file = write_image(dir / "blocks.png", blocks(64));
+  DecodeOptions options;
+  options.resize = 32;      // area: 2x2 blocks -> one pixel each, exactly
+  options.image_size = 16;  // center crop: offset (32 - 16) / 2 = 8
+  const ImageSet set = read_images({file}, options);
+  ASSERT_EQ(set.images.sizes(), (std::vector<int64_t>{1, 1, 16, 16}));
+  for (int y = 0; y < 16; ++y)
+    for (int x = 0; x < 16; ++x)
+      ASSERT_EQ(set.images[0][0][y][x].item<int>(), ((x + 8) * 7 + (y + 8) * 3) % 256) << y << "," << x;
+  options.image_size = 40;  // smaller than --image-size
+  EXPECT_EQ(error_of([&] { read_images({file}, options); }), "--resize: must be at least --image-size (40), got 32");
+}
+
+TEST(ImageFiles, ParallelDecodingGivesTheSameCacheAsOneThread) {
+  ScratchDir dir;
+  std::vector<std::string> files;
+  for (int i = 0; i < 24; ++i) {
+    cv::Mat image(48, 48, CV_8UC3);
+    cv::randu(image, cv::Scalar::all(0), cv::Scalar::all(255));
+    files.push_back(write_image(dir / (std::to_string(100 + i) + ".png"), image));
+  }
+  DecodeOptions options;
+  options.image_size = 20;
+  options.resize = 30;
+  options.threads = 1;
+  const ImageSet one = read_images(files, options);
+  options.threads = 4;
+  const ImageSet four = read_images(files, options);
+  EXPECT_TRUE(torch::equal(one.images, four.images));
+  EXPECT_EQ(one.ids, four.ids);
+  EXPECT_EQ(four.ids, files);
+}
+
+TEST(ImageFiles, BadFilesAreNamedOrSkippedAndCounted) {
+  ScratchDir dir;
+  const std::string good = write_image(dir / "0good.png", test::solid(32, {9, 9, 9}));
+  const std::string truncated = write_image(dir / "1cut.png", blocks(64));
+  std::filesystem::resize_file(truncated, std::filesystem::file_size(truncated) / 2);
+  const std::string text = write_bytes(dir / "2text.png", "this is not an image\n");
+  const std::string missing = (dir / "3missing.png").string();
+  DecodeOptions options;
+  options.image_size = 16;
+  const std::string why = ": cannot decode as an image (unreadable, truncated or not an image); fix or remove it, or pass --skip-bad";
+  EXPECT_EQ(error_of([&] { read_images({good, truncated}, options); }), truncated + why);
+  EXPECT_EQ(error_of([&] { read_images({good, text}, options); }), text + why);
+  EXPECT_EQ(error_of([&] { read_images({good, missing}, options); }),
+            missing + ": no such file; fix or remove it, or pass --skip-bad");
+  // The first bad file in the list's order, whatever thread met it first.
+  EXPECT_EQ(error_of([&] { read_images({good, text, truncated}, options); }), text + why);
+
+  options.skip_bad = true;
+  int64_t skipped = -1;
+  const ImageSet set = read_images({truncated, good, text, missing}, options, &skipped);
+  EXPECT_EQ(skipped, 3);
+  EXPECT_EQ(set.ids, std::vector<std::string>{good});
+  EXPECT_EQ(set.size(), 1);
+  EXPECT_NE(error_of([&] { read_images({truncated, text}, options); }).find("no image could be read"), std::string::npos);
+}
+
+TEST(ImageFiles, ListsCommonExtensionsInAnyCase) {
+  ScratchDir dir;
+  for (const char* name : {"a.PNG", "b.jpg", "c.JPEG", "d.bmp", "e.Tif", "f.tiff"})
+    write_image(dir / name, test::solid(8, {1, 1, 1}));
+  write_bytes(dir / "notes.txt", "x");
+  const std::vector<std::string> files = list_images({dir.path().string()});
+  ASSERT_EQ(files.size(), 6u);
+  EXPECT_EQ(std::filesystem::path(files[0]).filename(), "a.PNG");
+  EXPECT_EQ(read_images(files, 3, 8).size(), 6);  // the call `piade score` makes
+}
+
+}  // namespace
+}  // namespace piade

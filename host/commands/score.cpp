@@ -14,6 +14,7 @@
 #include "host/checkpoint.h"
 #include "host/cli.h"
 #include "host/csv.h"
+#include "host/data_options.h"
 #include "host/pictures.h"
 #include "host/trainer.h"
 
@@ -127,7 +128,7 @@ int commands::score(const std::vector<std::string>& args) {
       ("checkpoint", po::value<std::string>(), "checkpoint directory or file from `piade train`")
       ("out", po::value<std::string>(), "CSV file to write (default: standard output)")
       ("batch-size", po::value<int64_t>()->default_value(64), "images per forward pass")
-      ("skip-bad", po::value<bool>()->default_value(false)->implicit_value(true), "skip unreadable images, and say how many")
+      ("seed", po::value<uint64_t>()->default_value(0), "seed for --max-test with --dataset")
       ("maps", po::value<std::string>(), "write DIR/<stem>_map.png per image: its anomaly map at the network size in "
                                          "JET colours, 0 blue to --map-max red (and DIR/maps.csv, path to file)")
       ("strips", po::value<bool>()->default_value(false)->implicit_value(true),
@@ -135,13 +136,19 @@ int commands::score(const std::vector<std::string>& args) {
       ("map-max", po::value<double>(), "top of the colour scale (default: the checkpoint's map_stats.max_p99, the "
                                        "99th percentile of the training images' largest map values; for older "
                                        "checkpoints the largest value among the images scored)");
+  // --skip-bad comes with the dataset options; without inputs, a dataset's
+  // test split is scored.
+  options.add(dataset_options());
   CommandLine command_line = parse_options(args, options);
   if (print_help_if_asked(command_line,
-                          "piade score --checkpoint DIR IMAGE_OR_DIR... [--out FILE.csv] [--maps DIR [--strips]]",
+                          "piade score --checkpoint DIR (IMAGE_OR_DIR... | --dataset ...) [--out FILE.csv] "
+                          "[--maps DIR [--strips]]",
                           options))
     return 0;
   if (!command_line.values.count("checkpoint")) throw Error("score: --checkpoint is required");
-  if (command_line.positional.empty()) throw Error("score: give at least one image or directory");
+  const bool score_dataset = command_line.positional.empty();
+  if (score_dataset && !command_line.has("dataset"))
+    throw Error("score: give at least one image or directory, or a dataset (--dataset ...) to score its test split");
   apply_threads(command_line);
   const torch::Device device = parse_device(command_line.get<std::string>("device"));
   const int64_t batch_size = command_line.get<int64_t>("batch-size");
@@ -168,9 +175,15 @@ int commands::score(const std::vector<std::string>& args) {
   decode.image_size = preprocess_config.image_size;
   decode.resize = preprocess_config.resize;
   decode.skip_bad = command_line.get<bool>("skip-bad");
-  int64_t skipped = 0;
-  const ImageSet images = read_images(list_images(command_line.positional), decode, &skipped);
-  if (skipped > 0) warn(fmt::format("skipped {} unreadable image(s)", skipped));
+  ImageSet images;
+  if (score_dataset) {
+    apply_checkpoint_dataset(command_line, meta, file.string());
+    images = load_dataset(command_line, command_line.get<uint64_t>("seed"), DatasetSplits::test_only).test;
+  } else {
+    int64_t skipped = 0;
+    images = read_images(list_images(command_line.positional), decode, &skipped);
+    if (skipped > 0) warn(fmt::format("skipped {} unreadable image(s)", skipped));
+  }
 
   std::optional<MapWriter> maps;
   ScoreVisitor visit;

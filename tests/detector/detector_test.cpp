@@ -26,6 +26,7 @@
 #include "datasets/idx.h"
 #include "host/checkpoint.h"
 #include "host/pictures.h"
+#include "tests/support/process.h"
 
 namespace {
 
@@ -39,18 +40,8 @@ struct Result {
   std::string out, err;
 };
 
-std::string quote(const std::string& word) {
-  std::string quoted = "'";
-  for (char c : word) quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return quoted + "'";
-}
-
-std::string read_file(const fs::path& file) {
-  std::ifstream in(file, std::ios::binary);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
+using piade::test::read_text;
+std::string quote(const std::string& word) { return piade::test::shell_quote(word); }
 
 std::vector<std::string> split(const std::string& text, char separator) {
   std::vector<std::string> parts;
@@ -67,8 +58,8 @@ Result run(const fs::path& scratch, const std::vector<std::string>& args) {
   const int status = std::system(command.c_str());
   Result result;
   result.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  result.out = read_file(scratch / "stdout");
-  result.err = read_file(scratch / "stderr");
+  result.out = read_text(scratch / "stdout");
+  result.err = read_text(scratch / "stderr");
   return result;
 }
 
@@ -396,12 +387,12 @@ TEST_F(DetectorTest, ScoreMapsWritesOnePicturePerInputOnTheCheckpointsScale) {
   EXPECT_NE(score.err.find("wrote 10 anomaly map(s) and strips to " + maps.string()), std::string::npos) << score.err;
   EXPECT_NE(score.err.find("the checkpoint's map_stats.max_p99"), std::string::npos) << score.err;
   // The score CSV is unchanged by --maps.
-  EXPECT_EQ(split(read_file(work_ / "scores.csv"), '\n')[0], "path,score,mse,ssim,vector,anomalous");
+  EXPECT_EQ(split(read_text(work_ / "scores.csv"), '\n')[0], "path,score,mse,ssim,vector,anomalous");
 
   // One map and one strip per input; the two shirt.png get their own names.
   const std::vector<std::string> stems = {"fmnist0", "fmnist1", "fmnist2", "fmnist3", "color",
                                           "wide",    "photo",   "alpha",   "shirt_1", "shirt_2"};
-  const std::vector<std::string> index = split(read_file(maps / "maps.csv"), '\n');
+  const std::vector<std::string> index = split(read_text(maps / "maps.csv"), '\n');
   ASSERT_EQ(index.size(), stems.size() + 1);
   EXPECT_EQ(index[0], "path,map,strip");
   int files = 0;

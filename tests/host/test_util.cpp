@@ -1,5 +1,7 @@
 #include "test_util.h"
 
+#include "tests/support/process.h"
+
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -34,19 +36,10 @@ void write_file(const fs::path& file, const std::string& content) {
   if (!out) throw std::runtime_error("cannot write " + file.string());
 }
 
-std::string read_file(const fs::path& file) {
-  std::ifstream in(file, std::ios::binary);
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
+std::string read_file(const fs::path& file) { return read_text(file); }
 
 namespace {
-std::string quote(const std::string& word) {
-  std::string out = "'";
-  for (char c : word) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return out + "'";
-}
+std::string quote(const std::string& word) { return shell_quote(word); }
 }  // namespace
 
 RunResult run_piade(const std::vector<std::string>& args) {

@@ -24,6 +24,7 @@
 
 #include "host/plugin_registry.h"
 #include "piade/sdk/loss.h"
+#include "tests/support/process.h"
 
 namespace {
 
@@ -40,20 +41,10 @@ struct Result {
   }
 };
 
-std::string quote(const std::string& text) {
-  std::string quoted = "'";
-  for (char c : text) quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return quoted + "'";
-}
+std::string quote(const std::string& text) { return piade::test::shell_quote(text); }
 std::string quote(const fs::path& path) { return quote(path.string()); }
 std::string quote(const char* text) { return quote(std::string(text)); }
 
-std::string read_file(const fs::path& file) {
-  std::ifstream in(file, std::ios::binary);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
 
 // Runs of whitespace as one space: CMake wraps long messages at spaces.
 std::string flatten(const std::string& text) {
@@ -91,7 +82,7 @@ Result run(const std::string& command, const std::string& environment = "") {
   while (std::size_t n = std::fread(buffer, 1, sizeof buffer, pipe)) result.out.append(buffer, n);
   const int status = ::pclose(pipe);
   result.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  result.err = read_file(err_file);
+  result.err = piade::test::read_text(err_file);
   return result;
 }
 
@@ -163,7 +154,7 @@ TEST_F(InstallTest, InstallsTheSdkPackage) {
                            "lib/cmake/PiadeSDK/PiadePlugin.cmake", "lib/piade/plugins/loss_mse.so"})
     EXPECT_TRUE(fs::exists(prefix_ / file)) << "missing from the install: " << file;
   // The generated header carries the version of the tree that was built.
-  EXPECT_NE(read_file(prefix_ / "include/piade/sdk/version.h").find("#define PIADE_SDK_VERSION \""),
+  EXPECT_NE(piade::test::read_text(prefix_ / "include/piade/sdk/version.h").find("#define PIADE_SDK_VERSION \""),
             std::string::npos);
 }
 
@@ -195,7 +186,7 @@ TEST_F(InstallTest, InstalledBinariesFindTheInstalledSdkLibrary) {
 
 TEST_F(InstallTest, ExampleIsBuiltFromTheInstalledPackageOnly) {
   ASSERT_TRUE(fs::exists(example_build_ / "loss_gradient.so"));
-  const std::string commands = read_file(example_build_ / "compile_commands.json");
+  const std::string commands = piade::test::read_text(example_build_ / "compile_commands.json");
   ASSERT_NE(commands.find("gradient_loss.cpp"), std::string::npos) << commands;
   EXPECT_NE(commands.find((prefix_ / "include").string()), std::string::npos) << commands;
   // Nothing of the piade tree except the example's own source.
@@ -425,7 +416,7 @@ TEST_F(InstallTest, DetectorExampleBuildsAgainstTheInstallAndScoresAsPiadeScore)
   ASSERT_EQ(configure.status, 0) << configure.describe();
   Result compile = run(std::string(PIADE_TEST_CMAKE) + " --build " + quote(build));
   ASSERT_EQ(compile.status, 0) << compile.describe();
-  const std::string commands = read_file(build / "compile_commands.json");
+  const std::string commands = piade::test::read_text(build / "compile_commands.json");
   ASSERT_NE(commands.find("main.cpp"), std::string::npos) << commands;
   EXPECT_NE(commands.find((prefix_ / "include").string()), std::string::npos) << commands;
   EXPECT_EQ(commands.find(std::string(PIADE_TEST_SOURCE_DIR) + "/host"), std::string::npos) << commands;

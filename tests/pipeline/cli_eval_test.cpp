@@ -4,8 +4,6 @@
 // its own scores.csv.
 #include <unistd.h>
 
-#include <sys/wait.h>
-
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
@@ -21,39 +19,18 @@
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
+#include "tests/support/process.h"
+
 namespace {
 
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;
 
-const std::string kPiade = std::string(PIADE_TEST_BINARY_DIR) + "/bin/piade";
+using piade::test::CommandResult;
+using piade::test::run_command;
+using piade::test::shell_quote;
 
-struct Result {
-  int status = -1;
-  std::string output;  // stdout and stderr together
-};
-
-std::string quote(const std::string& word) {
-  std::string quoted = "'";
-  for (char c : word) quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return quoted + "'";
-}
-
-Result shell(const std::string& command) {
-  Result result;
-  FILE* pipe = popen((command + " 2>&1").c_str(), "r");
-  char buffer[4096];
-  while (std::size_t n = fread(buffer, 1, sizeof buffer, pipe)) result.output.append(buffer, n);
-  const int status = pclose(pipe);
-  result.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return result;
-}
-
-Result piade(const std::vector<std::string>& args) {
-  std::string command = quote(kPiade);
-  for (const std::string& arg : args) command += " " + quote(arg);
-  return shell(command);
-}
+CommandResult run_piade(const std::vector<std::string>& args) { return piade::test::run_piade_command(args); }
 
 nlohmann::json read_json(const fs::path& file) {
   std::ifstream in(file);
@@ -92,7 +69,7 @@ nlohmann::json sklearn_metrics(const fs::path& scores_csv) {
       "fpr, tpr, _ = roc_curve(y, s, drop_intermediate=False)\n"
       "print(json.dumps({'auroc': roc_auc_score(y, s), 'ap': average_precision_score(y, s),\n"
       "                  'balanced': float(np.max((tpr + 1 - fpr) / 2)), 'n': len(rows)}))\n";
-  const Result result = shell(quote(PIADE_REFERENCE_PYTHON) + " -c " + quote(script) + " " + quote(scores_csv.string()));
+  const CommandResult result = run_command(shell_quote(PIADE_REFERENCE_PYTHON) + " -c " + shell_quote(script) + " " + shell_quote(scores_csv.string()));
   EXPECT_EQ(result.status, 0) << result.output;
   return nlohmann::json::parse(result.output);
 }
@@ -104,7 +81,7 @@ class CliEvalFashionMnist : public ::testing::Test {
     ASSERT_TRUE(fs::exists("/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz"))
         << "Debian's dataset-fashion-mnist is missing; tools/setup.sh installs it";
     dir_ = scratch("fmnist");
-    const Result train = piade({"train", "--dataset", "fmnist", "--normal-class", "1", "--max-train", "96",
+    const CommandResult train = run_piade({"train", "--dataset", "fmnist", "--normal-class", "1", "--max-train", "96",
                                 "--epochs", "2", "--batch-size", "32", "--backbone", "resnet18", "--loss",
                                 "mse,ssim", "--threads", "2", "--progress=false", "--out",
                                 (dir_ / "run").string()});
@@ -118,7 +95,7 @@ fs::path CliEvalFashionMnist::dir_;
 TEST_F(CliEvalFashionMnist, WritesMetricsThatScikitLearnAgreesWith) {
   const fs::path out = dir_ / "eval";
   // No --dataset: the checkpoint's (Fashion-MNIST, class 1) is evaluated.
-  const Result eval = piade({"eval", "--checkpoint", (dir_ / "run").string(), "--max-test", "300", "--pictures",
+  const CommandResult eval = run_piade({"eval", "--checkpoint", (dir_ / "run").string(), "--max-test", "300", "--pictures",
                              "3", "--threads", "2", "--out", out.string()});
   ASSERT_EQ(eval.status, 0) << eval.output;
   const nlohmann::json metrics = read_json(out / "metrics.json");
@@ -174,25 +151,47 @@ TEST_F(CliEvalFashionMnist, SameSeedSameNumbers) {
   std::vector<std::string> first = args, second = args;
   first.push_back((dir_ / "a").string());
   second.push_back((dir_ / "b").string());
-  ASSERT_EQ(piade(first).status, 0);
-  ASSERT_EQ(piade(second).status, 0);
+  ASSERT_EQ(run_piade(first).status, 0);
+  ASSERT_EQ(run_piade(second).status, 0);
   EXPECT_EQ(lines(dir_ / "a" / "scores.csv"), lines(dir_ / "b" / "scores.csv"));
   EXPECT_TRUE(files_in(dir_ / "a" / "pictures").empty());
 }
 
+// `piade score --dataset` scores the same test subset eval does (same seed),
+// with the same numbers.
+TEST_F(CliEvalFashionMnist, ScoreOnTheDatasetAgreesWithEval) {
+  const std::string run = (dir_ / "run").string();
+  ASSERT_EQ(run_piade({"eval", "--checkpoint", run, "--max-test", "50", "--pictures", "0", "--out",
+                       (dir_ / "e").string()}).status, 0);
+  const CommandResult score = run_piade({"score", "--checkpoint", run, "--dataset", "fmnist", "--max-test", "50",
+                                         "--out", (dir_ / "s.csv").string()});
+  ASSERT_EQ(score.status, 0) << score.output;
+  const std::vector<std::string> evaluated = lines(dir_ / "e" / "scores.csv"), scored = lines(dir_ / "s.csv");
+  ASSERT_EQ(evaluated.size(), 51u);
+  ASSERT_EQ(scored.size(), 51u);
+  EXPECT_EQ(scored[0], "path,score,mse,ssim,vector,anomalous");
+  for (std::size_t i = 1; i < scored.size(); ++i) {
+    // id,label,score,... against path,score,...: the same image, the same score.
+    const std::size_t id_end = evaluated[i].find(','), label_end = evaluated[i].find(',', id_end + 1);
+    const std::string id = evaluated[i].substr(0, id_end);
+    const std::string eval_score = evaluated[i].substr(label_end + 1, evaluated[i].find(',', label_end + 1) - label_end - 1);
+    EXPECT_EQ(scored[i].substr(0, scored[i].find(',', id.size() + 1)), id + "," + eval_score) << i;
+  }
+}
+
 TEST_F(CliEvalFashionMnist, RefusesAnotherGeometryAndMissingInput) {
   const std::string run = (dir_ / "run").string();
-  Result result = piade({"eval", "--checkpoint", run, "--image-size", "32", "--out", (dir_ / "x").string()});
+  CommandResult result = run_piade({"eval", "--checkpoint", run, "--image-size", "32", "--out", (dir_ / "x").string()});
   EXPECT_EQ(result.status, 1);
   EXPECT_THAT(result.output, HasSubstr("--image-size: "));
   EXPECT_THAT(result.output, HasSubstr("was trained with --image-size 28"));
   EXPECT_FALSE(fs::exists(dir_ / "x" / "metrics.json"));
 
-  result = piade({"eval", "--checkpoint", run});
+  result = run_piade({"eval", "--checkpoint", run});
   EXPECT_EQ(result.status, 1);
   EXPECT_THAT(result.output, HasSubstr("eval: --out DIR is required"));
 
-  result = piade({"eval", "--checkpoint", (dir_ / "nothing").string(), "--out", (dir_ / "x").string()});
+  result = run_piade({"eval", "--checkpoint", (dir_ / "nothing").string(), "--out", (dir_ / "x").string()});
   EXPECT_EQ(result.status, 1);
   EXPECT_THAT(result.output, HasSubstr((dir_ / "nothing").string()));
 }
@@ -232,11 +231,11 @@ TEST_F(CliEvalMvtec, MasksGivePixelAurocAndPro) {
     write(category / "ground_truth" / "crack" / cv::format("%03d_mask.png", i), mask);
   }
   const fs::path run = root_ / "run", out = root_ / "eval";
-  Result result = piade({"train", "--dataset", "mvtec", "--data-root", (root_ / "data").string(), "--category",
+  CommandResult result = run_piade({"train", "--dataset", "mvtec", "--data-root", (root_ / "data").string(), "--category",
                          "tile", "--image-size", "32", "--epochs", "2", "--batch-size", "8", "--backbone",
                          "resnet18", "--loss", "mse", "--threads", "2", "--progress=false", "--out", run.string()});
   ASSERT_EQ(result.status, 0) << result.output;
-  result = piade({"eval", "--checkpoint", run.string(), "--pictures", "1", "--out", out.string()});
+  result = run_piade({"eval", "--checkpoint", run.string(), "--pictures", "1", "--out", out.string()});
   ASSERT_EQ(result.status, 0) << result.output;
   const nlohmann::json metrics = read_json(out / "metrics.json");
   EXPECT_EQ(metrics["description"], "MVTec AD tile");

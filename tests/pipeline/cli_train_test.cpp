@@ -22,6 +22,7 @@
 
 #include "host/checkpoint.h"
 #include "piade/sdk/weights.h"
+#include "tests/support/process.h"
 
 extern char** environ;
 
@@ -34,29 +35,9 @@ const std::vector<std::string> kSmallRun = {"--dataset", "fmnist", "--max-train"
                                             "--backbone", "resnet18", "--loss", "mse", "--threads", "1",
                                             "--progress=false", "--checkpoint-every", "1"};
 
-struct Result {
-  int status = -1;
-  std::string output;  // stdout and stderr together
-};
+using Result = piade::test::CommandResult;
 
-std::string quote(const std::string& word) {
-  std::string quoted = "'";
-  for (char c : word) quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return quoted + "'";
-}
-
-Result run(const std::vector<std::string>& args) {
-  std::string command = quote(kPiade);
-  for (const std::string& arg : args) command += " " + quote(arg);
-  command += " 2>&1";
-  Result result;
-  FILE* pipe = popen(command.c_str(), "r");
-  char buffer[4096];
-  while (std::size_t n = fread(buffer, 1, sizeof buffer, pipe)) result.output.append(buffer, n);
-  const int status = pclose(pipe);
-  result.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return result;
-}
+Result run(const std::vector<std::string>& args) { return piade::test::run_piade_command(args); }
 
 std::vector<std::string> with(std::vector<std::string> base, const std::vector<std::string>& more) {
   base.insert(base.end(), more.begin(), more.end());

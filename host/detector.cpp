@@ -149,17 +149,13 @@ std::vector<Detection> Detector::detect(const std::vector<cv::Mat>& images) {
     const BatchScores scores = score_all(
         impl.model, torch::stack(inputs), impl.preprocess, impl.batch_size, impl.device,
         [&](int64_t first, const Scores& batch) {
-          torch::Tensor maps;
-          if (batch.map.defined()) maps = batch.map.detach().to(torch::kCPU, torch::kFloat).contiguous();
           torch::Tensor reconstructions;
           if (impl.reconstructions) reconstructions = to_uint8(batch.reconstruction.reconstructions).cpu();
           for (int64_t j = 0; j < batch.total.size(0); ++j) {
             const std::size_t i = static_cast<std::size_t>(first + j);
             Detection& detection = detections[i];
-            if (maps.defined()) {
-              const cv::Mat map(int(maps.size(1)), int(maps.size(2)), CV_32F, maps[j].data_ptr<float>());
-              cv::resize(map, detection.anomaly_map, images[i].size(), 0, 0, cv::INTER_LINEAR);
-            }
+            if (batch.map.defined())
+              cv::resize(map_to_mat(batch.map[j]), detection.anomaly_map, images[i].size(), 0, 0, cv::INTER_LINEAR);
             if (reconstructions.defined()) detection.reconstruction = tensor_to_image(reconstructions[j]);
           }
         });

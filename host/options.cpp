@@ -112,10 +112,24 @@ po::options_description pipeline_options() {
   return options;
 }
 
+// A bool option with an implicit value (`--skip-bad`) would take the next
+// word as its value, so `--skip-bad images/` read "images/" as a bool: such
+// a switch only takes a value written `--switch=VALUE`.
+std::vector<std::string> bind_switches(std::vector<std::string> args, const po::options_description& options) {
+  for (std::string& arg : args) {
+    if (arg.rfind("--", 0) != 0 || arg.find('=') != std::string::npos) continue;
+    const po::option_description* option = options.find_nothrow(arg.substr(2), false);
+    if (option != nullptr && option->semantic()->min_tokens() == 0 &&
+        dynamic_cast<const po::typed_value<bool>*>(option->semantic().get()) != nullptr)
+      arg += "=true";
+  }
+  return args;
+}
+
 CommandLine parse_options(const std::vector<std::string>& raw_args,
                           const po::options_description& options) {
   CommandLine out;
-  const std::vector<std::string> args = expand_set(raw_args);
+  const std::vector<std::string> args = bind_switches(expand_set(raw_args), options);
   // Positional words are collected here; each command checks its own.
   po::options_description with_words = options;
   with_words.add_options()("positional-words", po::value<std::vector<std::string>>());

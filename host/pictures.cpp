@@ -73,6 +73,13 @@ std::string xml_escape(const std::string& text) {
 
 }  // namespace
 
+cv::Mat map_to_mat(const torch::Tensor& map) {
+  if (map.dim() != 2) throw Error(fmt::format("anomaly map: expected [H,W], got {} dimensions", map.dim()));
+  const torch::Tensor values = map.detach().to(torch::kCPU, torch::kFloat).contiguous();
+  return cv::Mat(static_cast<int>(values.size(0)), static_cast<int>(values.size(1)), CV_32F, values.data_ptr<float>())
+      .clone();
+}
+
 cv::Mat colorize_map(const cv::Mat& map, double lo, double hi) {
   if (map.empty() || map.channels() != 1 || (map.depth() != CV_32F && map.depth() != CV_64F))
     throw Error(fmt::format("anomaly map: expected one float channel (CV_32F), got {}",

@@ -25,6 +25,10 @@ namespace fs = std::filesystem;
 /// Throws piade::Error for another type or an empty range (hi <= lo).
 cv::Mat colorize_map(const cv::Mat& map, double lo, double hi);
 
+/// One anomaly map, [H,W] floating point on any device, as a new CV_32F
+/// cv::Mat (a copy: it outlives the tensor).
+cv::Mat map_to_mat(const torch::Tensor& map);
+
 /// `colored` (CV_8UC3, resized bilinearly when its size differs) blended
 /// over `image` (8-bit gray, BGR or BGRA): alpha * colored + (1 - alpha) *
 /// image, as BGR CV_8UC3 at the image's size. Throws piade::Error for other

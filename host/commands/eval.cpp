@@ -10,6 +10,7 @@
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
+#include <opencv2/core.hpp>
 
 #include "host/checkpoint.h"
 #include "host/cli.h"
@@ -116,15 +117,22 @@ int commands::eval(const std::vector<std::string>& args) {
   std::vector<torch::Tensor> maps;
   std::vector<fs::path> pictures;
   const auto visit = [&](int64_t first, const Scores& scores) {
+    if (!scores.map.defined())
+      throw Error(fmt::format("eval: none of this checkpoint's loss terms ({}) gives a per-pixel map, which {} "
+                              "need; evaluate with --pictures 0{}",
+                              fmt::join(model->loss_names(), ", "), with_masks ? "pixel measures and pictures" : "pictures",
+                              with_masks ? " and without masks" : ""));
     if (with_masks) maps.push_back(scores.map.to(torch::kCPU, torch::kFloat));
     const int64_t n = scores.total.size(0);
     for (const auto* sample : {&normal_sample, &anomalous_sample}) {
       for (auto it = std::lower_bound(sample->begin(), sample->end(), first);
            it != sample->end() && *it < first + n; ++it) {
         const int64_t i = *it - first;
-        torch::Tensor map = scores.map[i].to(torch::kCPU, torch::kFloat).contiguous();
-        const double hi = map_max > 0 ? map_max : std::max(map.max().item<double>(), 1e-12);
-        const cv::Mat map_mat(static_cast<int>(map.size(0)), static_cast<int>(map.size(1)), CV_32F, map.data_ptr<float>());
+        const cv::Mat map_mat = map_to_mat(scores.map[i]);
+        double largest = 0;
+        cv::minMaxLoc(map_mat, nullptr, &largest);
+        // Without the checkpoint's scale, each picture uses its own maximum.
+        const double hi = map_max > 0 ? map_max : std::max(largest, 1e-12);
         const cv::Mat picture = strip(to_uint8(scores.reconstruction.images[i]).cpu(),
                                       to_uint8(scores.reconstruction.reconstructions[i]).cpu(),
                                       colorize_map(map_mat, 0.0, hi));

@@ -61,11 +61,10 @@ class MapWriter {
     if (!scores.map.defined())
       throw Error(fmt::format("--maps: none of this checkpoint's loss terms ({}) gives a per-pixel map",
                               fmt::join(loss_names, ", ")));
-    const torch::Tensor maps = scores.map.detach().to(torch::kCPU, torch::kFloat).contiguous();
     const torch::Tensor reconstructions = to_uint8(scores.reconstruction.reconstructions).cpu();
     const int64_t height = images_.images.size(2), width = images_.images.size(3);
-    for (int64_t j = 0; j < maps.size(0); ++j) {
-      cv::Mat map = cv::Mat(int(maps.size(1)), int(maps.size(2)), CV_32F, maps[j].data_ptr<float>()).clone();
+    for (int64_t j = 0; j < scores.map.size(0); ++j) {
+      cv::Mat map = map_to_mat(scores.map[j]);
       if (map.rows != height || map.cols != width)
         cv::resize(map, map, cv::Size(int(width), int(height)), 0, 0, cv::INTER_LINEAR);
       Pending picture{first + j, map, strips_ ? reconstructions[j].clone() : torch::Tensor()};

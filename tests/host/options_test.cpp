@@ -96,6 +96,21 @@ TEST(OptionsTest, CommandLineWinsOverTheFile) {
             (Params{{"routing", {{"vectors", "1"}, {"iterations", "3"}}}, {"loss.tiny", {{"weight", "3"}}}}));
 }
 
+// A switch never swallows the word after it, which stays a positional
+// input; a value is given as --switch=VALUE.
+TEST(OptionsTest, SwitchesDoNotTakeTheNextWord) {
+  po::options_description options = all_options();
+  options.add_options()("skip-bad", po::value<bool>()->default_value(false)->implicit_value(true), "");
+  CommandLine line = parse_options({"--skip-bad", "images/", "--threads", "2"}, options);
+  EXPECT_TRUE(line.get<bool>("skip-bad"));
+  EXPECT_EQ(line.positional, std::vector<std::string>{"images/"});
+  line = parse_options({"--skip-bad=false", "a.png"}, options);
+  EXPECT_FALSE(line.get<bool>("skip-bad"));
+  EXPECT_EQ(line.positional, std::vector<std::string>{"a.png"});
+  line = parse_options({"a.png", "--skip-bad"}, options);
+  EXPECT_TRUE(line.get<bool>("skip-bad"));
+}
+
 TEST(OptionsTest, LossRepeatedAndCommaSeparated) {
   EXPECT_EQ(loss_names(parse({"--loss", "mse,ssim", "--loss", "tiny"})),
             (std::vector<std::string>{"mse", "ssim", "tiny"}));

@@ -1,5 +1,7 @@
 #include "host/checkpoint.h"
 
+#include "piade/sdk/weights.h"
+
 #include <unistd.h>
 
 #include <cmath>
@@ -205,6 +207,17 @@ void load_checkpoint_state(const fs::path& file, PiadeModel& model,
   } catch (const std::exception& e) {
     throw Error(fmt::format("{}: cannot load the checkpoint's weights ({})", file.string(),
                             std::string(e.what()).substr(0, std::string(e.what()).find('\n'))));
+  }
+}
+
+void save_model_safetensors(const fs::path& file, PiadeModel& model, const nlohmann::json& meta) {
+  std::map<std::string, torch::Tensor> tensors;
+  for (const auto& item : model->named_parameters()) tensors[item.key()] = item.value().detach().cpu();
+  for (const auto& item : model->named_buffers()) tensors[item.key()] = item.value().cpu();
+  try {
+    save_safetensors(file.string(), tensors, {{"piade_config", meta.dump()}, {"format", "pt"}});
+  } catch (const std::exception& e) {
+    throw Error(e.what());
   }
 }
 

@@ -60,6 +60,13 @@ Preprocess checkpoint_preprocess(const nlohmann::json& meta);
 /// (`score_stats.threshold`); NaN when the run never finished.
 double checkpoint_threshold(const nlohmann::json& meta);
 
+/// Every tensor of `model` (parameters and buffers, under the model's own
+/// names) as one safetensors file, with `meta` (a checkpoint's
+/// configuration) as JSON in the metadata entry "piade_config": what Python
+/// reads (benchmarks/eager/piade_eager.py). Written atomically; throws
+/// piade::Error naming the file.
+void save_model_safetensors(const fs::path& file, PiadeModel& model, const nlohmann::json& meta);
+
 /// Writes `text` to `file` atomically (temporary file in the same directory,
 /// then rename).
 void write_file_atomic(const fs::path& file, const std::string& text);

@@ -9,6 +9,7 @@
 
 #include "host/options.h"
 #include "host/plugin_registry.h"
+#include "host/trainer.h"
 #include "piade/sdk/log.h"
 
 namespace piade {
@@ -26,6 +27,15 @@ void apply_threads(const CommandLine& command_line);
 /// Parses --device: cpu, cuda, cuda:N, or auto (cuda when available).
 torch::Device parse_device(const std::string& text);
 
+/// Every option `piade train` takes (general, pipeline, dataset, training):
+/// what `piade compare` checks a grid's settings against.
+po::options_description train_command_options();
+/// The training settings the options select. Throws piade::Error naming
+/// the option for a bad value.
+TrainSettings train_settings(const CommandLine& command_line);
+/// Every option `piade eval` takes.
+po::options_description eval_command_options();
+
 namespace commands {
 int plugins(const std::vector<std::string>& args);
 int config(const std::vector<std::string>& args);
@@ -33,6 +43,8 @@ int train(const std::vector<std::string>& args);
 int score(const std::vector<std::string>& args);
 int eval(const std::vector<std::string>& args);
 int export_model(const std::vector<std::string>& args);
+int compare(const std::vector<std::string>& args);
+int bench(const std::vector<std::string>& args);
 }  // namespace commands
 
 }  // namespace piade

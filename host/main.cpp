@@ -25,6 +25,8 @@ const Command kCommands[] = {
     {"train", "train a pipeline on the normal images of a dataset", piade::commands::train},
     {"score", "score images with a trained checkpoint (CSV)", piade::commands::score},
     {"eval", "evaluate a checkpoint on a dataset's test split: metrics, curves, pictures", piade::commands::eval},
+    {"compare", "run a grid of configurations x classes x seeds and compare them side by side", piade::commands::compare},
+    {"bench", "measure scoring and training throughput (images/s) and peak memory, as JSON", piade::commands::bench},
     {"export", "write a checkpoint's tensors as safetensors (for Python)", piade::commands::export_model},
 };
 

@@ -56,21 +56,6 @@ cv::Mat with_caption(const cv::Mat& panel, const std::string& text, double scale
   return out;
 }
 
-std::string xml_escape(const std::string& text) {
-  std::string out;
-  for (char c : text) {
-    switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&apos;"; break;
-      default: out += c;
-    }
-  }
-  return out;
-}
-
 }  // namespace
 
 cv::Mat map_to_mat(const torch::Tensor& map) {
@@ -142,64 +127,6 @@ void write_png_atomic(const fs::path& file, const cv::Mat& picture) {
     throw Error(fmt::format("{}: cannot encode as PNG ({})", file.string(), e.what()));
   }
   write_file_atomic(file, std::string(bytes.begin(), bytes.end()));
-}
-
-std::string roc_svg(const std::vector<double>& fpr, const std::vector<double>& tpr, double auroc,
-                    const std::string& title) {
-  if (fpr.size() != tpr.size())
-    throw Error(fmt::format("roc_svg: {} false positive rates but {} true positive rates", fpr.size(), tpr.size()));
-  if (fpr.empty()) throw Error("roc_svg: the curve has no points");
-  for (std::size_t i = 0; i < fpr.size(); ++i)
-    if (!(fpr[i] >= 0 && fpr[i] <= 1 && tpr[i] >= 0 && tpr[i] <= 1))
-      throw Error(fmt::format("roc_svg: point {} ({}, {}) is outside [0, 1]", i, fpr[i], tpr[i]));
-
-  // A square plot of kSide pixels at (kLeft, kTop); rates map to y upwards.
-  constexpr double kLeft = 70, kTop = 50, kSide = 380, kWidth = 480, kHeight = 490;
-  auto x = [&](double rate) { return kLeft + rate * kSide; };
-  auto y = [&](double rate) { return kTop + (1.0 - rate) * kSide; };
-  std::string svg = fmt::format(
-      "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
-      "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{0}\" height=\"{1}\" viewBox=\"0 0 {0} {1}\" "
-      "font-family=\"Helvetica, Arial, sans-serif\" font-size=\"12\">\n"
-      "<rect width=\"{0}\" height=\"{1}\" fill=\"white\"/>\n"
-      "<text x=\"{2:.1f}\" y=\"28\" text-anchor=\"middle\" font-size=\"15\">{3}</text>\n",
-      kWidth, kHeight, kLeft + kSide / 2, xml_escape(title));
-  // Grid, ticks and tick labels every 0.2.
-  for (int i = 0; i <= 5; ++i) {
-    const double rate = i / 5.0;
-    svg += fmt::format(
-        "<line x1=\"{0:.1f}\" y1=\"{1:.1f}\" x2=\"{0:.1f}\" y2=\"{2:.1f}\" stroke=\"#e5e5e5\"/>\n"
-        "<line x1=\"{3:.1f}\" y1=\"{4:.1f}\" x2=\"{5:.1f}\" y2=\"{4:.1f}\" stroke=\"#e5e5e5\"/>\n"
-        "<line x1=\"{0:.1f}\" y1=\"{2:.1f}\" x2=\"{0:.1f}\" y2=\"{6:.1f}\" stroke=\"black\"/>\n"
-        "<line x1=\"{3:.1f}\" y1=\"{4:.1f}\" x2=\"{7:.1f}\" y2=\"{4:.1f}\" stroke=\"black\"/>\n"
-        "<text x=\"{0:.1f}\" y=\"{8:.1f}\" text-anchor=\"middle\">{9:.1f}</text>\n"
-        "<text x=\"{10:.1f}\" y=\"{11:.1f}\" text-anchor=\"end\">{9:.1f}</text>\n",
-        x(rate), kTop, kTop + kSide, kLeft, y(rate), kLeft + kSide, kTop + kSide + 5, kLeft - 5,
-        kTop + kSide + 19, rate, kLeft - 8, y(rate) + 4);
-  }
-  svg += fmt::format(
-      "<rect x=\"{0:.1f}\" y=\"{1:.1f}\" width=\"{2:.1f}\" height=\"{2:.1f}\" fill=\"none\" stroke=\"black\"/>\n"
-      "<text x=\"{3:.1f}\" y=\"{4:.1f}\" text-anchor=\"middle\">false positive rate</text>\n"
-      "<text x=\"{5:.1f}\" y=\"{6:.1f}\" text-anchor=\"middle\" transform=\"rotate(-90 {5:.1f} {6:.1f})\">"
-      "true positive rate</text>\n"
-      "<line x1=\"{0:.1f}\" y1=\"{7:.1f}\" x2=\"{7:.1f}\" y2=\"{1:.1f}\" stroke=\"#888888\" "
-      "stroke-dasharray=\"6 4\"/>\n",
-      kLeft, kTop, kSide, kLeft + kSide / 2, kTop + kSide + 38, kLeft - 42, kTop + kSide / 2, kLeft + kSide);
-  std::string points;
-  for (std::size_t i = 0; i < fpr.size(); ++i)
-    points += fmt::format("{}{:.2f},{:.2f}", i ? " " : "", x(fpr[i]), y(tpr[i]));
-  svg += fmt::format("<polyline points=\"{}\" fill=\"none\" stroke=\"#1f77b4\" stroke-width=\"2\"/>\n", points);
-  // The legend, in the lower right corner where an ROC curve leaves room.
-  const double lx = kLeft + kSide - 190, ly = kTop + kSide - 58;
-  svg += fmt::format(
-      "<rect x=\"{0:.1f}\" y=\"{1:.1f}\" width=\"180\" height=\"48\" fill=\"white\" stroke=\"#bbbbbb\"/>\n"
-      "<line x1=\"{2:.1f}\" y1=\"{3:.1f}\" x2=\"{4:.1f}\" y2=\"{3:.1f}\" stroke=\"#1f77b4\" stroke-width=\"2\"/>\n"
-      "<text x=\"{5:.1f}\" y=\"{6:.1f}\">ROC (AUROC = {7:.4f})</text>\n"
-      "<line x1=\"{2:.1f}\" y1=\"{8:.1f}\" x2=\"{4:.1f}\" y2=\"{8:.1f}\" stroke=\"#888888\" stroke-dasharray=\"6 4\"/>\n"
-      "<text x=\"{5:.1f}\" y=\"{9:.1f}\">chance (AUROC = 0.5)</text>\n"
-      "</svg>\n",
-      lx, ly, lx + 10, ly + 16, lx + 34, lx + 42, ly + 20, auroc, ly + 36, ly + 40);
-  return svg;
 }
 
 std::optional<double> checkpoint_map_max(const nlohmann::json& meta) {

@@ -1,8 +1,9 @@
 // Pictures of what the model sees: colourised anomaly maps, overlays on the
-// input, input | reconstruction | overlay strips, PNG files written
-// atomically, and the ROC curve as a standalone SVG. Used by `piade score
-// --maps`, `piade eval` and piade::Detector; the metrics themselves are
-// computed elsewhere (host/metrics.h), this module only draws them.
+// input, input | reconstruction | overlay strips and PNG files written
+// atomically. Used by `piade score --maps`, `piade eval` and
+// piade::Detector; the metrics themselves are computed elsewhere
+// (host/metrics.h), this module only draws them. The ROC curve SVG lives in
+// host/roc_svg.h, which needs neither LibTorch nor OpenCV.
 #pragma once
 
 #include <filesystem>
@@ -13,6 +14,8 @@
 #include <nlohmann/json_fwd.hpp>
 #include <opencv2/core/mat.hpp>
 #include <torch/types.h>
+
+#include "host/roc_svg.h"  // roc_svg(), once declared here
 
 namespace piade {
 
@@ -55,14 +58,6 @@ cv::Mat strip(const torch::Tensor& image, const torch::Tensor& reconstruction, c
 /// Encodes `picture` as PNG and writes it atomically (temporary file and
 /// rename). Throws piade::Error naming the file.
 void write_png_atomic(const fs::path& file, const cv::Mat& picture);
-
-/// A standalone SVG document of an ROC curve: the points (fpr[i], tpr[i])
-/// joined in order, axes from 0 to 1 with ticks every 0.2, the chance
-/// diagonal, `title` above and the AUROC in the legend. Throws piade::Error
-/// when the lists differ in length, are empty, or hold a value outside
-/// [0, 1].
-std::string roc_svg(const std::vector<double>& fpr, const std::vector<double>& tpr, double auroc,
-                    const std::string& title);
 
 /// The upper end of the anomaly-map colour scale a checkpoint records
 /// (`map_stats.max_p99`: the 99th percentile over the training images of

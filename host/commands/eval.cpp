@@ -63,7 +63,7 @@ std::string metric_text(double value) { return fmt::format("{:.4f}", value); }
 
 }  // namespace
 
-int commands::eval(const std::vector<std::string>& args) {
+po::options_description eval_command_options() {
   po::options_description options = common_options();
   const EvalSettings defaults;
   po::options_description eval_options("Evaluation");
@@ -75,6 +75,11 @@ int commands::eval(const std::vector<std::string>& args) {
       ("max-fpr", po::value<double>()->default_value(defaults.max_fpr), "PRO integration limit (false positive rate)")
       ("seed", po::value<uint64_t>()->default_value(defaults.seed), "seed for --max-* subsets and the picture sample");
   options.add(dataset_options()).add(eval_options);
+  return options;
+}
+
+int commands::eval(const std::vector<std::string>& args) {
+  const po::options_description options = eval_command_options();
   CommandLine command_line = parse_options(args, options);
   if (print_help_if_asked(command_line,
                           "piade eval --checkpoint DIR [--dataset ... (default: the checkpoint's)] --out DIR",

@@ -7,7 +7,6 @@
 
 #include "host/checkpoint.h"
 #include "host/cli.h"
-#include "piade/sdk/weights.h"
 
 namespace piade {
 
@@ -34,16 +33,9 @@ int commands::export_model(const std::vector<std::string>& args) {
   const PluginRegistry registry = load_plugins(command_line);
   PiadeModel model = restore_model(registry, file, meta, torch::kCPU);
 
-  std::map<std::string, torch::Tensor> tensors;
-  for (const auto& item : model->named_parameters()) tensors[item.key()] = item.value();
-  for (const auto& item : model->named_buffers()) tensors[item.key()] = item.value();
   const std::string out = command_line.get<std::string>("out");
-  try {
-    save_safetensors(out, tensors, {{"piade_config", meta.dump()}, {"format", "pt"}});
-  } catch (const std::exception& e) {
-    throw Error(e.what());
-  }
-  fmt::print("exported {} tensors to {}\n", tensors.size(), out);
+  save_model_safetensors(out, model, meta);
+  fmt::print("exported {} tensors to {}\n", model->named_parameters().size() + model->named_buffers().size(), out);
   return 0;
 }
 

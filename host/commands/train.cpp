@@ -12,6 +12,8 @@
 
 namespace piade {
 
+namespace {
+
 po::options_description training_options() {
   const TrainSettings defaults;
   po::options_description options("Training (defaults: the paper's Table 1)");
@@ -28,17 +30,15 @@ po::options_description training_options() {
   return options;
 }
 
-int commands::train(const std::vector<std::string>& args) {
+}  // namespace
+
+po::options_description train_command_options() {
   po::options_description options = common_options();
   options.add(pipeline_options()).add(dataset_options()).add(training_options());
-  CommandLine command_line = parse_options(args, options);
-  if (print_help_if_asked(command_line, "piade train [--config FILE] [options] --out DIR", options)) return 0;
-  if (!command_line.positional.empty())
-    throw Error(fmt::format("train: unexpected argument '{}'", command_line.positional[0]));
-  if (!command_line.values.count("out")) throw Error("train: --out DIR is required");
-  apply_threads(command_line);
-  const torch::Device device = parse_device(command_line.get<std::string>("device"));
+  return options;
+}
 
+TrainSettings train_settings(const CommandLine& command_line) {
   TrainSettings settings;
   settings.epochs = command_line.get<int64_t>("epochs");
   settings.batch_size = command_line.get<int64_t>("batch-size");
@@ -52,7 +52,22 @@ int commands::train(const std::vector<std::string>& args) {
     throw Error(fmt::format("--batch-size: must be at least 2 (batch norm), got {}", settings.batch_size));
   if (!(settings.lr > 0)) throw Error(fmt::format("--lr: must be positive, got {}", settings.lr));
   if (settings.weight_decay < 0) throw Error("--weight-decay: must not be negative");
+  if (settings.checkpoint_every < 0)
+    throw Error(fmt::format("--checkpoint-every: must not be negative, got {}", settings.checkpoint_every));
+  return settings;
+}
 
+int commands::train(const std::vector<std::string>& args) {
+  const po::options_description options = train_command_options();
+  CommandLine command_line = parse_options(args, options);
+  if (print_help_if_asked(command_line, "piade train [--config FILE] [options] --out DIR", options)) return 0;
+  if (!command_line.positional.empty())
+    throw Error(fmt::format("train: unexpected argument '{}'", command_line.positional[0]));
+  if (!command_line.values.count("out")) throw Error("train: --out DIR is required");
+  apply_threads(command_line);
+  const torch::Device device = parse_device(command_line.get<std::string>("device"));
+
+  const TrainSettings settings = train_settings(command_line);
   const PluginRegistry registry = load_plugins(command_line);
   const PipelineConfig pipeline = resolve_pipeline(registry, command_line, warn);
   const OneClassSplit data = load_dataset(command_line, settings.seed);

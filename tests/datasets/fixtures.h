@@ -16,33 +16,11 @@
 
 #include "host/data_options.h"
 #include "host/error.h"
+#include "tests/support/scratch_dir.h"
 
 namespace piade::test {
 
 namespace fs = std::filesystem;
-
-/// A fresh directory under the system temp dir, removed with the object.
-class ScratchDir {
- public:
-  ScratchDir() {
-    static std::atomic<int> counter{0};
-    path_ = fs::temp_directory_path() /
-            ("piade_datasets_test_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
-    fs::remove_all(path_);
-    fs::create_directories(path_);
-  }
-  ~ScratchDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  ScratchDir(const ScratchDir&) = delete;
-  ScratchDir& operator=(const ScratchDir&) = delete;
-  const fs::path& path() const { return path_; }
-  fs::path operator/(const std::string& name) const { return path_ / name; }
-
- private:
-  fs::path path_;
-};
 
 /// Writes `image` (BGR or gray, as OpenCV stores it) to `file`, creating its
 /// directory; returns the path.

@@ -117,6 +117,15 @@ BatchScores score_all(PiadeModel& model, const torch::Tensor& images_uint8, cons
   return out;
 }
 
+Scores train_step(PiadeModel& model, torch::optim::Optimizer& optimizer, const torch::Tensor& images) {
+  Scores scores = model->score(images);
+  for (auto& group : optimizer.param_groups())
+    for (torch::Tensor& parameter : group.params()) parameter.mutable_grad() = torch::Tensor();
+  scores.total.mean().backward();
+  optimizer.step();
+  return scores;
+}
+
 TrainResult train(PiadeModel& model, const ImageSet& train_set, const Preprocess& preprocess_settings,
                   const TrainSettings& settings, const torch::Device& device, const fs::path& out_dir,
                   nlohmann::json meta, bool resume) {
@@ -174,13 +183,10 @@ TrainResult train(PiadeModel& model, const ImageSet& train_set, const Preprocess
       // BatchNorm needs two images; a last batch of one is folded into no step.
       if (index.size(0) < 2 && batches > 1) continue;
       torch::Tensor images = preprocess(train_set.images.index_select(0, index), preprocess_settings).to(device);
-      Scores scores = model->score(images);
-      torch::Tensor loss = scores.total.mean();
-      optimizer.zero_grad();
-      loss.backward();
-      optimizer.step();
+      Scores scores = train_step(model, optimizer, images);
       const double batch_n = static_cast<double>(index.size(0));
-      sums[0] += loss.item<double>() * batch_n;
+      const double loss = scores.total.mean().item<double>();
+      sums[0] += loss * batch_n;
       for (std::size_t t = 0; t < scores.terms.size(); ++t)
         sums[t + 1] += scores.terms[t].sum().item<double>();
       images_seen += index.size(0);
@@ -194,7 +200,7 @@ TrainResult train(PiadeModel& model, const ImageSet& train_set, const Preprocess
           terms += fmt::format(" {} {:.4f}", model->loss_names()[t], scores.terms[t].mean().item<double>());
         fmt::print(stderr, "\repoch {}/{} [{}{}] loss {:.4f}{} | {:.1f} img/s | ETA {}   ", epoch + 1,
                    settings.epochs, std::string(filled, '#'), std::string(20 - filled, '.'),
-                   loss.item<double>(), terms, rate, clock_text(std::max(0.0, remaining)));
+                   loss, terms, rate, clock_text(std::max(0.0, remaining)));
       }
       if (g_interrupted) break;
     }

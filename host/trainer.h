@@ -8,6 +8,7 @@
 #include <functional>
 
 #include <nlohmann/json.hpp>
+#include <torch/optim/optimizer.h>
 #include <torch/types.h>
 
 #include "datasets/dataset.h"
@@ -31,6 +32,13 @@ struct TrainResult {
   bool interrupted = false;
   double last_loss = 0;
 };
+
+/// One optimisation step on a batch already on the model's device: the
+/// per-image loss averaged over the batch, backward, and `optimizer`'s step.
+/// Gradients are released rather than zero-filled before the backward pass
+/// (a full write of every gradient saved per step). Returns the per-batch
+/// Scores (terms, total) of the forward pass.
+Scores train_step(PiadeModel& model, torch::optim::Optimizer& optimizer, const torch::Tensor& images);
 
 /// Trains `model` on `train` and writes DIR/checkpoint.pt and
 /// DIR/train_log.csv. `meta` (pipeline, preprocessing, dataset) is stored in

@@ -18,6 +18,7 @@
 
 #include "host/checkpoint.h"
 #include "host/cli.h"
+#include "host/trainer.h"
 #include "piade/sdk/version.h"
 
 namespace piade {
@@ -162,11 +163,7 @@ int commands::bench(const std::vector<std::string>& args) {
     model->train();
     torch::optim::Adam optimizer(model->parameters(), torch::optim::AdamOptions(1e-3).weight_decay(1e-4));
     report["train_step"] = time_batches(settings, device, [&] {
-      torch::Tensor loss = model->score(images).total.mean();
-      optimizer.zero_grad();
-      loss.backward();
-      optimizer.step();
-      loss.item<double>();
+      train_step(model, optimizer, images).total.sum().item<double>();
     });
   }
   report["peak_host_memory_bytes"] = peak_rss_bytes();

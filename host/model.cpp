@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include "host/precision.h"
+
 namespace piade {
 namespace {
 
@@ -72,8 +74,14 @@ Reconstruction PiadeModelImpl::reconstruct(const torch::Tensor& images) {
 Scores PiadeModelImpl::score(const torch::Tensor& images, bool with_maps) {
   Scores scores;
   scores.reconstruction = reconstruct(images);
-  const torch::Tensor& x = scores.reconstruction.images;
-  const torch::Tensor& y = scores.reconstruction.reconstructions;
+  // The loss terms run in fp32 whatever the caller's autocast (precision.h),
+  // and so do the reconstructions the scores hand back.
+  AutocastSuspended fp32;
+  Reconstruction& reconstruction = scores.reconstruction;
+  reconstruction.images = reconstruction.images.to(torch::kFloat);
+  reconstruction.reconstructions = reconstruction.reconstructions.to(torch::kFloat);
+  const torch::Tensor& x = reconstruction.images;
+  const torch::Tensor& y = reconstruction.reconstructions;
   scores.total = torch::zeros({images.size(0)}, images.options());
   for (std::size_t i = 0; i < losses_.size(); ++i) {
     LossTerm term = losses_[i]->forward(x, y);

@@ -96,7 +96,9 @@ po::options_description common_options() {
        "search this directory for plugins first (repeatable)")
       ("threads", po::value<int>()->default_value(static_cast<int>(std::max(1u, std::thread::hardware_concurrency()))),
        "CPU threads for LibTorch (default: all cores)")
-      ("device", po::value<std::string>()->default_value("cpu"), "cpu, cuda, cuda:N or auto");
+      ("device", po::value<std::string>()->default_value("cpu"), "cpu, cuda, cuda:N or auto")
+      ("amp", po::value<std::string>()->default_value("off"),
+       "mixed precision: off, or bf16 (convolutions and matrix products in bfloat16; the loss terms stay fp32)");
   return options;
 }
 

@@ -41,12 +41,6 @@ class InterruptGuard {
   struct sigaction old_term_ {};
 };
 
-std::string clock_text(double seconds) {
-  const auto s = static_cast<int64_t>(seconds + 0.5);
-  return s >= 3600 ? fmt::format("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
-                   : fmt::format("{:02}:{:02}", s / 60, s % 60);
-}
-
 // The CSV log keeps the rows of finished epochs (< first_epoch) on resume.
 void truncate_log(const fs::path& log, int64_t first_epoch, const std::string& header) {
   std::ostringstream kept;
@@ -117,8 +111,19 @@ BatchScores score_all(PiadeModel& model, const torch::Tensor& images_uint8, cons
   return out;
 }
 
-Scores train_step(PiadeModel& model, torch::optim::Optimizer& optimizer, const torch::Tensor& images) {
-  Scores scores = model->score(images);
+std::string clock_text(double seconds) {
+  const auto s = static_cast<int64_t>(seconds + 0.5);
+  return s >= 3600 ? fmt::format("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
+                   : fmt::format("{:02}:{:02}", s / 60, s % 60);
+}
+
+Scores train_step(PiadeModel& model, torch::optim::Optimizer& optimizer, const torch::Tensor& images,
+                  Precision precision) {
+  Scores scores;
+  {
+    Autocast amp(images.device(), precision);
+    scores = model->score(images);
+  }
   for (auto& group : optimizer.param_groups())
     for (torch::Tensor& parameter : group.params()) parameter.mutable_grad() = torch::Tensor();
   scores.total.mean().backward();
@@ -158,7 +163,8 @@ TrainResult train(PiadeModel& model, const ImageSet& train_set, const Preprocess
   auto save = [&](int64_t epochs_done, const nlohmann::json* stats) {
     meta["training"] = {{"epochs_done", epochs_done}, {"epochs", settings.epochs},
                         {"batch_size", settings.batch_size}, {"lr", settings.lr},
-                        {"weight_decay", settings.weight_decay}, {"seed", settings.seed}};
+                        {"weight_decay", settings.weight_decay}, {"seed", settings.seed},
+                        {"precision", precision_name(settings.precision)}};
     if (stats) meta["score_stats"] = *stats;
     save_checkpoint(checkpoint, model, &optimizer, meta);
   };
@@ -183,7 +189,7 @@ TrainResult train(PiadeModel& model, const ImageSet& train_set, const Preprocess
       // BatchNorm needs two images; a last batch of one is folded into no step.
       if (index.size(0) < 2 && batches > 1) continue;
       torch::Tensor images = preprocess(train_set.images.index_select(0, index), preprocess_settings).to(device);
-      Scores scores = train_step(model, optimizer, images);
+      Scores scores = train_step(model, optimizer, images, settings.precision);
       const double batch_n = static_cast<double>(index.size(0));
       const double loss = scores.total.mean().item<double>();
       sums[0] += loss * batch_n;
@@ -227,6 +233,7 @@ TrainResult train(PiadeModel& model, const ImageSet& train_set, const Preprocess
   }
   if (settings.progress) fmt::print(stderr, "\n");
   std::vector<torch::Tensor> map_maxima;
+  Autocast amp(device, settings.precision);
   const BatchScores train_scores =
       score_all(model, train_set.images, preprocess_settings, settings.batch_size, device,
                 [&](int64_t, const Scores& scores) {

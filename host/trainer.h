@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <string>
 
 #include <nlohmann/json.hpp>
 #include <torch/optim/optimizer.h>
@@ -14,6 +15,7 @@
 #include "datasets/dataset.h"
 #include "datasets/transforms.h"
 #include "host/model.h"
+#include "host/precision.h"
 
 namespace piade {
 
@@ -25,6 +27,7 @@ struct TrainSettings {
   uint64_t seed = 0;
   int64_t checkpoint_every = 10;  ///< epochs; 0 = only at the end
   bool progress = true;
+  Precision precision = Precision::fp32;  ///< --amp
 };
 
 struct TrainResult {
@@ -33,12 +36,17 @@ struct TrainResult {
   double last_loss = 0;
 };
 
+/// A duration for progress lines: mm:ss, or h:mm:ss from an hour on.
+std::string clock_text(double seconds);
+
 /// One optimisation step on a batch already on the model's device: the
 /// per-image loss averaged over the batch, backward, and `optimizer`'s step.
 /// Gradients are released rather than zero-filled before the backward pass
 /// (a full write of every gradient saved per step). Returns the per-batch
-/// Scores (terms, total) of the forward pass.
-Scores train_step(PiadeModel& model, torch::optim::Optimizer& optimizer, const torch::Tensor& images);
+/// Scores (terms, total) of the forward pass. The forward pass runs in
+/// `precision`; backward and the step in the parameters' fp32.
+Scores train_step(PiadeModel& model, torch::optim::Optimizer& optimizer, const torch::Tensor& images,
+                  Precision precision = Precision::fp32);
 
 /// Trains `model` on `train` and writes DIR/checkpoint.pt and
 /// DIR/train_log.csv. `meta` (pipeline, preprocessing, dataset) is stored in

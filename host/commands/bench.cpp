@@ -14,7 +14,13 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 #include <torch/cuda.h>
+#if PIADE_WITH_CUDA
+#include <c10/cuda/CUDACachingAllocator.h>
+#include <c10/cuda/CUDAFunctions.h>
+#endif
 #include <torch/optim/adam.h>
+#include <torch/utils.h>
+#include <torch/version.h>
 
 #include "host/checkpoint.h"
 #include "host/cli.h"
@@ -51,9 +57,36 @@ void synchronize(const torch::Device& device) {
   if (device.is_cuda()) torch::cuda::synchronize(device.index() < 0 ? -1 : device.index());
 }
 
+#if PIADE_WITH_CUDA
+c10::DeviceIndex cuda_index(const torch::Device& device) {
+  return device.has_index() ? device.index() : c10::cuda::current_device();
+}
+#endif
+
+/// Starts a new peak of the device's allocator (CUDA only).
+void reset_peak_device_memory(const torch::Device& device) {
+#if PIADE_WITH_CUDA
+  if (device.is_cuda()) c10::cuda::CUDACachingAllocator::resetPeakStats(cuda_index(device));
+#endif
+}
+
+/// The most memory the device's allocator held for tensors since the last
+/// reset, in bytes; null where there is no device allocator (the CPU, whose
+/// peak is the process's peak_host_memory_bytes).
+nlohmann::json peak_device_memory(const torch::Device& device) {
+#if PIADE_WITH_CUDA
+  if (device.is_cuda()) {
+    const auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(cuda_index(device));
+    return stats.allocated_bytes[0].peak;  // [0]: StatType::AGGREGATE, all pools
+  }
+#endif
+  return nullptr;
+}
+
 // Times `step` (one batch) `repeats` times after `warmup` untimed calls.
 nlohmann::json time_batches(const BenchSettings& settings, const torch::Device& device,
                             const std::function<void()>& step) {
+  reset_peak_device_memory(device);
   for (int64_t i = 0; i < settings.warmup; ++i) step();
   synchronize(device);
   std::vector<double> seconds;
@@ -74,7 +107,8 @@ nlohmann::json time_batches(const BenchSettings& settings, const torch::Device& 
           {"seconds_per_batch_median", median},
           {"seconds_per_batch", seconds},
           {"warmup", settings.warmup},
-          {"repeats", settings.repeats}};
+          {"repeats", settings.repeats},
+          {"peak_device_memory_bytes", peak_device_memory(device)}};
 }
 
 }  // namespace
@@ -121,6 +155,7 @@ int commands::bench(const std::vector<std::string>& args) {
     throw Error(fmt::format("--mode: '{}' is not score, train or score,train", mode));
   apply_threads(command_line);
   const torch::Device device = parse_device(command_line.get<std::string>("device"));
+  const Precision precision = parse_precision(command_line.get<std::string>("amp"));
 
   const PluginRegistry registry = load_plugins(command_line);
   const PipelineConfig pipeline = resolve_pipeline(registry, command_line, warn);
@@ -145,6 +180,7 @@ int commands::bench(const std::vector<std::string>& args) {
       {"piade_version", PIADE_SDK_VERSION},
       {"torch_version", TORCH_VERSION},
       {"device", device.str()},
+      {"precision", precision_name(precision)},
       {"threads", torch::get_num_threads()},
       {"cpu", cpu_model()},
       {"cores", std::thread::hardware_concurrency()},
@@ -156,6 +192,7 @@ int commands::bench(const std::vector<std::string>& args) {
     // Scoring needs no autograd record at all (InferenceMode is cheaper than NoGradGuard).
     report["score"] = time_batches(settings, device, [&] {
       torch::InferenceMode inference;
+      Autocast amp(device, precision);
       model->score(images).total.sum().item<double>();
     });
   }
@@ -163,7 +200,7 @@ int commands::bench(const std::vector<std::string>& args) {
     model->train();
     torch::optim::Adam optimizer(model->parameters(), torch::optim::AdamOptions(1e-3).weight_decay(1e-4));
     report["train_step"] = time_batches(settings, device, [&] {
-      train_step(model, optimizer, images).total.sum().item<double>();
+      train_step(model, optimizer, images, precision).total.sum().item<double>();
     });
   }
   report["peak_host_memory_bytes"] = peak_rss_bytes();

@@ -58,11 +58,6 @@ std::vector<std::string> take_set_options(std::vector<std::string>& args) {
   return assignments;
 }
 
-std::string clock_text(double seconds) {
-  const auto s = static_cast<int64_t>(seconds + 0.5);
-  return fmt::format("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60);
-}
-
 int merge(const std::vector<std::string>& args) {
   po::options_description options("Merge");
   options.add_options()("help,h", "show this help")("out", po::value<std::string>(), "the merged output directory");

@@ -99,6 +99,7 @@ int commands::eval(const std::vector<std::string>& args) {
   if (!(settings.max_fpr > 0 && settings.max_fpr <= 1)) throw Error("--max-fpr: must be in (0, 1]");
   apply_threads(command_line);
   const torch::Device device = parse_device(command_line.get<std::string>("device"));
+  const Precision precision = parse_precision(command_line.get<std::string>("amp"));
 
   const fs::path file = checkpoint_file(command_line.get<std::string>("checkpoint"));
   const nlohmann::json meta = read_checkpoint_meta(file);
@@ -152,6 +153,7 @@ int commands::eval(const std::vector<std::string>& args) {
   const bool visit_batches = with_masks || !normal_sample.empty() || !anomalous_sample.empty();
   fmt::print(stderr, "evaluating {} on {} test images ({} normal, {} anomalous)\n", data.description, test.size(),
              (test.labels == 0).sum().item<int64_t>(), (test.labels == 1).sum().item<int64_t>());
+  const Autocast amp(device, precision);
   const BatchScores scores = score_all(model, test.images, preprocess_config, settings.batch_size, device,
                                        visit_batches ? ScoreVisitor(visit) : ScoreVisitor());
 

@@ -150,6 +150,7 @@ int commands::score(const std::vector<std::string>& args) {
     throw Error("score: give at least one image or directory, or a dataset (--dataset ...) to score its test split");
   apply_threads(command_line);
   const torch::Device device = parse_device(command_line.get<std::string>("device"));
+  const Precision precision = parse_precision(command_line.get<std::string>("amp"));
   const int64_t batch_size = command_line.get<int64_t>("batch-size");
   if (batch_size < 1) throw Error("--batch-size: must be at least 1");
   const bool strips = command_line.get<bool>("strips");
@@ -195,6 +196,7 @@ int commands::score(const std::vector<std::string>& args) {
     maps.emplace(dir, images, strips, map_max);
     visit = [&](int64_t first, const Scores& scores) { maps->add(first, scores, model->loss_names()); };
   }
+  const Autocast amp(device, precision);
   const BatchScores scores = score_all(model, images.images, preprocess_config, batch_size, device, visit);
   const double threshold = checkpoint_threshold(meta);
 

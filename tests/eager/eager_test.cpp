@@ -30,6 +30,7 @@ TEST(Bench, WritesTimingsAndMemoryInItsJsonSchema) {
   EXPECT_EQ(report.at("format"), "piade-bench-1");
   EXPECT_EQ(report.at("implementation"), "piade");
   EXPECT_EQ(report.at("device"), "cpu");
+  EXPECT_EQ(report.at("precision"), "fp32");
   EXPECT_EQ(report.at("threads"), 1);
   EXPECT_EQ(report.at("batch_size"), 4);
   EXPECT_EQ(report.at("image"), (nlohmann::json{{"channels", 1}, {"height", 32}, {"width", 32}}));
@@ -49,6 +50,7 @@ TEST(Bench, WritesTimingsAndMemoryInItsJsonSchema) {
     EXPECT_DOUBLE_EQ(timing.at("images_per_second_max").get<double>(), 4 / sorted[0]) << part;
     EXPECT_EQ(timing.at("repeats"), 3);
     EXPECT_EQ(timing.at("warmup"), 0);
+    EXPECT_TRUE(timing.at("peak_device_memory_bytes").is_null()) << "the CPU has no device allocator";
   }
   EXPECT_GT(report.at("peak_host_memory_bytes").get<double>(), 1e6);
   EXPECT_TRUE(fs::exists(dir / "model.safetensors"));
@@ -65,7 +67,8 @@ TEST(Bench, WritesTimingsAndMemoryInItsJsonSchema) {
            {{"bench", "--mode", "infer"}, "--mode: 'infer' is not score, train or score,train"},
            {{"bench", "--repeats", "0"}, "--repeats: must be at least 1"},
            {{"bench", "--batch-size", "1"}, "--batch-size: must be at least 2"},
-           {{"bench", "--channels", "2"}, "--channels: must be 1 or 3"}}) {
+           {{"bench", "--channels", "2"}, "--channels: must be 1 or 3"},
+           {{"bench", "--amp", "fp16"}, "--amp: 'fp16' is not a precision; use off (fp32) or bf16"}}) {
     const CommandResult refused = run_piade_command(args);
     EXPECT_EQ(refused.status, 1) << refused.output;
     EXPECT_NE(refused.output.find(message), std::string::npos) << refused.output;

@@ -1,5 +1,6 @@
 // The assembled PIADE pipeline: every ablation of the paper builds, has the
 // right shapes and gradients, trains, and round-trips through checkpoints.
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -7,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include <ATen/autocast_mode.h>
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
@@ -14,6 +16,7 @@
 #include "host/model.h"
 #include "host/options.h"
 #include "host/pipeline_config.h"
+#include "host/precision.h"
 #include "host/trainer.h"
 
 #include "tests/support/builtin_plugins.h"
@@ -106,6 +109,50 @@ TEST_F(PipelineTest, EveryPaperAblationTrainsEveryTrainableParameter) {
       }
     }
   }
+}
+
+TEST_F(PipelineTest, Bf16AutocastRunsTheNetworkInBf16AndTheLossTermsInFp32) {
+  const PipelineConfig config = pipeline({"--loss", "mse,ssim,perceptual"});
+  torch::manual_seed(3);
+  PiadeModel model(piade::test::builtin_plugins(), config, ImageShape{3, 32, 32}, /*restoring=*/true);
+  model->eval();
+  const torch::Tensor images = torch::rand({4, 3, 32, 32}) * 2 - 1;
+  torch::NoGradGuard no_grad;
+  const Scores fp32 = model->score(images, /*with_maps=*/true);
+  Scores bf16;
+  {
+    Autocast amp(torch::kCPU, Precision::bf16);
+    EXPECT_EQ(torch::conv2d(images, torch::randn({2, 3, 3, 3})).scalar_type(), torch::kBFloat16);
+    bf16 = model->score(images, /*with_maps=*/true);
+  }
+  EXPECT_FALSE(at::autocast::is_cpu_enabled()) << "leaving the guard restores fp32";
+  EXPECT_EQ(bf16.reconstruction.reconstructions.scalar_type(), torch::kFloat);
+  EXPECT_EQ(bf16.total.scalar_type(), torch::kFloat);
+  EXPECT_EQ(bf16.map.scalar_type(), torch::kFloat);
+  // bf16 keeps 8 significant bits: the scores move by about a percent, not
+  // by nothing (autocast was on) and not wholesale (the losses were fp32).
+  const torch::Tensor relative = ((bf16.total - fp32.total).abs() / fp32.total).max();
+  EXPECT_GT(relative.item<double>(), 1e-6);
+  EXPECT_LT(relative.item<double>(), 0.05);
+  for (std::size_t t = 0; t < fp32.terms.size(); ++t)
+    EXPECT_TRUE(torch::allclose(bf16.terms[t], fp32.terms[t], /*rtol=*/0.1, /*atol=*/1e-4)) << t;
+}
+
+TEST_F(PipelineTest, Bf16TrainingStepsKeepFp32WeightsAndLowerTheLoss) {
+  const PipelineConfig config = pipeline({"--loss", "mse,ssim"});
+  torch::manual_seed(4);
+  PiadeModel model(piade::test::builtin_plugins(), config, ImageShape{1, 32, 32}, /*restoring=*/true);
+  model->train();
+  torch::optim::Adam optimizer(model->parameters(), torch::optim::AdamOptions(1e-3));
+  const torch::Tensor images = synthetic_images(8, 1, 32, 5).to(torch::kFloat).div(127.5).sub(1);
+  double first = 0, last = 0;
+  for (int step = 0; step < 10; ++step) {
+    const double loss = train_step(model, optimizer, images, Precision::bf16).total.mean().item<double>();
+    ASSERT_TRUE(std::isfinite(loss)) << "step " << step;
+    (step == 0 ? first : last) = loss;
+  }
+  EXPECT_LT(last, 0.8 * first);
+  for (const auto& parameter : model->parameters()) EXPECT_EQ(parameter.scalar_type(), torch::kFloat);
 }
 
 TEST_F(PipelineTest, TheDecodedVectorIsTheFirstInTrainingAndTheLongestInEvaluation) {

@@ -78,7 +78,7 @@ class SsimLossImpl : public torch::nn::Cloneable<SsimLossImpl>, public piade::Lo
         1, groups);
     filtered = torch::conv2d(filtered, g.view({1, 1, 1, -1}).expand({groups, 1, 1, options_.window()}),
                              {}, 1, pad_cols, 1, groups);
-    const auto parts = filtered.view({n, 5, channels, height, width}).unbind(1);
+    const auto parts = filtered.reshape({n, 5, channels, height, width}).unbind(1);
     const torch::Tensor& mu_x = parts[0];
     const torch::Tensor& mu_y = parts[1];
     const torch::Tensor mu_xx = mu_x * mu_x, mu_yy = mu_y * mu_y, mu_xy = mu_x * mu_y;

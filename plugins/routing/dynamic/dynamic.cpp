@@ -66,7 +66,9 @@ class DynamicRoutingImpl : public torch::nn::Cloneable<DynamicRoutingImpl>, publ
                 "routing/dynamic: expected capsules [N,", capsules_.count, ",", capsules_.dim,
                 "], got ", capsules.sizes());
     // Predictions u_hat[n,j,i,:] = W[j,i] u[n,i], all at once.
-    const torch::Tensor u_hat = torch::einsum("jiod,nid->njio", {weight_, capsules});
+    // Contiguous once: einsum returns a permuted view, which each matmul
+    // below (and its backward) would otherwise copy again.
+    const torch::Tensor u_hat = torch::einsum("jiod,nid->njio", {weight_, capsules}).contiguous();
     // Routing logits b_ij, one set per image, start at 0 (algorithm 1, line 4).
     torch::Tensor b = torch::zeros({capsules.size(0), options_.vectors(), capsules_.count},
                                    capsules.options());

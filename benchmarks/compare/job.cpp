@@ -106,13 +106,12 @@ RunState run_state(const JobContext& context, const RunSpec& run) {
   }
 }
 
-JobOutcome run_job(const JobContext& context, const RunSpec& run) {
+JobOutcome run_job(const JobContext& context, const RunSpec& run, RunState state) {
   JobOutcome outcome;
   const fs::path folder = run_folder(context, run);
   const fs::path log = folder / "log.txt";
   fs::create_directories(folder);
   write_file_atomic(folder / "config.ini", config_ini(run));
-  const RunState state = run_state(context, run);
   if (state == RunState::finished) {
     outcome.status = JobOutcome::Status::finished;
     outcome.result = *finished_result(context, run);

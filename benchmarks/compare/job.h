@@ -50,9 +50,9 @@ struct JobOutcome {
   std::string message;  ///< when failed: which step, its exit status, the log
 };
 
-/// Brings a run to finished from whatever state its folder is in: trains
-/// (or resumes), evaluates, and writes result.json.
-JobOutcome run_job(const JobContext& context, const RunSpec& run);
+/// Brings a run to finished from `state`, what run_state() found its folder
+/// in: trains (or resumes), evaluates, and writes result.json.
+JobOutcome run_job(const JobContext& context, const RunSpec& run, RunState state);
 
 /// RunResult as stored in result.json and results.json, and back. Throws
 /// piade::Error naming `source` for a malformed one.

@@ -128,9 +128,12 @@ int commands::compare(const std::vector<std::string>& raw_args) {
     for (const std::string& dir : command_line.get<std::vector<std::string>>("plugin-dir"))
       context.common_args.insert(context.common_args.end(), {"--plugin-dir", fs::absolute(dir).string()});
 
+  // Each run's state is read once (result.json, the checkpoint's metadata)
+  // and handed to its job.
   std::vector<std::size_t> todo;
+  std::vector<RunState> states;
   for (std::size_t i = 0; i < runs.size(); ++i) {
-    const RunState state = run_state(context, runs[i]);
+    const RunState state = states.emplace_back(run_state(context, runs[i]));
     if (list_only)
       fmt::print("{:>4} {:<12} {}  {}\n", runs[i].index + 1, state_name(state), runs[i].run_id,
                  (context.out_dir / "runs" / runs[i].run_id).string());
@@ -158,7 +161,7 @@ int commands::compare(const std::vector<std::string>& raw_args) {
     InterruptForwarding forwarding;
     run_parallel(todo.size(), jobs, [&](std::size_t t) {
       const RunSpec& run = runs[todo[t]];
-      const RunState state = run_state(context, run);
+      const RunState state = states[todo[t]];
       {
         std::lock_guard<std::mutex> lock(mutex);
         ++running;
@@ -166,7 +169,7 @@ int commands::compare(const std::vector<std::string>& raw_args) {
                    state == RunState::pending ? "" : fmt::format(", {} before", state_name(state)));
       }
       const auto run_start = std::chrono::steady_clock::now();
-      const JobOutcome outcome = run_job(context, run);
+      const JobOutcome outcome = run_job(context, run, state);
       const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - run_start).count();
       std::lock_guard<std::mutex> lock(mutex);
       --running;

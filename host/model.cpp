@@ -72,6 +72,8 @@ Reconstruction PiadeModelImpl::reconstruct(const torch::Tensor& images) {
 }
 
 Scores PiadeModelImpl::score(const torch::Tensor& images, bool with_maps) {
+  // Loss terms may skip their maps in training mode (sdk/loss.h).
+  TORCH_CHECK(!with_maps || !is_training(), "model: anomaly maps need eval mode; call eval() first");
   Scores scores;
   scores.reconstruction = reconstruct(images);
   // The loss terms run in fp32 whatever the caller's autocast (precision.h),

@@ -3,7 +3,6 @@
 // between the features that the first four layers of an ImageNet VGG11 give
 // for the image and for its reconstruction, (1/WCH) ||F(X) - F(X^)||_F^2.
 // The VGG is pretrained and "kept fixed" (sec. 3.2, 4.2).
-#include <algorithm>
 #include <array>
 #include <string>
 #include <vector>
@@ -13,6 +12,8 @@
 #include "piade/sdk/log.h"
 #include "piade/sdk/plugin.h"
 #include "piade/sdk/weights.h"
+
+#include "conv_relu_pool.h"
 
 namespace {
 
@@ -24,6 +25,31 @@ constexpr const char* kId = "loss/perceptual";
 // torchvision's ImageNet statistics, which its VGG11 weights expect.
 constexpr std::array<float, 3> kImageNetMean = {0.485f, 0.456f, 0.406f};
 constexpr std::array<float, 3> kImageNetStd = {0.229f, 0.224f, 0.225f};
+
+// (1/WCH)||D||^2 per image of D [N,C,H,W], whose backward is one
+// multiplication, 2D/WCH times the gradient. ATen's square().mean() took
+// three passes over D in backward, the norm's (1.13) a division, a
+// multiplication and a masked fill; D is 128 channels at half resolution.
+class MeanSquarePerImage : public torch::autograd::Function<MeanSquarePerImage> {
+ public:
+  static torch::Tensor forward(torch::autograd::AutogradContext* context, const torch::Tensor& difference) {
+    context->save_for_backward({difference});
+    return value(difference);
+  }
+
+  static torch::Tensor value(const torch::Tensor& difference) {
+    const double values = static_cast<double>(difference[0].numel());
+    return torch::linalg_vector_norm(difference, 2, std::vector<int64_t>{1, 2, 3}, false, c10::nullopt)
+               .square() / values;
+  }
+
+  static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* context,
+                                               torch::autograd::tensor_list grad_outputs) {
+    const torch::Tensor difference = context->get_saved_variables()[0];
+    const double values = static_cast<double>(difference[0].numel());
+    return {difference * (grad_outputs[0] * (2 / values)).view({-1, 1, 1, 1})};
+  }
+};
 
 class PerceptualLossImpl : public nn::Cloneable<PerceptualLossImpl>, public piade::Loss {
  public:
@@ -94,22 +120,12 @@ class PerceptualLossImpl : public nn::Cloneable<PerceptualLossImpl>, public piad
                 " and reconstructions ", reconstructions.sizes(), " differ in shape");
     TORCH_CHECK(images.dim() == 4 && (images.size(1) == 1 || images.size(1) == 3), kId,
                 ": expected images [N,1|3,H,W], got ", images.sizes());
-    // features[:3] (conv, ReLU, 2x2 max pool) of one side. ReLU commutes with
-    // max pooling, so it runs on the pooled map, a quarter of the size. On
-    // the CPU the images go through in groups whose 64-channel full-size
-    // activations fit in about 32 MiB: the pool then reads them from cache,
-    // not memory, which made scoring 1.4x faster at 120x120 (docs/BENCHMARKS.md).
+    // features[:3] (conv, ReLU, 2x2 max pool) of one side, fused into one
+    // pass on the CPU (conv_relu_pool.h).
     auto pooled = [&](const torch::Tensor& side) {
       torch::Tensor x = side.size(1) == 1 ? side.expand({-1, 3, -1, -1}) : side;
-      x = ((x + 1) * 0.5 - mean_) / std_;
-      const int64_t bytes_per_image = 64 * x.size(2) * x.size(3) * static_cast<int64_t>(x.element_size());
-      const int64_t group = x.is_cpu() ? std::max<int64_t>(1, (int64_t{32} << 20) / bytes_per_image) : x.size(0);
-      std::vector<torch::Tensor> groups;
-      for (int64_t first = 0; first < x.size(0); first += group)
-        groups.push_back(F::max_pool2d(features[0]->as<nn::Conv2d>()->forward(
-                                           x.narrow(0, first, std::min(group, x.size(0) - first))),
-                                       F::MaxPool2dFuncOptions(2)));
-      return (groups.size() == 1 ? groups[0] : torch::cat(groups)).relu_();
+      const auto& conv = features[0]->as<nn::Conv2d>();
+      return piade::perceptual::conv_relu_pool(((x + 1) * 0.5 - mean_) / std_, conv->weight, conv->bias);
     };
     // The images never need a gradient: computing their side apart, without
     // autograd, spares the backward pass half of the term.
@@ -124,13 +140,11 @@ class PerceptualLossImpl : public nn::Cloneable<PerceptualLossImpl>, public piad
     const torch::Tensor difference = F::conv2d(pooled(reconstructions) - target,
                                                features[3]->as<nn::Conv2d>()->weight,
                                                F::Conv2dFuncOptions().padding(1));  // [N,128,h,w]
-    // (1/WCH)||F(X)-F(X^)||^2 through the norm, whose backward is one
-    // multiplication; square().mean()'s took three passes over the
-    // difference and was 10% of a training step at 120x120.
-    const double values = static_cast<double>(difference[0].numel());
-    torch::Tensor per_image =
-        torch::linalg_vector_norm(difference, 2, std::vector<int64_t>{1, 2, 3}, false, c10::nullopt)
-            .square() / values;
+    torch::Tensor per_image = difference.requires_grad() && torch::GradMode::is_enabled()
+                                  ? MeanSquarePerImage::apply(difference)
+                                  : MeanSquarePerImage::value(difference);
+    // Training never uses the map (the loss SDK's contract): spare the pass.
+    if (is_training()) return {per_image, torch::Tensor()};
     torch::Tensor map = F::interpolate(difference.square().mean(1, /*keepdim=*/true),
                                        F::InterpolateFuncOptions()
                                            .size(std::vector<int64_t>{images.size(2), images.size(3)})

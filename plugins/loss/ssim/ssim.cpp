@@ -12,6 +12,8 @@
 
 #include "piade/sdk/plugin.h"
 
+#include "gaussian_blur.h"
+
 namespace {
 
 struct SsimLossOptions {
@@ -69,15 +71,7 @@ class SsimLossImpl : public torch::nn::Cloneable<SsimLossImpl>, public piade::Lo
     // The five local statistics of eq. 4 in one grouped convolution:
     // E[x], E[y], E[x^2], E[y^2], E[xy] for every channel.
     const torch::Tensor stacked = torch::cat({x, y, x * x, y * y, x * y}, 1);
-    const int64_t groups = 5 * channels;
-    const int64_t pad = options_.window() / 2;
-    const torch::Tensor g = gaussian_.to(images.dtype());
-    const std::vector<int64_t> pad_rows{pad, 0}, pad_cols{0, pad};
-    torch::Tensor filtered = torch::conv2d(
-        stacked, g.view({1, 1, -1, 1}).expand({groups, 1, options_.window(), 1}), {}, 1, pad_rows,
-        1, groups);
-    filtered = torch::conv2d(filtered, g.view({1, 1, 1, -1}).expand({groups, 1, 1, options_.window()}),
-                             {}, 1, pad_cols, 1, groups);
+    const torch::Tensor filtered = piade::ssim::separable_blur(stacked, gaussian_);
     const auto parts = filtered.reshape({n, 5, channels, height, width}).unbind(1);
     const torch::Tensor& mu_x = parts[0];
     const torch::Tensor& mu_y = parts[1];

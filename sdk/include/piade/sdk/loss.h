@@ -9,6 +9,8 @@
 
 namespace piade {
 
+/// One term's result. Maps are read in eval mode only: in training mode
+/// (is_training()) a term may leave `map` undefined and spare the work.
 struct LossTerm {
   torch::Tensor per_image;  ///< [N], unweighted; higher = worse reconstruction
   torch::Tensor map;        ///< [N,H,W] per-pixel contribution, or undefined

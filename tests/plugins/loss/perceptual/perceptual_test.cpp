@@ -35,7 +35,9 @@ std::shared_ptr<piade::Loss> make(const std::map<std::string, std::string>& valu
                                   piade::ImageShape image = {3, 32, 32}) {
   piade::ComponentContext ctx;
   ctx.image = image;
-  return piade::test::build_component<piade::Loss>("perceptual", values, ctx);
+  auto loss = piade::test::build_component<piade::Loss>("perceptual", values, ctx);
+  loss->eval();  // the host's mode for scores with maps; training mode leaves the map out
+  return loss;
 }
 
 void expect_close(const torch::Tensor& actual, const torch::Tensor& expected, const std::string& what) {
@@ -128,8 +130,30 @@ TEST(PerceptualLoss, TrainAndEvalAgree) {
   loss->train();
   torch::Tensor a = loss->forward(ref("x_rgb"), ref("y_rgb")).per_image;
   loss->eval();
-  torch::Tensor b = loss->forward(ref("x_rgb"), ref("y_rgb")).per_image;
-  EXPECT_TRUE(torch::equal(a, b));
+  piade::LossTerm b = loss->forward(ref("x_rgb"), ref("y_rgb"));
+  EXPECT_TRUE(torch::equal(a, b.per_image));
+  EXPECT_TRUE(b.map.defined());
+}
+
+TEST(PerceptualLoss, TrainingLeavesOutTheMapAndItsGradientIsTwiceTheScaledDifference) {
+  auto loss = make({{"weights", weights()}});
+  loss->train();
+  torch::Tensor y = ref("y_rgb").clone().requires_grad_(true);
+  piade::LossTerm term = loss->forward(ref("x_rgb"), y);
+  EXPECT_FALSE(term.map.defined());
+  // The same gradient as ATen's mean of squares over the same features.
+  torch::Tensor grad = torch::autograd::grad({term.per_image.sum()}, {y})[0];
+  const auto& features = loss->named_modules()["features"]->as<torch::nn::Sequential>();
+  auto side = [&](const torch::Tensor& images) {
+    const torch::Tensor mean = torch::tensor({0.485f, 0.456f, 0.406f}).view({1, 3, 1, 1});
+    const torch::Tensor std = torch::tensor({0.229f, 0.224f, 0.225f}).view({1, 3, 1, 1});
+    return features->forward(((images + 1) * 0.5 - mean) / std);
+  };
+  torch::Tensor y_ref = ref("y_rgb").clone().requires_grad_(true);
+  const torch::Tensor expected_loss = (side(y_ref) - side(ref("x_rgb"))).square().mean({1, 2, 3});
+  const torch::Tensor expected = torch::autograd::grad({expected_loss.sum()}, {y_ref})[0];
+  EXPECT_LT((grad - expected).abs().max().item<double>(), 1e-4 * expected.abs().max().item<double>());
+  EXPECT_LT((term.per_image - expected_loss).abs().max().item<double>(), 1e-4 * expected_loss.max().item<double>());
 }
 
 TEST(PerceptualLoss, RejectsShapesItCannotUse) {

@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 
 #include "host/cli.h"
+#include "host/cpu_allocator.h"
 #include "piade/sdk/version.h"
 
 namespace {
@@ -40,6 +41,7 @@ void print_usage() {
 }  // namespace
 
 int main(int argc, char** argv) {
+  piade::install_caching_cpu_allocator();
   if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h") ||
       !std::strcmp(argv[1], "help")) {
     print_usage();

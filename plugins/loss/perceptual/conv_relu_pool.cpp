@@ -16,8 +16,8 @@ namespace F = torch::nn::functional;
 typedef float Floats __attribute__((vector_size(32)));
 typedef int32_t Ints __attribute__((vector_size(32)));
 constexpr int64_t kLanes = 8;
-// Pooled columns computed together: 4 accumulators (top/bottom row, even/odd
-// column) of 2 vectors each stay in registers through the taps.
+// Pooled columns computed together: the 4 pixels of their windows, 2
+// vectors each, stay in registers through the taps.
 constexpr int64_t kBlock = 2 * kLanes;
 
 // The kernels are also compiled for x86-64-v3 (AVX2, FMA), chosen at load
@@ -77,40 +77,34 @@ void forward_plane(const float* input, const Geometry& g, const float* weight, f
   const int64_t hw = g.half_width;
   for (int64_t i = 0; i < g.out_height; ++i)
     for (int64_t b = 0; b < g.blocks; ++b) {
-      // [v]: vector v of the block; top/bottom row, even/odd column.
-      Floats top_even[2], top_odd[2], bottom_even[2], bottom_odd[2];
-      for (int v = 0; v < 2; ++v) top_even[v] = top_odd[v] = bottom_even[v] = bottom_odd[v] = Floats{} + bias;
+      // window[r][q][v]: the pixels of row r (top, bottom) and column parity
+      // q (even, odd) of the block's 2x2 windows, vector v of the block.
+      Floats window[2][2][2];
+      for (auto& row : window)
+        for (auto& parity : row)
+          for (Floats& vector : parity) vector = Floats{} + bias;
       for (int64_t ci = 0; ci < g.in_channels; ++ci)
         for (int64_t ky = 0; ky < 3; ++ky) {
           const float* w = weight + (ci * 3 + ky) * 3;
           const Floats w0 = Floats{} + w[0], w1 = Floats{} + w[1], w2 = Floats{} + w[2];
-          // Full-resolution column 2m + parity + kx - 1 of the input is at
-          // padded column 2m + parity + kx: even half m, odd half m, even half m + 1, ...
-          const float* upper = input + g.row(ci, 2 * i + ky) + b * kBlock;  // for the top row
-          const float* lower = upper + 2 * hw;                              // for the bottom row
-          for (int v = 0; v < 2; ++v) {
-            const int64_t at = v * kLanes;
-            Floats ue, uo, ue1, uo1, le, lo, le1, lo1;
-            PIADE_LOAD(ue, upper + at);
-            PIADE_LOAD(uo, upper + hw + at);
-            PIADE_LOAD(ue1, upper + at + 1);
-            PIADE_LOAD(uo1, upper + hw + at + 1);
-            PIADE_LOAD(le, lower + at);
-            PIADE_LOAD(lo, lower + hw + at);
-            PIADE_LOAD(le1, lower + at + 1);
-            PIADE_LOAD(lo1, lower + hw + at + 1);
-            top_even[v] += w0 * ue;
-            top_even[v] += w1 * uo;
-            top_even[v] += w2 * ue1;
-            top_odd[v] += w0 * uo;
-            top_odd[v] += w1 * ue1;
-            top_odd[v] += w2 * uo1;
-            bottom_even[v] += w0 * le;
-            bottom_even[v] += w1 * lo;
-            bottom_even[v] += w2 * le1;
-            bottom_odd[v] += w0 * lo;
-            bottom_odd[v] += w1 * le1;
-            bottom_odd[v] += w2 * lo1;
+          for (int r = 0; r < 2; ++r) {
+            // Full-resolution column 2m + q + kx - 1 of the input is padded
+            // column 2m + q + kx: even half at m, odd half at m, even half at m + 1, ...
+            const float* even = input + g.row(ci, 2 * i + r + ky) + b * kBlock;
+            const float* odd = even + hw;
+            for (int v = 0; v < 2; ++v) {
+              Floats e0, o0, e1, o1;  // even and odd halves at m and m + 1
+              PIADE_LOAD(e0, even + v * kLanes);
+              PIADE_LOAD(o0, odd + v * kLanes);
+              PIADE_LOAD(e1, even + v * kLanes + 1);
+              PIADE_LOAD(o1, odd + v * kLanes + 1);
+              window[r][0][v] += w0 * e0;
+              window[r][0][v] += w1 * o0;
+              window[r][0][v] += w2 * e1;
+              window[r][1][v] += w0 * o0;
+              window[r][1][v] += w1 * e1;
+              window[r][1][v] += w2 * o1;
+            }
           }
         }
       // ATen's max pool, in the window's row-major order: the first of equal
@@ -119,9 +113,9 @@ void forward_plane(const float* input, const Geometry& g, const float* weight, f
       float pooled[kBlock];
       int32_t which[kBlock];
       for (int v = 0; v < 2; ++v) {
-        Floats best = top_even[v];
+        Floats best = window[0][0][v];
         Ints index = Ints{};
-        const Floats candidates[3] = {top_odd[v], bottom_even[v], bottom_odd[v]};
+        const Floats candidates[3] = {window[0][1][v], window[1][0][v], window[1][1][v]};
         for (int p = 0; p < 3; ++p) {
           const Ints wins = (candidates[p] > best) | (candidates[p] != candidates[p]);
           best = wins ? candidates[p] : best;

@@ -7,20 +7,17 @@
 #include <benchmark/benchmark.h>
 #include <torch/torch.h>
 
-#include "host/metrics.h"
-#include "host/model.h"
-#include "host/options.h"
-#include "host/pipeline_config.h"
-#include "host/plugin_registry.h"
+#include "piade/eval/metrics.h"
+#include "piade/core/model.h"
+#include "piade/core/pipeline_config.h"
+#include "piade/core/plugin_registry.h"
 
 namespace {
 
 void ignore(const std::string&) {}
 
 piade::PipelineConfig paper_pipeline(const piade::PluginRegistry& registry) {
-  piade::po::options_description options = piade::common_options();
-  options.add(piade::pipeline_options());
-  return piade::resolve_pipeline(registry, piade::parse_options({}, options), ignore);
+  return piade::resolve_pipeline(registry, piade::PipelineSelection(), ignore);
 }
 
 void BM_ScanPluginDirectory(benchmark::State& state) {

@@ -1,8 +1,8 @@
 // CIFAR-10 binary batches (datasets/cifar10.h): record layout to RGB
-// planes, the one-class protocol through the options, and corrupt files.
+// planes, the one-class protocol through the registry, and corrupt files.
 #include <gtest/gtest.h>
 
-#include "datasets/cifar10.h"
+#include "piade/datasets/cifar10.h"
 #include "fixtures.h"
 
 namespace piade {
@@ -10,6 +10,7 @@ namespace {
 
 using test::error_of;
 using test::load;
+using test::Request;
 using test::ScratchDir;
 using test::write_bytes;
 
@@ -49,7 +50,7 @@ TEST(Cifar10, RecordsBecomeRgbPlanes) {
 TEST(Cifar10, OneClassThroughTheOptions) {
   ScratchDir dir;
   write_cifar(dir / "cifar-10-batches-bin");  // where the archive unpacks
-  const OneClassSplit split = load({"--dataset", "cifar10", "--data-root", dir.path().string(), "--normal-class", "3"});
+  const OneClassSplit split = load(Request("cifar10", dir.path().string()).normal_class(3));
   // Training labels (b + i) % 10 == 3: two of each batch of 20.
   EXPECT_EQ(split.train.size(), 10);
   EXPECT_EQ(split.train.labels.sum().item<int64_t>(), 0);
@@ -60,17 +61,16 @@ TEST(Cifar10, OneClassThroughTheOptions) {
   EXPECT_EQ(split.train.ids[0], (dir / "cifar-10-batches-bin" / "data_batch_1.bin").string() + "#2");
 
   // --resize: the final geometry at load time (resize to 40, crop 32).
-  const OneClassSplit cropped = load({"--dataset", "cifar10", "--data-root", dir.path().string(), "--normal-class",
-                                      "3", "--resize", "40", "--image-size", "32", "--max-test", "10"});
+  const OneClassSplit cropped = load(Request("cifar10", dir.path().string()).normal_class(3).max_test(10).size(32, 40));
   EXPECT_EQ(cropped.test.images.sizes(), (std::vector<int64_t>{10, 3, 32, 32}));
   EXPECT_EQ(cropped.test.labels.sum().item<int64_t>(), 9);
   // The 255 pixel at (3, 5) moves to about (3.75, 6.25) - 4 after the zoom.
   EXPECT_FALSE(torch::equal(cropped.train.images, split.train.images));
 
-  EXPECT_EQ(error_of([&] { load({"--dataset", "cifar10", "--data-root", dir.path().string(), "--normal-class", "10"}); }),
-            "--normal-class: must be 0..9 for cifar10, got 10");
-  EXPECT_EQ(error_of([&] { load({"--dataset", "cifar10", "--data-root", (dir / "none").string()}); }),
-            "--data-root: '" + (dir / "none").string() + "' is not a directory");
+  EXPECT_EQ(error_of([&] { load(Request("cifar10", dir.path().string()).normal_class(10)); }),
+            "normal_class: must be 0..9 for cifar10, got 10");
+  EXPECT_EQ(error_of([&] { load(Request("cifar10", (dir / "none").string())); }),
+            "data_root: '" + (dir / "none").string() + "' is not a directory");
 }
 
 TEST(Cifar10, CorruptFilesAreNamedWithWhatIsWrong) {
@@ -96,18 +96,18 @@ TEST(Cifar10, CorruptFilesAreNamedWithWhatIsWrong) {
   EXPECT_EQ(read_cifar10_batch(bad_label, true, &skipped).size(), 2);
   EXPECT_EQ(skipped, 1);
 
-  // Through the options: a missing batch is named; --skip-bad counts.
+  // Through load_one_class: a missing batch is named; skip_bad counts.
   write_cifar(dir / "set");
   std::filesystem::remove(dir / "set" / "data_batch_4.bin");
-  EXPECT_EQ(error_of([&] { load({"--dataset", "cifar10", "--data-root", (dir / "set").string()}); }),
-            "--data-root: '" + (dir / "set").string() +
+  EXPECT_EQ(error_of([&] { load(Request("cifar10", (dir / "set").string())); }),
+            "data_root: '" + (dir / "set").string() +
                 "' has no data_batch_4.bin (the CIFAR-10 binary version: data_batch_1..5.bin, test_batch.bin)");
   write_bytes(dir / "set" / "data_batch_4.bin", labelled);
   const std::string batch4 = (dir / "set" / "data_batch_4.bin").string();
-  EXPECT_NE(error_of([&] { load({"--dataset", "cifar10", "--data-root", (dir / "set").string()}); })
+  EXPECT_NE(error_of([&] { load(Request("cifar10", (dir / "set").string())); })
                 .find(batch4 + ": record 2 (byte 6146) has label 12"),
             std::string::npos);
-  const OneClassSplit split = load({"--dataset", "cifar10", "--data-root", (dir / "set").string(), "--skip-bad"});
+  const OneClassSplit split = load(Request("cifar10", (dir / "set").string()).skip_bad());
   EXPECT_EQ(split.skipped, 1);
 }
 

@@ -1,10 +1,10 @@
 // COIL-100 (datasets/coil100.h): the seeded 80%/20% split per object and
-// the one-class protocol on it through the options.
+// the one-class protocol on it through the registry.
 #include <gtest/gtest.h>
 
 #include <set>
 
-#include "datasets/coil100.h"
+#include "piade/datasets/coil100.h"
 #include "fixtures.h"
 
 namespace piade {
@@ -13,6 +13,7 @@ namespace {
 using test::count_containing;
 using test::error_of;
 using test::load;
+using test::Request;
 using test::ScratchDir;
 using test::write_image;
 
@@ -63,7 +64,7 @@ TEST_F(Coil100, SplitsEachObject57To15SeededAndDeterministic) {
 
 TEST_F(Coil100, OneClassThroughTheOptions) {
   const OneClassSplit split =
-      load({"--dataset", "coil100", "--data-root", root(), "--normal-class", "2", "--image-size", "16"}, 7);
+      load(Request("coil100", root()).normal_class(2).size(16), 7);
   EXPECT_EQ(split.description, "COIL-100 object 2");
   ASSERT_EQ(split.train.size(), 57);
   EXPECT_EQ(count_containing(split.train.ids, "/obj2__"), 57);
@@ -80,28 +81,27 @@ TEST_F(Coil100, OneClassThroughTheOptions) {
     EXPECT_EQ(split.test.labels[i].item<int64_t>(), split.test.ids[std::size_t(i)].find("/obj2__") == std::string::npos);
 
   // The default normal object is the first; subsets are stratified.
-  const OneClassSplit small = load({"--dataset", "coil100", "--data-root", root(), "--max-train", "10",
-                                    "--max-test", "9"});
+  const OneClassSplit small = load(Request("coil100", root()).max_train(10).max_test(9));
   EXPECT_EQ(small.description, "COIL-100 object 1");
   EXPECT_EQ(small.train.size(), 10);
   EXPECT_EQ(small.test.size(), 9);
   EXPECT_EQ(small.test.labels.sum().item<int64_t>(), 6);
   EXPECT_EQ(small.train.images.size(2), 12);  // no --image-size: the files' own
 
-  EXPECT_EQ(error_of([&] { load({"--dataset", "coil100", "--data-root", root(), "--normal-class", "3"}); }),
-            "--normal-class: COIL-100 object 3 is not in " + root() + " (objects: 1-2, 4)");
+  EXPECT_EQ(error_of([&] { load(Request("coil100", root()).normal_class(3)); }),
+            "normal_class: COIL-100 object 3 is not in " + root() + " (objects: 1-2, 4)");
   ScratchDir empty;
-  EXPECT_EQ(error_of([&] { load({"--dataset", "coil100", "--data-root", empty.path().string()}); }),
-            "--data-root: '" + empty.path().string() + "' has no COIL-100 images (obj<N>__<angle>.png)");
+  EXPECT_EQ(error_of([&] { load(Request("coil100", empty.path().string())); }),
+            "data_root: '" + empty.path().string() + "' has no COIL-100 images (obj<N>__<angle>.png)");
 }
 
 TEST_F(Coil100, BadFilesAreNamedOrSkipped) {
   test::write_bytes(dir_ / "obj2__3.png", "truncated");
   const std::string bad = (dir_ / "obj2__3.png").string();
   // The broken view may land in either split; both decode.
-  EXPECT_EQ(error_of([&] { load({"--dataset", "coil100", "--data-root", root(), "--normal-class", "2"}); }),
-            bad + ": cannot decode as an image (unreadable, truncated or not an image); fix or remove it, or pass --skip-bad");
-  const OneClassSplit split = load({"--dataset", "coil100", "--data-root", root(), "--normal-class", "2", "--skip-bad"});
+  EXPECT_EQ(error_of([&] { load(Request("coil100", root()).normal_class(2)); }),
+            bad + ": cannot decode as an image (unreadable, truncated or not an image); fix or remove it, or pass `skip_bad`");
+  const OneClassSplit split = load(Request("coil100", root()).normal_class(2).skip_bad());
   EXPECT_EQ(split.skipped, 1);
   EXPECT_EQ(split.train.size() + split.test.size(), 58 + 45 - 1);  // 73 views of object 2: 58 / 15
 }

@@ -1,5 +1,6 @@
-// Helpers for the dataset tests: scratch directories, small image and byte
-// fixtures written on the fly, and the options layer as the commands use it.
+// Helpers for the dataset tests: small image and byte fixtures written on
+// the fly, and one-class splits loaded through the registry's entry point
+// (load_one_class with a DatasetRequest), as library users call it.
 #pragma once
 
 #include <unistd.h>
@@ -8,14 +9,16 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <optional>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
 #include <opencv2/core.hpp>
 #include <opencv2/imgcodecs.hpp>
 
-#include "host/data_options.h"
-#include "host/error.h"
+#include "piade/datasets/error.h"
+#include "piade/datasets/registry.h"
 #include "tests/support/scratch_dir.h"
 
 namespace piade::test {
@@ -39,26 +42,82 @@ inline std::string write_bytes(const fs::path& file, const std::string& bytes) {
   return file.string();
 }
 
-/// The message of the piade::Error `call` throws, or "(no error)".
+/// The message of the piade::DatasetError `call` throws, or "(no error)".
 inline std::string error_of(const std::function<void()>& call) {
   try {
     call();
-  } catch (const Error& e) {
+  } catch (const DatasetError& e) {
     return e.what();
   }
   return "(no error)";
 }
 
-/// The options as `piade train` parses them.
-inline CommandLine parse_data_options(const std::vector<std::string>& args) {
-  po::options_description options = common_options();
-  options.add(dataset_options());
-  return parse_options(args, options);
-}
+/// A DatasetRequest set up step by step:
+/// `Request("cifar10", root).normal_class(3).size(32, 40)`.
+class Request {
+ public:
+  explicit Request(const std::string& name, std::optional<std::string> root = std::nullopt) {
+    request_.name = name;
+    request_.root = std::move(root);
+  }
+  Request& normal_class(int64_t value) {
+    request_.normal_class = value;
+    return *this;
+  }
+  Request& category(const std::string& value) {
+    request_.category = value;
+    return *this;
+  }
+  Request& max_train(int64_t value) {
+    request_.max_train = value;
+    return *this;
+  }
+  Request& max_test(int64_t value) {
+    request_.max_test = value;
+    return *this;
+  }
+  /// The network input `image_size`, after resizing to `resize` (0: no crop),
+  /// for decoding files and for the network alike.
+  Request& size(int64_t image_size, int64_t resize = 0) {
+    request_.decode.image_size = request_.preprocess.image_size = image_size;
+    request_.decode.resize = request_.preprocess.resize = resize;
+    return *this;
+  }
+  Request& channels(int64_t value) {
+    request_.decode.channels = request_.preprocess.channels = value;
+    return *this;
+  }
+  Request& skip_bad() {
+    request_.decode.skip_bad = true;
+    return *this;
+  }
+  Request& train_dir(const std::string& dir) {
+    request_.folders.train_dirs.push_back(dir);
+    return *this;
+  }
+  Request& test_normal_dir(const std::string& dir) {
+    request_.folders.test_normal_dirs.push_back(dir);
+    return *this;
+  }
+  Request& test_anomalous_dir(const std::string& dir) {
+    request_.folders.test_anomalous_dirs.push_back(dir);
+    return *this;
+  }
+  Request& mask_dir(const std::string& dir) {
+    request_.folders.mask_dir = dir;
+    return *this;
+  }
+  const DatasetRequest& get() const { return request_; }
 
-/// load_dataset on parsed words.
-inline OneClassSplit load(const std::vector<std::string>& args, uint64_t seed = 0) {
-  return load_dataset(parse_data_options(args), seed);
+ private:
+  DatasetRequest request_;
+};
+
+/// load_one_class on `request` with `seed`.
+inline OneClassSplit load(const Request& request, uint64_t seed = 0) {
+  DatasetRequest seeded = request.get();
+  seeded.seed = seed;
+  return load_one_class(seeded);
 }
 
 /// How many of `ids` contain `part`.

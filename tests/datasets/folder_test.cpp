@@ -1,12 +1,12 @@
 // MVTec AD and users' image folders (datasets/mvtec.h, datasets/folder.h):
 // counts, labels, masks aligned with their images through resize and crop,
-// the named-directory options, and every kind of bad layout named.
+// the named directories, and every kind of bad layout named.
 #include <gtest/gtest.h>
 
 #include <opencv2/imgproc.hpp>
 
-#include "datasets/folder.h"
-#include "datasets/mvtec.h"
+#include "piade/datasets/folder.h"
+#include "piade/datasets/mvtec.h"
 #include "fixtures.h"
 
 namespace piade {
@@ -15,6 +15,7 @@ namespace {
 namespace fs = std::filesystem;
 using test::error_of;
 using test::load;
+using test::Request;
 using test::ScratchDir;
 using test::write_image;
 
@@ -50,17 +51,13 @@ class Mvtec : public ::testing::Test {
   std::string root() const { return dir_.path().string(); }
   std::string bottle() const { return (dir_ / "bottle").string(); }
   std::string bottle(const std::string& path) const { return (dir_ / "bottle" / path).string(); }
-  std::vector<std::string> args(std::vector<std::string> more = {}) const {
-    std::vector<std::string> all = {"--dataset", "mvtec", "--data-root", root(), "--category", "bottle"};
-    all.insert(all.end(), more.begin(), more.end());
-    return all;
-  }
+  Request args() const { return Request("mvtec", root()).category("bottle"); }
   ScratchDir dir_;
 };
 
 TEST_F(Mvtec, CountsLabelsAndIds) {
   EXPECT_EQ(mvtec_categories(root()), (std::vector<std::string>{"bottle", "screw"}));
-  const OneClassSplit split = load(args({"--image-size", "32"}));
+  const OneClassSplit split = load(args().size(32));
   EXPECT_EQ(split.description, "MVTec AD bottle");
   EXPECT_EQ(split.train.size(), 4);
   EXPECT_EQ(split.train.labels.sum().item<int64_t>(), 0);
@@ -82,7 +79,7 @@ TEST_F(Mvtec, CountsLabelsAndIds) {
 TEST_F(Mvtec, MasksFollowTheirImagesThroughResizeAndCrop) {
   // 64 -> 32 -> center 16 (offset 8): the defect on rows 16..31 and columns
   // 32..47 lands on rows 0..7, columns 8..15, in the image and in the mask.
-  const OneClassSplit split = load(args({"--resize", "32", "--image-size", "16"}));
+  const OneClassSplit split = load(args().size(16, 32));
   const torch::Tensor mask = split.test.masks[2][0];
   const torch::Tensor red = split.test.images[2][0];
   const torch::Tensor green = split.test.images[2][1];
@@ -96,72 +93,72 @@ TEST_F(Mvtec, MasksFollowTheirImagesThroughResizeAndCrop) {
   // The defect of crack/001 (rows and columns 0..15) is cropped away.
   EXPECT_EQ(split.test.masks[3].sum().item<int64_t>(), 0);
   // Masks are binary after resizing.
-  const OneClassSplit odd = load(args({"--image-size", "20"}));
+  const OneClassSplit odd = load(args().size(20));
   EXPECT_EQ(((odd.test.masks != 0) & (odd.test.masks != 255)).sum().item<int64_t>(), 0);
   EXPECT_GT(odd.test.masks[4].sum().item<int64_t>(), 0);
 }
 
 TEST_F(Mvtec, SubsetsApplyToTheFiles) {
-  const OneClassSplit split = load(args({"--image-size", "16", "--max-train", "2", "--max-test", "3"}), 4);
+  const OneClassSplit split = load(args().max_train(2).max_test(3).size(16), 4);
   EXPECT_EQ(split.train.size(), 2);
   EXPECT_EQ(split.test.size(), 3);
   EXPECT_EQ(split.test.labels.sum().item<int64_t>(), 2);  // round(2/5 * 3) = 1 normal
   EXPECT_EQ(split.test.masks.size(0), 3);
-  const OneClassSplit again = load(args({"--image-size", "16", "--max-train", "2", "--max-test", "3"}), 4);
+  const OneClassSplit again = load(args().max_train(2).max_test(3).size(16), 4);
   EXPECT_EQ(split.train.ids, again.train.ids);
   EXPECT_EQ(split.test.ids, again.test.ids);
 }
 
 TEST_F(Mvtec, UnknownOrMissingCategoryNamesTheAvailableOnes) {
-  std::vector<std::string> no_category = {"--dataset", "mvtec", "--data-root", root()};
+  Request no_category("mvtec", root());
   EXPECT_EQ(error_of([&] { load(no_category); }),
-            "--category: needed for --dataset mvtec (available in " + root() + ": bottle, screw)");
-  no_category.insert(no_category.end(), {"--category", "botle"});
+            "category: needed for `dataset` mvtec (available in " + root() + ": bottle, screw)");
+  no_category.category("botle");
   EXPECT_EQ(error_of([&] { load(no_category); }),
-            "--category: 'botle' is not a category in " + root() + " (available: bottle, screw)");
-  EXPECT_EQ(error_of([&] { load({"--dataset", "mvtec", "--data-root", bottle(), "--category", "bottle"}); }),
-            "--data-root: '" + bottle() + "' is one category (it has train/good/); give the directory above it with "
-                                          "--category bottle");
-  EXPECT_EQ(error_of([&] { load(args({"--normal-class", "1"})); }),
-            "--normal-class: not used by --dataset mvtec; its normal images are <category>/train/good");
-  EXPECT_EQ(error_of([&] { load({"--dataset", "cifar10", "--category", "bottle"}); }),
-            "--category: only for --dataset mvtec, not cifar10");
+            "category: 'botle' is not a category in " + root() + " (available: bottle, screw)");
+  EXPECT_EQ(error_of([&] { load(Request("mvtec", bottle()).category("bottle")); }),
+            "data_root: '" + bottle() + "' is one category (it has train/good/); give the directory above it with "
+                                        "`category` bottle");
+  EXPECT_EQ(error_of([&] { load(args().normal_class(1)); }),
+            "normal_class: not used by `dataset` mvtec; its normal images are <category>/train/good");
+  EXPECT_EQ(error_of([&] { load(Request("cifar10").category("bottle")); }),
+            "category: only for `dataset` mvtec, not cifar10");
 }
 
 TEST_F(Mvtec, BadLayoutsAreNamed) {
   // A mask without its image, named; --skip-bad drops it and says so.
   const std::string orphan = write_image(dir_ / "bottle/ground_truth/crack/007_mask.png", defect(0, 0, true));
-  EXPECT_EQ(error_of([&] { load(args({"--image-size", "16"})); }),
+  EXPECT_EQ(error_of([&] { load(args().size(16)); }),
             orphan + ": mask without its image (no 007.* among the anomalous test images it belongs to); remove it, "
-                     "or pass --skip-bad");
-  EXPECT_EQ(load(args({"--image-size", "16", "--skip-bad"})).skipped, 1);
+                     "or pass `skip_bad`");
+  EXPECT_EQ(load(args().skip_bad().size(16)).skipped, 1);
   fs::remove(orphan);
 
   const std::string lost = write_image(dir_ / "bottle/ground_truth/scratch/000_mask.png", defect(0, 0, true));
-  EXPECT_EQ(error_of([&] { load(args({"--image-size", "16"})); }),
-            lost + ": mask without its image (no anomalous test directory named scratch); remove it, or pass --skip-bad");
+  EXPECT_EQ(error_of([&] { load(args().size(16)); }),
+            lost + ": mask without its image (no anomalous test directory named scratch); remove it, or pass `skip_bad`");
   fs::remove_all(dir_ / "bottle/ground_truth/scratch");
 
   // An anomalous image without its mask.
   fs::remove(dir_ / "bottle/ground_truth/hole/000_mask.png");
-  EXPECT_EQ(error_of([&] { load(args({"--image-size", "16"})); }),
+  EXPECT_EQ(error_of([&] { load(args().size(16)); }),
             bottle("test/hole/000.png") + ": anomalous image without a mask (no 000_mask.* under " + bottle("ground_truth") +
-                "); add it, or pass --skip-bad");
+                "); add it, or pass `skip_bad`");
   fs::remove_all(dir_ / "bottle/ground_truth/hole");
-  EXPECT_EQ(error_of([&] { load(args({"--image-size", "16"})); }),
+  EXPECT_EQ(error_of([&] { load(args().size(16)); }),
             bottle("ground_truth") + ": no hole/ directory with the masks of " + bottle("test/hole"));
   write_image(dir_ / "bottle/ground_truth/hole/000_mask.png", cv::Mat(32, 64, CV_8UC1, cv::Scalar(255)));
-  EXPECT_EQ(error_of([&] { load(args({"--image-size", "16"})); }),
+  EXPECT_EQ(error_of([&] { load(args().size(16)); }),
             bottle("ground_truth/hole/000_mask.png") + ": mask is 64x32 pixels but its image " + bottle("test/hole/000.png") +
-                " is 64x64; fix or remove it, or pass --skip-bad");
+                " is 64x64; fix or remove it, or pass `skip_bad`");
   write_image(dir_ / "bottle/ground_truth/hole/000_mask.png", defect(48, 48, true));
 
   // A truncated image, named; skipped and counted with --skip-bad.
   const std::string cut = bottle("test/crack/001.png");
   fs::resize_file(cut, fs::file_size(cut) / 2);
-  EXPECT_EQ(error_of([&] { load(args({"--image-size", "16"})); }),
-            cut + ": cannot decode as an image (unreadable, truncated or not an image); fix or remove it, or pass --skip-bad");
-  const OneClassSplit skipped = load(args({"--image-size", "16", "--skip-bad"}));
+  EXPECT_EQ(error_of([&] { load(args().size(16)); }),
+            cut + ": cannot decode as an image (unreadable, truncated or not an image); fix or remove it, or pass `skip_bad`");
+  const OneClassSplit skipped = load(args().skip_bad().size(16));
   EXPECT_EQ(skipped.skipped, 1);
   EXPECT_EQ(skipped.test.size(), 4);
   EXPECT_EQ(skipped.test.masks.size(0), 4);
@@ -169,49 +166,12 @@ TEST_F(Mvtec, BadLayoutsAreNamed) {
 
   // An empty split.
   for (int i = 0; i < 4; ++i) fs::remove(dir_ / "bottle/train/good" / name(i));
-  EXPECT_EQ(error_of([&] { load(args({"--image-size", "16"})); }),
+  EXPECT_EQ(error_of([&] { load(args().size(16)); }),
             bottle("train/good") + ": no images (png, jpg, jpeg, bmp, tif, tiff) in this training directory");
   fs::remove_all(dir_ / "bottle/test/good");
   EXPECT_EQ(error_of([&] { load(args()); }),
             bottle() + ": no test/good/ directory; expected train/good/, test/good/, test/<anomaly>/ and optionally "
                        "ground_truth/<anomaly>/");
-}
-
-TEST_F(Mvtec, TestOnlyAndTheCheckpointRecordGiveTheSameTestSplit) {
-  const std::vector<std::string> training = args({"--resize", "32", "--image-size", "16", "--max-train", "3",
-                                                  "--max-test", "4"});
-  const OneClassSplit both = load(training, 9);
-  const OneClassSplit test_only = load_dataset(test::parse_data_options(training), 9, DatasetSplits::test_only);
-  EXPECT_EQ(test_only.train.size(), 0);
-  EXPECT_EQ(test_only.test.ids, both.test.ids);
-  EXPECT_TRUE(torch::equal(test_only.test.masks, both.test.masks));
-  // The test subset does not depend on --max-train.
-  std::vector<std::string> more_train = training;
-  more_train[more_train.size() - 3] = "4";
-  EXPECT_EQ(load(more_train, 9).test.ids, both.test.ids);
-
-  // What `piade train` records, and an evaluation that names nothing.
-  const nlohmann::json meta = {
-      {"image", {{"channels", 3}, {"height", 16}, {"width", 16}}},
-      {"preprocess", {{"image_size", 16}, {"channels", 3}, {"resize", 32}}},
-      {"dataset", dataset_to_json(test::parse_data_options(training), both)}};
-  EXPECT_EQ(meta["dataset"]["description"], "MVTec AD bottle");
-  EXPECT_EQ(meta["dataset"]["options"]["category"], "bottle");
-  EXPECT_EQ(meta["dataset"]["options"]["data-root"], root());
-  CommandLine eval = test::parse_data_options({"--max-test", "4"});
-  apply_checkpoint_dataset(eval, meta, "run/checkpoint.pt");
-  const OneClassSplit evaluated = load_dataset(eval, 9, DatasetSplits::test_only);
-  EXPECT_EQ(evaluated.test.ids, both.test.ids);
-  EXPECT_TRUE(torch::equal(evaluated.test.images, both.test.images));
-
-  CommandLine other_size = test::parse_data_options({"--image-size", "20"});
-  EXPECT_EQ(error_of([&] { apply_checkpoint_dataset(other_size, meta, "run/checkpoint.pt"); }),
-            "--image-size: run/checkpoint.pt was trained with --image-size 16; leave the option out or give 16");
-  // Another dataset: only the geometry is taken.
-  CommandLine other_data = test::parse_data_options({"--dataset", "cifar10"});
-  apply_checkpoint_dataset(other_data, meta, "run/checkpoint.pt");
-  EXPECT_FALSE(other_data.values.count("category"));
-  EXPECT_EQ(other_data.get<int64_t>("resize"), 32);
 }
 
 TEST(Folder, LayoutAndNamedDirectories) {
@@ -223,7 +183,7 @@ TEST(Folder, LayoutAndNamedDirectories) {
   write_image(dir / "mine/test/good/d.tiff", test::solid(32, kGray));
   write_image(dir / "mine/test/broken/e.png", test::solid(32, kRed));
   const std::string mine = (dir / "mine").string();
-  const OneClassSplit layout = load({"--dataset", "folder", "--data-root", mine});
+  const OneClassSplit layout = load(Request("folder", mine));
   EXPECT_EQ(layout.description, "image folder " + mine);
   EXPECT_EQ(layout.train.size(), 3);
   EXPECT_EQ(layout.train.images.sizes(), (std::vector<int64_t>{3, 3, 32, 32}));
@@ -241,12 +201,16 @@ TEST(Folder, LayoutAndNamedDirectories) {
   write_image(dir / "bad2/f.png", test::solid(48, kRed));
   write_image(dir / "masks/bad1/e_mask.png", defect(16, 32, true)(cv::Rect(0, 0, 48, 48)));
   write_image(dir / "masks/bad2/f.png", test::solid(48, {255}, CV_8UC1));
-  std::vector<std::string> named = {"--dataset", "folder", "--train-dir", (dir / "normal").string(),
-                                    "--train-dir", (dir / "more").string(), "--test-normal-dir", (dir / "ok").string(),
-                                    "--test-anomalous-dir", (dir / "bad1").string(), "--test-anomalous-dir",
-                                    (dir / "bad2").string(), "--mask-dir", (dir / "masks").string(),
-                                    "--image-size", "24", "--channels", "1"};
-  const OneClassSplit split = load(named);
+  const auto named = [&] {
+    return Request("folder")
+        .train_dir((dir / "normal").string())
+        .train_dir((dir / "more").string())
+        .test_normal_dir((dir / "ok").string())
+        .test_anomalous_dir((dir / "bad1").string())
+        .test_anomalous_dir((dir / "bad2").string())
+        .mask_dir((dir / "masks").string());
+  };
+  const OneClassSplit split = load(named().size(24).channels(1));
   EXPECT_EQ(split.train.size(), 3);
   EXPECT_EQ(split.train.images.sizes(), (std::vector<int64_t>{3, 1, 24, 24}));
   EXPECT_TRUE(torch::equal(split.test.labels, torch::tensor({0, 1, 1}, torch::kLong)));
@@ -255,20 +219,19 @@ TEST(Folder, LayoutAndNamedDirectories) {
   EXPECT_EQ(split.test.masks[2].sum().item<int64_t>(), 24 * 24 * 255);
   EXPECT_EQ(split.test.masks[0].sum().item<int64_t>(), 0);
 
-  // Mistakes with the options.
-  EXPECT_EQ(error_of([&] { load({"--dataset", "folder", "--train-dir", (dir / "normal").string()}); }),
-            "--test-normal-dir: needed for --dataset folder with named directories (--train-dir, --test-normal-dir, "
-            "--test-anomalous-dir, optional --mask-dir)");
-  EXPECT_EQ(error_of([&] { load({"--dataset", "fmnist", "--train-dir", "x"}); }),
-            "--train-dir: only for --dataset folder, not fmnist");
-  EXPECT_EQ(error_of([&] { load({"--dataset", "folder", "--data-root", mine, "--train-dir", "x"}); }),
-            "--data-root: give either --data-root (laid out as train/good/, test/good/, test/<anomaly>/) or "
-            "--train-dir, --test-normal-dir and --test-anomalous-dir, not both");
-  named.resize(named.size() - 4);  // no --image-size: the sizes differ (48 and the 32 of `mine`)
-  named.insert(named.end(), {"--train-dir", (dir / "mine/train/good").string()});
-  EXPECT_EQ(error_of([&] { load(named); }),
+  // Mistakes with the settings.
+  EXPECT_EQ(error_of([&] { load(Request("folder").train_dir((dir / "normal").string())); }),
+            "test_normal_dir: needed for `dataset` folder with named directories (`train_dir`, `test_normal_dir`, "
+            "`test_anomalous_dir`, optional `mask_dir`)");
+  EXPECT_EQ(error_of([&] { load(Request("fmnist").train_dir("x")); }),
+            "train_dir: only for `dataset` folder, not fmnist");
+  EXPECT_EQ(error_of([&] { load(Request("folder", mine).train_dir("x")); }),
+            "data_root: give either `data_root` (laid out as train/good/, test/good/, test/<anomaly>/) or "
+            "`train_dir`, `test_normal_dir` and `test_anomalous_dir`, not both");
+  // No image_size: the sizes differ (48 and the 32 of `mine`).
+  EXPECT_EQ(error_of([&] { load(named().train_dir((dir / "mine/train/good").string())); }),
             (dir / "mine/train/good/a.PNG").string() + ": 32x32 pixels, but " + (dir / "normal/a.png").string() +
-                " is 48x48; images of several sizes need --image-size S");
+                " is 48x48; images of several sizes need `image_size` S");
 }
 
 }  // namespace

@@ -10,8 +10,9 @@
 
 #include <gtest/gtest.h>
 
-#include "datasets/idx.h"
-#include "host/error.h"
+#include "piade/datasets/idx.h"
+#include "piade/datasets/error.h"
+#include "tests/support/scratch_dir.h"
 
 namespace {
 
@@ -29,12 +30,6 @@ std::vector<uint8_t> header(uint32_t magic, std::vector<uint32_t> dims) {
 
 class IdxTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("piade_idx_test_" + std::to_string(::getpid()));
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-
   std::string write(const std::string& name, const std::vector<uint8_t>& bytes, bool gzip = false) {
     const std::string path = (dir_ / name).string();
     if (gzip) {
@@ -63,13 +58,13 @@ class IdxTest : public ::testing::Test {
   std::string error_of(const std::string& images_file, const std::string& labels_file) {
     try {
       piade::read_idx(images_file, labels_file);
-    } catch (const piade::Error& e) {
+    } catch (const piade::DatasetError& e) {
       return e.what();
     }
     return "no error";
   }
 
-  fs::path dir_;
+  piade::test::ScratchDir dir_;
 };
 
 TEST_F(IdxTest, ReadsPlainAndGzippedFiles) {

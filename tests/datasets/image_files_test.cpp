@@ -4,7 +4,7 @@
 
 #include <opencv2/imgproc.hpp>
 
-#include "datasets/image_files.h"
+#include "piade/datasets/image_files.h"
 #include "fixtures.h"
 
 namespace piade {
@@ -62,9 +62,9 @@ TEST(ImageFiles, WithoutASizeTheImagesMustBeSquareAndAlike) {
   DecodeOptions options;
   EXPECT_EQ(read_images({a, b}, options).images.sizes(), (std::vector<int64_t>{2, 3, 24, 24}));
   EXPECT_EQ(error_of([&] { read_images({a, c}, options); }),
-            c + ": 32x32 pixels, but " + a + " is 24x24; images of several sizes need --image-size S");
+            c + ": 32x32 pixels, but " + a + " is 24x24; images of several sizes need `image_size` S");
   EXPECT_EQ(error_of([&] { read_images({wide, a}, options); }),
-            wide + ": 30x20 pixels is not square; pass --image-size S to resize the images");
+            wide + ": 30x20 pixels is not square; pass `image_size` S to resize the images");
   options.image_size = 16;
   EXPECT_EQ(read_images({wide, a, c}, options).images.sizes(), (std::vector<int64_t>{3, 3, 16, 16}));
 }
@@ -81,7 +81,7 @@ TEST(ImageFiles, ResizeThenCenterCropKeepsTheRightPixels) {
     for (int x = 0; x < 16; ++x)
       ASSERT_EQ(set.images[0][0][y][x].item<int>(), ((x + 8) * 7 + (y + 8) * 3) % 256) << y << "," << x;
   options.image_size = 40;  // smaller than --image-size
-  EXPECT_EQ(error_of([&] { read_images({file}, options); }), "--resize: must be at least --image-size (40), got 32");
+  EXPECT_EQ(error_of([&] { read_images({file}, options); }), "resize: must be at least `image_size` (40), got 32");
 }
 
 TEST(ImageFiles, ParallelDecodingGivesTheSameCacheAsOneThread) {
@@ -113,11 +113,11 @@ TEST(ImageFiles, BadFilesAreNamedOrSkippedAndCounted) {
   const std::string missing = (dir / "3missing.png").string();
   DecodeOptions options;
   options.image_size = 16;
-  const std::string why = ": cannot decode as an image (unreadable, truncated or not an image); fix or remove it, or pass --skip-bad";
+  const std::string why = ": cannot decode as an image (unreadable, truncated or not an image); fix or remove it, or pass `skip_bad`";
   EXPECT_EQ(error_of([&] { read_images({good, truncated}, options); }), truncated + why);
   EXPECT_EQ(error_of([&] { read_images({good, text}, options); }), text + why);
   EXPECT_EQ(error_of([&] { read_images({good, missing}, options); }),
-            missing + ": no such file; fix or remove it, or pass --skip-bad");
+            missing + ": no such file; fix or remove it, or pass `skip_bad`");
   // The first bad file in the list's order, whatever thread met it first.
   EXPECT_EQ(error_of([&] { read_images({good, text, truncated}, options); }), text + why);
 

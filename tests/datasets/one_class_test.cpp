@@ -2,9 +2,9 @@
 // class normal, train on its training images only, test on everything.
 #include <gtest/gtest.h>
 
-#include "datasets/idx.h"
-#include "datasets/one_class.h"
-#include "host/error.h"
+#include "piade/datasets/idx.h"
+#include "piade/datasets/one_class.h"
+#include "piade/datasets/error.h"
 
 namespace {
 
@@ -48,8 +48,9 @@ TEST(OneClass, AClassWithoutTrainingImagesIsAnError) {
   try {
     piade::one_class_split(fmnist(true), fmnist(false), 11, 0, 0, 0);
     FAIL();
-  } catch (const piade::Error& e) {
-    EXPECT_STREQ(e.what(), "--normal-class: class 11 has no training images");
+  } catch (const piade::DatasetError& e) {
+    EXPECT_STREQ(e.what(), "normal_class: class 11 has no training images");
+    EXPECT_EQ(e.setting(), "normal_class");
   }
 }
 

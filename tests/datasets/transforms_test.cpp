@@ -3,7 +3,7 @@
 // for decoded files.
 #include <gtest/gtest.h>
 
-#include "datasets/transforms.h"
+#include "piade/datasets/transforms.h"
 
 namespace piade {
 namespace {
@@ -45,7 +45,7 @@ TEST(Transforms, ResizeSmallerThanTheImageSizeIsAnError) {
     resize_and_crop(torch::zeros({1, 1, 8, 8}, torch::kUInt8), settings);
     FAIL();
   } catch (const std::exception& e) {
-    EXPECT_STREQ(e.what(), "--resize: must be at least --image-size (32), got 20");
+    EXPECT_STREQ(e.what(), "resize: must be at least `image_size` (32), got 20");
   }
 }
 

@@ -4,7 +4,6 @@
 // batches equal single calls; errors that name the problem. And `piade
 // score --maps`: one picture per input, distinct names for equal stems, the
 // same colours as the Detector's map on the checkpoint's fixed scale.
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmath>
@@ -23,16 +22,15 @@
 #include <opencv2/imgproc.hpp>
 #include <piade/detector.h>
 
-#include "datasets/idx.h"
-#include "host/checkpoint.h"
-#include "host/pictures.h"
+#include "piade/datasets/idx.h"
+#include "piade/core/checkpoint.h"
+#include "piade/eval/pictures.h"
 #include "tests/support/process.h"
 
 namespace {
 
 namespace fs = std::filesystem;
 
-const std::string kPiade = std::string(PIADE_TEST_BINARY_DIR) + "/bin/piade";
 const std::string kFashion = "/usr/share/datasets/fashion-mnist";
 
 struct Result {
@@ -41,7 +39,6 @@ struct Result {
 };
 
 using piade::test::read_text;
-std::string quote(const std::string& word) { return piade::test::shell_quote(word); }
 
 std::vector<std::string> split(const std::string& text, char separator) {
   std::vector<std::string> parts;
@@ -51,16 +48,9 @@ std::vector<std::string> split(const std::string& text, char separator) {
 }
 
 // The built piade, without PIADE_PLUGIN_PATH: only the built-in plugins.
-Result run(const fs::path& scratch, const std::vector<std::string>& args) {
-  std::string command = "env -u PIADE_PLUGIN_PATH " + quote(kPiade);
-  for (const std::string& arg : args) command += " " + quote(arg);
-  command += " >" + quote((scratch / "stdout").string()) + " 2>" + quote((scratch / "stderr").string());
-  const int status = std::system(command.c_str());
-  Result result;
-  result.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  result.out = read_text(scratch / "stdout");
-  result.err = read_text(scratch / "stderr");
-  return result;
+Result run(const std::vector<std::string>& args) {
+  const piade::test::RunResult run = piade::test::run_piade(args);
+  return {run.exit_code, run.out, run.err};
 }
 
 std::string message_of(const std::function<void()>& body) {
@@ -95,7 +85,7 @@ class DetectorTest : public ::testing::Test {
     work_ = fs::canonical(::mkdtemp(pattern.data()));
     run_ = work_ / "run";
     // mse + 2 * ssim: the map, the score and the decision are weighted sums.
-    const Result train = run(work_, {"train", "--dataset", "fmnist", "--max-train", "64", "--batch-size", "16",
+    const Result train = run({"train", "--dataset", "fmnist", "--max-train", "64", "--batch-size", "16",
                                      "--epochs", "1", "--backbone", "resnet18", "--loss", "mse,ssim", "--set",
                                      "loss.ssim.weight=2", "--threads", "2", "--progress=false", "--out",
                                      run_.string()});
@@ -154,7 +144,7 @@ class DetectorTest : public ::testing::Test {
 
   // `piade score`'s CSV for every picture, by path.
   static std::map<std::string, std::vector<std::string>> score_csv(std::string* header) {
-    const Result score = run(work_, [] {
+    const Result score = run([] {
       std::vector<std::string> args = {"score", "--checkpoint", run_.string(), "--threads", "2"};
       for (const std::string& file : file_names()) args.push_back(file);
       return args;
@@ -382,7 +372,7 @@ TEST_F(DetectorTest, ScoreMapsWritesOnePicturePerInputOnTheCheckpointsScale) {
   std::vector<std::string> args = {"score", "--checkpoint", run_.string(), "--threads", "2", "--maps",
                                    maps.string(), "--strips=true", "--out", (work_ / "scores.csv").string()};
   for (const std::string& file : file_names()) args.push_back(file);
-  const Result score = run(work_, args);
+  const Result score = run(args);
   ASSERT_EQ(score.status, 0) << score.err;
   EXPECT_NE(score.err.find("wrote 10 anomaly map(s) and strips to " + maps.string()), std::string::npos) << score.err;
   EXPECT_NE(score.err.find("the checkpoint's map_stats.max_p99"), std::string::npos) << score.err;
@@ -423,7 +413,7 @@ TEST_F(DetectorTest, ScoreMapsWritesOnePicturePerInputOnTheCheckpointsScale) {
   }
 
   // A scale given by hand: everything far below it is dark blue.
-  const Result huge = run(work_, {"score", "--checkpoint", run_.string(), "--maps", (work_ / "huge").string(),
+  const Result huge = run({"score", "--checkpoint", run_.string(), "--maps", (work_ / "huge").string(),
                                   "--map-max", "1e9", files_[0].string()});
   ASSERT_EQ(huge.status, 0) << huge.err;
   const cv::Mat blue = cv::imread((work_ / "huge" / "fmnist0_map.png").string());
@@ -432,7 +422,7 @@ TEST_F(DetectorTest, ScoreMapsWritesOnePicturePerInputOnTheCheckpointsScale) {
   EXPECT_EQ(cv::norm(blue, cv::Mat(28, 28, CV_8UC3, cv::Scalar(jet_zero.at<cv::Vec3b>(0, 0))), cv::NORM_INF), 0.0);
   EXPECT_NE(huge.err.find("colour scale 0 to 1e+09, --map-max"), std::string::npos) << huge.err;
 
-  const Result strips_alone = run(work_, {"score", "--checkpoint", run_.string(), files_[0].string(), "--strips"});
+  const Result strips_alone = run({"score", "--checkpoint", run_.string(), files_[0].string(), "--strips"});
   EXPECT_EQ(strips_alone.status, 1);
   EXPECT_NE(strips_alone.err.find("--strips: needs --maps DIR"), std::string::npos) << strips_alone.err;
 }

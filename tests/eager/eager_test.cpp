@@ -141,11 +141,9 @@ TEST(EagerTwin, ScoresEveryTermAsPiadeDoesWithTheSameWeights) {
   const CommandResult scored = run_piade_command(args);
   ASSERT_EQ(scored.status, 0) << scored.output;
   write_npy(dir / "input.npy", pixels.to(torch::kFloat) / 255 * 2 - 1);
-  const CommandResult python = run_command(
-      shell_quote(PIADE_REFERENCE_PYTHON) + " " +
-      shell_quote(std::string(PIADE_TEST_SOURCE_DIR) + "/benchmarks/eager/check_equivalence.py") + " " +
-      shell_quote((dir / "model.safetensors").string()) + " " + shell_quote((dir / "input.npy").string()) + " " +
-      shell_quote((dir / "eager.json").string()));
+  const CommandResult python = piade::test::run_reference_python(
+      std::string(PIADE_TEST_SOURCE_DIR) + "/benchmarks/eager/check_equivalence.py",
+      {(dir / "model.safetensors").string(), (dir / "input.npy").string(), (dir / "eager.json").string()});
   ASSERT_EQ(python.status, 0) << python.output;
 
   const nlohmann::json eager = nlohmann::json::parse(read_text(dir / "eager.json"));

@@ -4,8 +4,6 @@
 // INSTALLED host with the result. Also checks that the SDK package refuses
 // a LibTorch other than the one piade was built with, and builds and runs
 // examples/detector (the embedding API) against the install the same way.
-#include <sys/wait.h>
-
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -22,7 +20,7 @@
 #include <opencv2/imgproc.hpp>
 #include <torch/torch.h>
 
-#include "host/plugin_registry.h"
+#include "piade/core/plugin_registry.h"
 #include "piade/sdk/loss.h"
 #include "tests/support/process.h"
 
@@ -31,7 +29,7 @@ namespace {
 namespace fs = std::filesystem;
 
 struct Result {
-  int status = -1;  ///< exit code, or -1 when the command did not exit normally
+  int status = -1;  ///< exit code; 128 + signal when killed, -1 when it could not start
   std::string out;  ///< stdout
   std::string err;  ///< stderr
   std::string command;
@@ -69,20 +67,12 @@ fs::path g_work;
 // nothing from the build tree (or the caller's shell) leaks into the
 // installed host: only what the command line says is found.
 Result run(const std::string& command, const std::string& environment = "") {
-  static int count = 0;
-  const fs::path err_file = g_work / ("stderr-" + std::to_string(++count) + ".txt");
   Result result;
   result.command = "env -u PIADE_PLUGIN_PATH -u LD_LIBRARY_PATH " + environment + " " + command;
-  FILE* pipe = ::popen((result.command + " 2>" + quote(err_file)).c_str(), "r");
-  if (pipe == nullptr) {
-    result.err = "popen failed";
-    return result;
-  }
-  char buffer[4096];
-  while (std::size_t n = std::fread(buffer, 1, sizeof buffer, pipe)) result.out.append(buffer, n);
-  const int status = ::pclose(pipe);
-  result.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  result.err = piade::test::read_text(err_file);
+  const piade::test::RunResult run = piade::test::run_command_apart(result.command);
+  result.status = run.exit_code;
+  result.out = run.out;
+  result.err = run.err;
   return result;
 }
 

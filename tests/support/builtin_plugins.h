@@ -6,8 +6,8 @@
 #include <memory>
 #include <string>
 
-#include "host/param_schema.h"
-#include "host/plugin_registry.h"
+#include "piade/core/param_schema.h"
+#include "piade/core/plugin_registry.h"
 
 namespace piade::test {
 

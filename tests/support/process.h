@@ -1,15 +1,18 @@
 // Running programs from tests: shell quoting, a command's exit status with
-// its output, and the `piade` executable of this build.
+// its output (together, or stdout and stderr apart), the `piade` executable
+// of this build, and the Python that runs the references
+// (PIADE_REFERENCE_PYTHON: Debian's, with torchvision and scikit-learn).
 #pragma once
 
 #include <sys/wait.h>
 
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 #include <string>
 #include <vector>
+
+#include "tests/support/files.h"
+#include "tests/support/scratch_dir.h"
 
 namespace piade::test {
 
@@ -20,34 +23,81 @@ inline std::string shell_quote(const std::string& word) {
   return quoted + "'";
 }
 
-/// A whole file as text ("" when it cannot be read).
-inline std::string read_text(const std::filesystem::path& file) {
-  std::ifstream in(file, std::ios::binary);
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
+/// A command's exit status and its output, stdout and stderr together.
 struct CommandResult {
   int status = -1;     ///< exit status; 128 + signal when killed
   std::string output;  ///< stdout and stderr together
 };
 
+/// A command's exit status, with stdout and stderr kept apart.
+struct RunResult {
+  int exit_code = -1;  ///< exit status; 128 + signal when killed
+  std::string out;     ///< stdout
+  std::string err;     ///< stderr
+};
+
+namespace detail {
+// Runs `command` (redirections included) with /bin/sh and returns its stdout.
+inline int read_stdout(const std::string& command, std::string& out) {
+  FILE* pipe = popen(command.c_str(), "r");
+  if (pipe == nullptr) return -1;
+  char buffer[4096];
+  while (std::size_t n = fread(buffer, 1, sizeof buffer, pipe)) out.append(buffer, n);
+  const int status = pclose(pipe);
+  if (status == -1) return -1;
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+inline std::string piade_words(const std::vector<std::string>& args) {
+  std::string command = shell_quote(std::string(PIADE_TEST_BINARY_DIR) + "/bin/piade");
+  for (const std::string& arg : args) command += " " + shell_quote(arg);
+  return command;
+}
+}  // namespace detail
+
 /// Runs `command` with /bin/sh, stdout and stderr together.
 inline CommandResult run_command(const std::string& command) {
   CommandResult result;
-  FILE* pipe = popen((command + " 2>&1").c_str(), "r");
-  if (pipe == nullptr) return result;
-  char buffer[4096];
-  while (std::size_t n = fread(buffer, 1, sizeof buffer, pipe)) result.output.append(buffer, n);
-  const int status = pclose(pipe);
-  result.status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  result.status = detail::read_stdout(command + " 2>&1", result.output);
   return result;
 }
 
-/// bin/piade of this build with `args`, each quoted.
+/// Runs `command` with /bin/sh, stdout and stderr apart, stdin empty.
+inline RunResult run_command_apart(const std::string& command) {
+  const ScratchDir scratch;
+  const std::filesystem::path err = scratch / "stderr";
+  RunResult result;
+  result.exit_code = detail::read_stdout("{ " + command + "\n} 2>" + shell_quote(err.string()) + " </dev/null",
+                                         result.out);
+  result.err = read_text(err);
+  return result;
+}
+
+/// bin/piade of this build with `args`, each quoted; stdout and stderr together.
 inline CommandResult run_piade_command(const std::vector<std::string>& args) {
-  std::string command = shell_quote(std::string(PIADE_TEST_BINARY_DIR) + "/bin/piade");
+  return run_command(detail::piade_words(args));
+}
+
+/// bin/piade of this build with `args`, each quoted, stdout and stderr apart,
+/// and no PIADE_PLUGIN_PATH, so only --plugin-dir and the built-in plugins
+/// count.
+inline RunResult run_piade(const std::vector<std::string>& args) {
+  return run_command_apart("env -u PIADE_PLUGIN_PATH " + detail::piade_words(args));
+}
+
+/// PIADE_REFERENCE_PYTHON running the file `script` with `args`, each quoted;
+/// stdout and stderr together.
+inline CommandResult run_reference_python(const std::filesystem::path& script,
+                                          const std::vector<std::string>& args = {}) {
+  std::string command = shell_quote(PIADE_REFERENCE_PYTHON) + " " + shell_quote(script.string());
+  for (const std::string& arg : args) command += " " + shell_quote(arg);
+  return run_command(command);
+}
+
+/// PIADE_REFERENCE_PYTHON running `code` (python -c) with `args`, each
+/// quoted; stdout and stderr together.
+inline CommandResult run_reference_python_code(const std::string& code, const std::vector<std::string>& args = {}) {
+  std::string command = shell_quote(PIADE_REFERENCE_PYTHON) + " -c " + shell_quote(code);
   for (const std::string& arg : args) command += " " + shell_quote(arg);
   return run_command(command);
 }

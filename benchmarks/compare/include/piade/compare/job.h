@@ -1,0 +1,65 @@
+// One run of a grid, start to finish, in its own folder under runs/:
+// config.ini (the settings, to rerun it by hand), train/ (checkpoint.pt,
+// train_log.csv), eval/ (metrics.json, scores.csv, roc.csv, pictures/),
+// log.txt (everything both commands printed), and result.json, written
+// last: its presence with the run's hash is what makes the run finished.
+#pragma once
+
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "piade/compare/grid.h"
+#include "piade/compare/run_result.h"
+
+namespace piade::compare {
+
+namespace fs = std::filesystem;
+
+/// Where a run stands, from its folder.
+enum class RunState {
+  pending,      ///< nothing usable yet: trains from scratch
+  interrupted,  ///< a checkpoint from an unfinished training: resumes it
+  trained,      ///< training finished, evaluation not: evaluates
+  finished,     ///< result.json with this run's hash: skipped
+};
+
+const char* state_name(RunState state);
+
+/// What every run shares.
+struct JobContext {
+  fs::path out_dir;                      ///< the comparison's --out
+  fs::path piade;                        ///< this executable
+  int threads = 1;                       ///< LibTorch threads per run
+  std::vector<std::string> common_args;  ///< passed to train and eval (--plugin-dir, --device)
+  /// The dataset options (CommandTables::dataset): the run's values of these
+  /// go to eval too, whose data the checkpoint records only in part.
+  std::vector<std::string> dataset_keys;
+};
+
+fs::path run_folder(const JobContext& context, const RunSpec& run);
+
+RunState run_state(const JobContext& context, const RunSpec& run);
+
+/// The run's result.json, if it finished with exactly this configuration.
+std::optional<RunResult> finished_result(const JobContext& context, const RunSpec& run);
+
+struct JobOutcome {
+  enum class Status { finished, failed, interrupted } status = Status::failed;
+  RunResult result;     ///< when finished
+  std::string message;  ///< when failed: which step, its exit status, the log
+};
+
+/// Brings a run to finished from `state`, what run_state() found its folder
+/// in: trains (or resumes), evaluates, and writes result.json.
+JobOutcome run_job(const JobContext& context, const RunSpec& run, RunState state);
+
+/// RunResult as stored in result.json and results.json, and back. Throws
+/// piade::Error naming `source` for a malformed one.
+nlohmann::json result_to_json(const RunResult& result);
+RunResult result_from_json(const nlohmann::json& json, const std::string& source);
+
+}  // namespace piade::compare

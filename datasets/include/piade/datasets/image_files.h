@@ -1,0 +1,85 @@
+// Image files (png, jpg, jpeg, bmp, tif, tiff), decoded with OpenCV in
+// parallel, straight to the requested geometry.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include <opencv2/core/mat.hpp>
+
+#include "piade/datasets/dataset.h"
+
+namespace piade {
+
+/// How image files become the uint8 cache [N,C,S,S].
+struct DecodeOptions {
+  /// 1 gray, 3 RGB (gray repeated); 0 = the first readable file's (1 when it
+  /// is gray, else 3).
+  int64_t channels = 0;
+  /// Output image_size x image_size; 0 = the files' own size, which must
+  /// then be square and the same for every file.
+  int64_t image_size = 0;
+  /// Resize to resize x resize first, then center-crop image_size (the
+  /// authors' code: 156 then 120); 0 = resize straight to image_size.
+  int64_t resize = 0;
+  /// Drop (and count) files that cannot be decoded instead of throwing.
+  bool skip_bad = false;
+  /// Decoding threads; 0 = at::get_num_threads().
+  int64_t threads = 0;
+};
+
+/// One file to decode, with its label and optional mask.
+struct ImageFile {
+  std::string path;
+  int64_t label = 0;
+  /// A mask image of the same size (nonzero = anomalous pixel); "" = none,
+  /// an all-zero mask when other files of the set have one.
+  std::string mask;
+};
+
+/// True for the extensions above, in any case.
+bool is_image_file(const std::string& path);
+
+/// The image files directly in `dir` (not recursive), sorted. Throws
+/// piade::DatasetError for a missing directory; an empty result is not an error.
+std::vector<std::string> images_in(const std::string& dir);
+
+/// Expands files and directories (not recursive) into the image files they
+/// name, sorted. Throws piade::DatasetError for a missing path or an empty result.
+std::vector<std::string> list_images(const std::vector<std::string>& inputs);
+
+/// Decodes `files` in parallel, each straight to the options' geometry, so
+/// full-size images are never all held: images [N,C,S,S] uint8 (area
+/// interpolation when shrinking, bilinear when enlarging), labels from the
+/// files, ids = paths, and masks [N,1,S,S] 0/255 when any file has one
+/// (nearest neighbour, same geometry, binarised). Throws piade::DatasetError naming
+/// the first file (in `files` order) that cannot be decoded, a mask whose
+/// size differs from its image's, or, with image_size 0, a file whose size
+/// is not square or differs from the first's. With skip_bad such files
+/// (and their masks) are dropped and counted in `*skipped`; a result with
+/// no image left is still an error.
+ImageSet read_image_files(const std::vector<ImageFile>& files, const DecodeOptions& options,
+                          int64_t* skipped = nullptr);
+
+/// Unlabelled files (labels 0, no masks), as read_image_files.
+ImageSet read_images(const std::vector<std::string>& files, const DecodeOptions& options,
+                     int64_t* skipped = nullptr);
+
+/// The same with channels 1 or 3 resized straight to size x size.
+ImageSet read_images(const std::vector<std::string>& files, int64_t channels, int64_t size,
+                     bool skip_bad = false, int64_t* skipped = nullptr);
+
+/// One picture already decoded (8-bit gray, BGR or BGRA, as cv::imread gives
+/// it; any size) turned into the network input exactly as read_image_files
+/// turns every file: [C,S,S] uint8, RGB order. `options` must fix channels
+/// (1 or 3) and image_size. The one conversion `piade score` and
+/// piade::Detector share, so both score a picture alike. Throws piade::DatasetError
+/// for an empty picture, another depth or channel count (the message says
+/// what is wrong; the caller names the picture).
+torch::Tensor image_to_tensor(const cv::Mat& image, const DecodeOptions& options);
+
+/// The reverse, for pictures: [C,H,W] uint8 (1 gray, 3 RGB), on any device,
+/// -> a new 8-bit cv::Mat, gray or BGR (OpenCV's order).
+cv::Mat tensor_to_image(const torch::Tensor& image);
+
+}  // namespace piade

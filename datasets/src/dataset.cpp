@@ -1,0 +1,16 @@
+#include "piade/datasets/dataset.h"
+
+namespace piade {
+
+ImageSet ImageSet::select(const std::vector<int64_t>& indices) const {
+  const torch::Tensor index = torch::tensor(indices, torch::kLong);
+  ImageSet subset;
+  subset.images = images.index_select(0, index);
+  subset.labels = labels.index_select(0, index);
+  if (masks.defined()) subset.masks = masks.index_select(0, index);
+  subset.ids.reserve(indices.size());
+  for (int64_t i : indices) subset.ids.push_back(ids.at(static_cast<std::size_t>(i)));
+  return subset;
+}
+
+}  // namespace piade

@@ -1,0 +1,318 @@
+#include "piade/datasets/image_files.h"
+
+#include <ATen/Parallel.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cctype>
+#include <filesystem>
+#include <thread>
+
+#include <fmt/format.h>
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
+
+#include "piade/datasets/transforms.h"
+#include "piade/datasets/error.h"
+
+namespace piade {
+namespace fs = std::filesystem;
+namespace {
+
+// The output geometry, settled before the parallel decode.
+struct Geometry {
+  int64_t channels = 3;
+  int64_t size = 0;    // final S x S
+  int64_t resize = 0;  // R x R before the center crop; 0 = straight to S
+  std::string size_from;  // the file S was taken from, when image_size was 0
+};
+
+// What happened to one file.
+struct Outcome {
+  std::string error;  // "" = decoded
+  bool skippable = true;
+  int64_t rows = 0, cols = 0;  // the image's own size
+};
+
+std::string decode_failure(const std::string& file) {
+  std::error_code ec;
+  if (!fs::exists(file, ec)) return fmt::format("{}: no such file", file);
+  if (fs::is_directory(file, ec)) return fmt::format("{}: is a directory, not an image", file);
+  return fmt::format("{}: cannot decode as an image (unreadable, truncated or not an image)", file);
+}
+
+// Reads `file` as `mode`, or returns an empty Mat and sets `error`.
+cv::Mat read(const std::string& file, int mode, std::string& error) {
+  cv::Mat image;
+  try {
+    image = cv::imread(file, mode);
+  } catch (const cv::Exception& e) {
+    error = fmt::format("{}: cannot decode ({})", file, e.err);
+    return {};
+  }
+  if (image.empty()) error = decode_failure(file);
+  return image;
+}
+
+// Resizes to R (or S) and center-crops to S. Images: area interpolation when
+// shrinking, bilinear when enlarging; masks: nearest neighbour (the exact
+// variant, which samples pixel centres as PIL does, so masks stay aligned).
+cv::Mat to_geometry(const cv::Mat& image, const Geometry& geometry, bool mask) {
+  const int first = int(geometry.resize > 0 ? geometry.resize : geometry.size);
+  cv::Mat out = image;
+  if (out.rows != first || out.cols != first) {
+    const int interpolation = mask ? cv::INTER_NEAREST_EXACT
+                              : (out.rows >= first && out.cols >= first) ? cv::INTER_AREA
+                                                                          : cv::INTER_LINEAR;
+    cv::resize(image, out, cv::Size(first, first), 0, 0, interpolation);
+  }
+  if (first != geometry.size) {
+    const int offset = int(center_crop_offset(first, geometry.size));
+    out = out(cv::Rect(offset, offset, int(geometry.size), int(geometry.size)));
+  }
+  return out;
+}
+
+// One decoded picture (8-bit gray, BGR or BGRA) into its [C,S,S] RGB slot.
+// Channels are converted here with cvtColor rather than by the decoder
+// (imread's gray of a colour JPEG or PNG differs by a level here and there),
+// so a file and the same picture handed to piade::Detector give the same
+// bytes.
+void to_slot(const cv::Mat& image, const Geometry& geometry, uint8_t* slot) {
+  cv::Mat converted = image;
+  if (geometry.channels == 1 && image.channels() == 3) cv::cvtColor(image, converted, cv::COLOR_BGR2GRAY);
+  if (geometry.channels == 1 && image.channels() == 4) cv::cvtColor(image, converted, cv::COLOR_BGRA2GRAY);
+  if (geometry.channels == 3 && image.channels() == 1) cv::cvtColor(image, converted, cv::COLOR_GRAY2BGR);
+  if (geometry.channels == 3 && image.channels() == 4) cv::cvtColor(image, converted, cv::COLOR_BGRA2BGR);
+  const int s = int(geometry.size);
+  const cv::Mat out = to_geometry(converted, geometry, false);
+  const std::size_t plane = std::size_t(s) * std::size_t(s);
+  if (geometry.channels == 1) {
+    cv::Mat target(s, s, CV_8UC1, slot);
+    out.copyTo(target);
+  } else {
+    // OpenCV decodes BGR: splitting into the planes in reverse order gives RGB.
+    cv::Mat planes[3] = {cv::Mat(s, s, CV_8UC1, slot + 2 * plane), cv::Mat(s, s, CV_8UC1, slot + plane),
+                         cv::Mat(s, s, CV_8UC1, slot)};
+    cv::split(out, planes);
+  }
+}
+
+// Decodes file i into its slot of `images` (and `masks`).
+Outcome decode_one(const ImageFile& file, const Geometry& geometry, uint8_t* image_slot, uint8_t* mask_slot) {
+  Outcome outcome;
+  const int s = int(geometry.size);
+  // Gray files decode gray, the others BGR; to_slot converts.
+  cv::Mat image = read(file.path, cv::IMREAD_ANYCOLOR, outcome.error);
+  if (image.empty()) return outcome;
+  outcome.rows = image.rows;
+  outcome.cols = image.cols;
+  if (!geometry.size_from.empty() && (image.rows != s || image.cols != s)) {
+    outcome.error = fmt::format("{}: {}x{} pixels, but {} is {}x{}; images of several sizes need "
+                                "`image_size` S",
+                                file.path, image.cols, image.rows, geometry.size_from, s, s);
+    outcome.skippable = false;
+    return outcome;
+  }
+  cv::Mat mask;
+  if (!file.mask.empty()) {
+    mask = read(file.mask, cv::IMREAD_GRAYSCALE, outcome.error);
+    if (mask.empty()) return outcome;
+    if (mask.rows != image.rows || mask.cols != image.cols) {
+      outcome.error = fmt::format("{}: mask is {}x{} pixels but its image {} is {}x{}", file.mask,
+                                  mask.cols, mask.rows, file.path, image.cols, image.rows);
+      return outcome;
+    }
+  }
+  try {
+    to_slot(image, geometry, image_slot);
+    if (!mask.empty()) {
+      cv::Mat target(s, s, CV_8UC1, mask_slot);
+      cv::threshold(to_geometry(mask, geometry, true), target, 0, 255, cv::THRESH_BINARY);
+    }
+  } catch (const cv::Exception& e) {
+    outcome.error = fmt::format("{}: cannot resize ({})", file.path, e.err);
+  }
+  return outcome;
+}
+
+// Settles channels and size, reading the first decodable file if needed.
+Geometry settle_geometry(const std::vector<ImageFile>& files, const DecodeOptions& options) {
+  if (options.channels != 0 && options.channels != 1 && options.channels != 3)
+    throw DatasetError("channels", fmt::format("must be 1 or 3, got {}", options.channels));
+  if (options.image_size < 0 || options.resize < 0)
+    throw DatasetError("image_size", "must not be negative, nor `resize`");
+  Geometry geometry;
+  geometry.channels = options.channels;
+  geometry.size = options.image_size;
+  geometry.resize = options.resize;
+  if (geometry.size == 0 && geometry.resize > 0) std::swap(geometry.size, geometry.resize);  // no crop
+  if (geometry.resize > 0 && geometry.resize < geometry.size)
+    throw DatasetError("resize", fmt::format("must be at least `image_size` ({}), got {}", geometry.size,
+                            geometry.resize));
+  if (geometry.resize == geometry.size) geometry.resize = 0;
+  if (geometry.channels != 0 && geometry.size != 0) return geometry;
+  for (const ImageFile& file : files) {
+    std::string error;
+    const cv::Mat first = read(file.path, cv::IMREAD_UNCHANGED, error);
+    if (first.empty()) {
+      if (!options.skip_bad) throw DatasetError(error + "; fix or remove it, or pass `skip_bad`");
+      continue;  // counted when the decode skips it again
+    }
+    if (geometry.channels == 0) geometry.channels = first.channels() == 1 ? 1 : 3;
+    if (geometry.size == 0) {
+      if (first.rows != first.cols)
+        throw DatasetError(fmt::format("{}: {}x{} pixels is not square; pass `image_size` S to resize the images",
+                                file.path, first.cols, first.rows));
+      geometry.size = first.rows;
+      geometry.size_from = file.path;
+    }
+    return geometry;
+  }
+  // Nothing decodes; the decode below reports it.
+  if (geometry.channels == 0) geometry.channels = 3;
+  if (geometry.size == 0) geometry.size = 1;
+  return geometry;
+}
+
+}  // namespace
+
+bool is_image_file(const std::string& path) {
+  std::string ext = fs::path(path).extension().string();
+  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return char(std::tolower(c)); });
+  return ext == ".png" || ext == ".jpg" || ext == ".jpeg" || ext == ".bmp" || ext == ".tif" ||
+         ext == ".tiff";
+}
+
+std::vector<std::string> images_in(const std::string& dir) {
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) throw DatasetError(fmt::format("{}: no such directory", dir));
+  std::vector<std::string> found;
+  for (const auto& entry : fs::directory_iterator(dir, ec))
+    if (entry.is_regular_file() && is_image_file(entry.path().string())) found.push_back(entry.path().string());
+  if (ec) throw DatasetError(fmt::format("{}: cannot list ({})", dir, ec.message()));
+  std::sort(found.begin(), found.end());
+  return found;
+}
+
+std::vector<std::string> list_images(const std::vector<std::string>& inputs) {
+  std::vector<std::string> files;
+  for (const std::string& input : inputs) {
+    std::error_code ec;
+    if (fs::is_directory(input, ec)) {
+      const std::vector<std::string> found = images_in(input);
+      if (found.empty())
+        throw DatasetError(fmt::format("{}: no images (png, jpg, jpeg, bmp, tif, tiff) in this directory", input));
+      files.insert(files.end(), found.begin(), found.end());
+    } else if (fs::exists(input, ec)) {
+      files.push_back(input);
+    } else {
+      throw DatasetError(fmt::format("{}: no such file or directory", input));
+    }
+  }
+  return files;
+}
+
+ImageSet read_image_files(const std::vector<ImageFile>& files, const DecodeOptions& options, int64_t* skipped) {
+  if (skipped) *skipped = 0;
+  if (files.empty()) throw DatasetError("no image files to read");
+  const Geometry geometry = settle_geometry(files, options);
+  const int64_t n = static_cast<int64_t>(files.size());
+  const bool with_masks = std::any_of(files.begin(), files.end(), [](const ImageFile& f) { return !f.mask.empty(); });
+  torch::Tensor images = torch::empty({n, geometry.channels, geometry.size, geometry.size}, torch::kUInt8);
+  torch::Tensor masks;
+  if (with_masks) masks = torch::zeros({n, 1, geometry.size, geometry.size}, torch::kUInt8);
+  const int64_t image_bytes = geometry.channels * geometry.size * geometry.size;
+  const int64_t mask_bytes = geometry.size * geometry.size;
+
+  // A pool of threads over the files; each writes only its own slots.
+  // cv::imread is thread safe.
+  std::vector<Outcome> outcomes(files.size());
+  std::atomic<int64_t> next{0};
+  auto work = [&] {
+    for (int64_t i = next++; i < n; i = next++)
+      outcomes[std::size_t(i)] =
+          decode_one(files[std::size_t(i)], geometry, images.data_ptr<uint8_t>() + i * image_bytes,
+                     with_masks ? masks.data_ptr<uint8_t>() + i * mask_bytes : nullptr);
+  };
+  const int64_t threads = std::clamp<int64_t>(options.threads > 0 ? options.threads : at::get_num_threads(), 1, n);
+  std::vector<std::thread> pool;
+  for (int64_t t = 1; t < threads; ++t) pool.emplace_back(work);
+  work();
+  for (std::thread& thread : pool) thread.join();
+
+  std::vector<int64_t> good;
+  for (int64_t i = 0; i < n; ++i) {
+    const Outcome& outcome = outcomes[std::size_t(i)];
+    if (outcome.error.empty()) {
+      good.push_back(i);
+    } else if (!outcome.skippable) {
+      throw DatasetError(outcome.error);
+    } else if (!options.skip_bad) {
+      throw DatasetError(outcome.error + "; fix or remove it, or pass `skip_bad`");
+    }
+  }
+  if (good.empty())
+    throw DatasetError(fmt::format("no image could be read: all {} file(s) failed ({})", n,
+                            outcomes[0].error));
+  if (skipped) *skipped = n - int64_t(good.size());
+
+  ImageSet set;
+  set.images = images;
+  set.masks = masks;
+  set.labels = torch::empty({n}, torch::kLong);
+  auto labels = set.labels.accessor<int64_t, 1>();
+  set.ids.reserve(files.size());
+  for (int64_t i = 0; i < n; ++i) {
+    labels[i] = files[std::size_t(i)].label;
+    set.ids.push_back(files[std::size_t(i)].path);
+  }
+  return int64_t(good.size()) == n ? set : set.select(good);
+}
+
+ImageSet read_images(const std::vector<std::string>& files, const DecodeOptions& options, int64_t* skipped) {
+  std::vector<ImageFile> list;
+  list.reserve(files.size());
+  for (const std::string& file : files) list.push_back({file, 0, ""});
+  return read_image_files(list, options, skipped);
+}
+
+ImageSet read_images(const std::vector<std::string>& files, int64_t channels, int64_t size, bool skip_bad,
+                     int64_t* skipped) {
+  if (channels != 1 && channels != 3) throw DatasetError("channels", fmt::format("must be 1 or 3, got {}", channels));
+  DecodeOptions options;
+  options.channels = channels;
+  options.image_size = size;
+  options.skip_bad = skip_bad;
+  return read_images(files, options, skipped);
+}
+
+torch::Tensor image_to_tensor(const cv::Mat& image, const DecodeOptions& options) {
+  if (image.empty()) throw DatasetError("the picture is empty (0x0 pixels)");
+  if (image.depth() != CV_8U)
+    throw DatasetError(fmt::format("expected 8-bit pixels (CV_8U), got {}; convert it with cv::Mat::convertTo",
+                            cv::typeToString(image.type())));
+  if (image.channels() != 1 && image.channels() != 3 && image.channels() != 4)
+    throw DatasetError(fmt::format("expected 1 (gray), 3 (BGR) or 4 (BGRA) channels, got {}", image.channels()));
+  if ((options.channels != 1 && options.channels != 3) || options.image_size <= 0)
+    throw DatasetError("image_to_tensor: the options must fix channels (1 or 3) and image_size");
+  const Geometry geometry = settle_geometry({}, options);
+  torch::Tensor out = torch::empty({geometry.channels, geometry.size, geometry.size}, torch::kUInt8);
+  to_slot(image, geometry, out.data_ptr<uint8_t>());
+  return out;
+}
+
+cv::Mat tensor_to_image(const torch::Tensor& image) {
+  if (image.dim() != 3 || (image.size(0) != 1 && image.size(0) != 3) || image.scalar_type() != torch::kUInt8)
+    throw DatasetError(fmt::format("picture: expected a [1|3,H,W] uint8 tensor, got [{}] {}",
+                            fmt::join(image.sizes(), ","), std::string(c10::toString(image.scalar_type()))));
+  const torch::Tensor hwc = image.detach().to(torch::kCPU).permute({1, 2, 0}).contiguous();
+  const int channels = int(image.size(0));
+  cv::Mat wrapped(int(image.size(1)), int(image.size(2)), CV_8UC(channels), hwc.data_ptr<uint8_t>());
+  cv::Mat out;
+  if (channels == 3) cv::cvtColor(wrapped, out, cv::COLOR_RGB2BGR);
+  else out = wrapped.clone();
+  return out;
+}
+
+}  // namespace piade

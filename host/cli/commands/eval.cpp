@@ -1,0 +1,239 @@
+// `piade eval`: scores a dataset's test split with a trained checkpoint and
+// writes what a user needs to trust the numbers: metrics.json (image AUROC,
+// AUPR, the paper's best TPR/TNR, F1-max, counts, and with masks pixel AUROC
+// and PRO), scores.csv, the ROC and PR curves (CSV, and the ROC as SVG), and
+// input | reconstruction | overlay strips for a sample of test images.
+#include <algorithm>
+#include <filesystem>
+#include <random>
+#include <sstream>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+#include <opencv2/core.hpp>
+
+#include "piade/core/checkpoint.h"
+#include "cli/cli.h"
+#include "piade/core/csv.h"
+#include "cli/data_options.h"
+#include "piade/eval/metrics.h"
+#include "piade/eval/pictures.h"
+#include "piade/core/scoring.h"
+#include "piade/core/trainer.h"
+
+namespace piade {
+namespace {
+
+struct EvalSettings {
+  int64_t batch_size = 64;
+  int64_t pictures = 8;  // per class
+  double max_fpr = 0.3;
+  uint64_t seed = 0;
+};
+
+// A seeded sample of up to `count` indices with label `label`, ascending.
+std::vector<int64_t> sample_indices(const torch::Tensor& labels, int64_t label, int64_t count, uint64_t seed) {
+  std::vector<int64_t> indices;
+  const auto accessor = labels.accessor<int64_t, 1>();
+  for (int64_t i = 0; i < labels.size(0); ++i)
+    if (accessor[i] == label) indices.push_back(i);
+  std::mt19937_64 generator(seed * 7919u + static_cast<uint64_t>(label));
+  std::shuffle(indices.begin(), indices.end(), generator);
+  if (static_cast<int64_t>(indices.size()) > count) indices.resize(static_cast<std::size_t>(count));
+  std::sort(indices.begin(), indices.end());
+  return indices;
+}
+
+// A file name made from an image id: its stem for paths, the record index
+// for "<file>#<index>" ids; only characters safe everywhere.
+std::string picture_name(const std::string& id) {
+  std::string name = id;
+  const auto hash = name.rfind('#');
+  if (hash != std::string::npos) {
+    name = name.substr(hash + 1);
+  } else {
+    fs::path path(name);
+    name = path.parent_path().filename().string() + "_" + path.stem().string();
+  }
+  for (char& c : name)
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_') c = '_';
+  return name;
+}
+
+std::string metric_text(double value) { return fmt::format("{:.4f}", value); }
+
+}  // namespace
+
+po::options_description eval_command_options() {
+  po::options_description options = common_options();
+  const EvalSettings defaults;
+  po::options_description eval_options("Evaluation");
+  eval_options.add_options()
+      ("checkpoint", po::value<std::string>(), "checkpoint directory or file from `piade train`")
+      ("out", po::value<std::string>(), "output directory (metrics.json, scores.csv, roc.csv, pr.csv, roc.svg, pictures/)")
+      ("batch-size", po::value<int64_t>()->default_value(defaults.batch_size), "images per forward pass")
+      ("pictures", po::value<int64_t>()->default_value(defaults.pictures), "strips per class (normal, anomalous); 0 = none")
+      ("max-fpr", po::value<double>()->default_value(defaults.max_fpr), "PRO integration limit (false positive rate)")
+      ("seed", po::value<uint64_t>()->default_value(defaults.seed), "seed for --max-* subsets and the picture sample");
+  options.add(dataset_options()).add(eval_options);
+  return options;
+}
+
+int commands::eval(const std::vector<std::string>& args) {
+  const po::options_description options = eval_command_options();
+  CommandLine command_line = parse_options(args, options);
+  if (print_help_if_asked(command_line,
+                          "piade eval --checkpoint DIR [--dataset ... (default: the checkpoint's)] --out DIR",
+                          options))
+    return 0;
+  if (!command_line.positional.empty())
+    throw Error(fmt::format("eval: unexpected argument '{}'", command_line.positional[0]));
+  if (!command_line.values.count("checkpoint")) throw Error("eval: --checkpoint is required");
+  if (!command_line.values.count("out")) throw Error("eval: --out DIR is required");
+  EvalSettings settings;
+  settings.batch_size = command_line.get<int64_t>("batch-size");
+  settings.pictures = command_line.get<int64_t>("pictures");
+  settings.max_fpr = command_line.get<double>("max-fpr");
+  settings.seed = command_line.get<uint64_t>("seed");
+  if (settings.batch_size < 1) throw Error("--batch-size: must be at least 1");
+  if (settings.pictures < 0) throw Error("--pictures: must not be negative");
+  if (!(settings.max_fpr > 0 && settings.max_fpr <= 1)) throw Error("--max-fpr: must be in (0, 1]");
+  apply_threads(command_line);
+  const torch::Device device = parse_device(command_line.get<std::string>("device"));
+  const Precision precision = parse_precision(command_line.get<std::string>("amp"));
+
+  const fs::path file = checkpoint_file(command_line.get<std::string>("checkpoint"));
+  const nlohmann::json meta = read_checkpoint_meta(file);
+  apply_checkpoint_dataset(command_line, meta, file.string());
+  const PluginRegistry registry = load_plugins(command_line);
+  PiadeModel model = restore_model(registry, file, meta, device);
+  const Preprocess preprocess_config = preprocess_settings(command_line);
+
+  const OneClassSplit data = load_dataset(command_line, settings.seed, DatasetSplits::test_only);
+  const ImageSet& test = data.test;
+  const fs::path out = command_line.get<std::string>("out");
+  fs::create_directories(out / "pictures");
+
+  // Pictures and per-pixel maps are gathered batch by batch, so memory holds
+  // one batch of reconstructions at a time.
+  const std::vector<int64_t> normal_sample = sample_indices(test.labels, 0, settings.pictures, settings.seed);
+  const std::vector<int64_t> anomalous_sample = sample_indices(test.labels, 1, settings.pictures, settings.seed);
+  // Pixel measures need ground truth with at least one defect pixel.
+  const bool with_masks = test.masks.defined() && test.masks.any().item<bool>();
+  const double map_max = checkpoint_map_max(meta).value_or(0.0);
+  std::vector<torch::Tensor> maps;
+  std::vector<fs::path> pictures;
+  const auto visit = [&](int64_t first, const BatchScores& scores) {
+    if (!scores.map.defined())
+      throw Error(fmt::format("eval: none of this checkpoint's loss terms ({}) gives a per-pixel map, which {} "
+                              "need; evaluate with --pictures 0{}",
+                              fmt::join(model->loss_names(), ", "), with_masks ? "pixel measures and pictures" : "pictures",
+                              with_masks ? " and without masks" : ""));
+    if (with_masks) maps.push_back(scores.map.to(torch::kCPU, torch::kFloat));
+    const int64_t n = scores.total.size(0);
+    for (const auto* sample : {&normal_sample, &anomalous_sample}) {
+      for (auto it = std::lower_bound(sample->begin(), sample->end(), first);
+           it != sample->end() && *it < first + n; ++it) {
+        const int64_t i = *it - first;
+        const cv::Mat map_mat = map_to_mat(scores.map[i]);
+        double largest = 0;
+        cv::minMaxLoc(map_mat, nullptr, &largest);
+        // Without the checkpoint's scale, each picture uses its own maximum.
+        const double hi = map_max > 0 ? map_max : std::max(largest, 1e-12);
+        const cv::Mat picture = strip(to_uint8(scores.reconstruction.images[i]).cpu(),
+                                      to_uint8(scores.reconstruction.reconstructions[i]).cpu(),
+                                      colorize_map(map_mat, 0.0, hi));
+        const std::string kind = sample == &normal_sample ? "normal" : "anomalous";
+        const fs::path path = out / "pictures" /
+                              fmt::format("{}_{:05}_{}.png", kind, *it, picture_name(test.ids[std::size_t(*it)]));
+        write_png_atomic(path, picture);
+        pictures.push_back(path);
+      }
+    }
+  };
+  const bool visit_batches = with_masks || !normal_sample.empty() || !anomalous_sample.empty();
+  fmt::print(stderr, "evaluating {} on {} test images ({} normal, {} anomalous)\n", data.description, test.size(),
+             (test.labels == 0).sum().item<int64_t>(), (test.labels == 1).sum().item<int64_t>());
+  const Autocast amp(device, precision);
+  const ScoreTable scores = score_all(model, test.images, preprocess_config, settings.batch_size, device,
+                                       visit_batches ? ScoreVisitor(visit) : ScoreVisitor());
+
+  const torch::Tensor totals = scores.total.to(torch::kDouble).contiguous();
+  const std::vector<double> score_values(totals.data_ptr<double>(), totals.data_ptr<double>() + totals.numel());
+  std::vector<int> labels;
+  for (int64_t i = 0; i < test.size(); ++i) labels.push_back(static_cast<int>(test.labels[i].item<int64_t>()));
+  const ImageMetrics image = image_metrics(score_values, labels);
+
+  nlohmann::json metrics = {
+      {"image_auroc", image.auroc},
+      {"aupr", image.aupr},
+      {"best_tpr", image.best_tpr},
+      {"best_tnr", image.best_tnr},
+      {"best_balanced", image.best_balanced},
+      {"best_threshold", image.best_threshold},
+      {"f1_max", image.f1_max},
+      {"f1_threshold", image.f1_threshold},
+      {"n_normal", image.n_normal},
+      {"n_anomalous", image.n_anomalous},
+      {"checkpoint", file.string()},
+      {"dataset", command_line.get<std::string>("dataset")},
+      {"description", data.description},
+  };
+  if (meta.contains("score_stats")) {
+    // The decision a deployed model makes: the threshold stored at training.
+    const double threshold = meta["score_stats"]["threshold"].get<double>();
+    int64_t tp = 0, tn = 0;
+    for (std::size_t i = 0; i < labels.size(); ++i) {
+      const bool flagged = score_values[i] > threshold;
+      tp += labels[i] == 1 && flagged;
+      tn += labels[i] == 0 && !flagged;
+    }
+    metrics["stored_threshold"] = threshold;
+    metrics["stored_threshold_tpr"] = static_cast<double>(tp) / static_cast<double>(image.n_anomalous);
+    metrics["stored_threshold_tnr"] = static_cast<double>(tn) / static_cast<double>(image.n_normal);
+  }
+  if (with_masks) {
+    const torch::Tensor all_maps = torch::cat(maps);
+    const torch::Tensor masks = test.masks.squeeze(1);
+    if (all_maps.sizes() != masks.sizes())
+      throw Error(fmt::format("eval: the masks are {}x{} but the anomaly maps {}x{}; decode at the checkpoint's size",
+                              masks.size(1), masks.size(2), all_maps.size(1), all_maps.size(2)));
+    const PixelMetrics pixel = pixel_metrics(all_maps, masks, settings.max_fpr);
+    metrics["pixel_auroc"] = pixel.pixel_auroc;
+    metrics["pro_auc"] = pixel.pro_auc;
+    metrics["pro_max_fpr"] = pixel.max_fpr;
+    metrics["n_regions"] = pixel.n_regions;
+  }
+
+  std::ostringstream csv;
+  csv << "id,label,score";
+  for (const std::string& name : model->loss_names()) csv << "," << name;
+  csv << ",vector\n";
+  for (int64_t i = 0; i < test.size(); ++i) {
+    csv << csv_field(test.ids[std::size_t(i)]) << "," << labels[std::size_t(i)] << ","
+        << fmt::format("{:.8g}", score_values[std::size_t(i)]);
+    for (const torch::Tensor& term : scores.terms) csv << "," << fmt::format("{:.8g}", term[i].item<double>());
+    csv << "," << scores.vector_index[i].item<int64_t>() << "\n";
+  }
+  write_file_atomic(out / "scores.csv", csv.str());
+  write_file_atomic(out / "roc.csv", curve_csv(image.roc, "fpr", "tpr"));
+  write_file_atomic(out / "pr.csv", curve_csv(image.pr, "recall", "precision"));
+  write_file_atomic(out / "roc.svg", roc_svg(image.roc.x, image.roc.y, image.auroc, data.description));
+  // Written last: its presence says the evaluation finished.
+  write_file_atomic(out / "metrics.json", metrics.dump(2) + "\n");
+
+  std::string pixel_text;
+  if (with_masks)
+    pixel_text = fmt::format(", pixel AUROC {}, PRO {}", metric_text(metrics["pixel_auroc"].get<double>()),
+                             metric_text(metrics["pro_auc"].get<double>()));
+  fmt::print("image AUROC {} (AUPR {}, best TPR {} / TNR {}, F1-max {}{}) on {} normal and {} anomalous images\n",
+             metric_text(image.auroc), metric_text(image.aupr), metric_text(image.best_tpr),
+             metric_text(image.best_tnr), metric_text(image.f1_max), pixel_text, image.n_normal,
+             image.n_anomalous);
+  fmt::print("metrics: {}\n", (out / "metrics.json").string());
+  fmt::print("pictures: {} ({} strips, ROC curve {})\n", (out / "pictures").string(), pictures.size(),
+             (out / "roc.svg").string());
+  return 0;
+}
+
+}  // namespace piade

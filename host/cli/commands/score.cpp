@@ -1,0 +1,233 @@
+// `piade score`: rebuilds the pipeline from a checkpoint alone and writes one
+// CSV row per image (score, each loss term, decoded vector, decision), and
+// with --maps a colour picture of each image's anomaly map.
+#include <cmath>
+#include <filesystem>
+#include <map>
+#include <set>
+#include <sstream>
+
+#include <fmt/format.h>
+#include <opencv2/imgproc.hpp>
+
+#include "piade/datasets/image_files.h"
+#include "piade/core/checkpoint.h"
+#include "cli/cli.h"
+#include "piade/core/csv.h"
+#include "cli/data_options.h"
+#include "piade/eval/pictures.h"
+#include "piade/core/scoring.h"
+#include "piade/core/trainer.h"
+
+namespace piade {
+namespace {
+
+// One picture name per input: its file stem, or, for stems that occur more
+// than once, stem_1, stem_2, ... in input order (skipping any name that is
+// itself the stem of another input), so that no two inputs share a file.
+std::vector<std::string> picture_names(const std::vector<std::string>& paths) {
+  std::map<std::string, int> count;
+  std::vector<std::string> stems;
+  for (const std::string& path : paths) {
+    stems.push_back(fs::path(path).stem().string());
+    ++count[stems.back()];
+  }
+  std::set<std::string> taken;
+  for (const auto& [stem, n] : count)
+    if (n == 1) taken.insert(stem);
+  std::vector<std::string> names;
+  for (const std::string& stem : stems) {
+    if (count[stem] == 1) {
+      names.push_back(stem);
+      continue;
+    }
+    std::string name;
+    for (int k = 1; name.empty() || taken.count(name); ++k) name = fmt::format("{}_{}", stem, k);
+    taken.insert(name);
+    names.push_back(name);
+  }
+  return names;
+}
+
+// --maps DIR [--strips]: DIR/<name>_map.png, the anomaly map at the network
+// size in JET colours on the scale [0, hi], and DIR/<name>_strip.png.
+class MapWriter {
+ public:
+  MapWriter(fs::path dir, const ImageSet& images, bool strips, std::optional<double> hi)
+      : dir_(std::move(dir)), images_(images), names_(picture_names(images.ids)), strips_(strips), hi_(hi) {}
+
+  // Each batch as it is scored: written at once when the scale is known,
+  // kept until the end otherwise (the scale is then the largest value).
+  void add(int64_t first, const BatchScores& scores, const std::vector<std::string>& loss_names) {
+    if (!scores.map.defined())
+      throw Error(fmt::format("--maps: none of this checkpoint's loss terms ({}) gives a per-pixel map",
+                              fmt::join(loss_names, ", ")));
+    const torch::Tensor reconstructions = to_uint8(scores.reconstruction.reconstructions).cpu();
+    const int64_t height = images_.images.size(2), width = images_.images.size(3);
+    for (int64_t j = 0; j < scores.map.size(0); ++j) {
+      cv::Mat map = map_to_mat(scores.map[j]);
+      if (map.rows != height || map.cols != width)
+        cv::resize(map, map, cv::Size(int(width), int(height)), 0, 0, cv::INTER_LINEAR);
+      Pending picture{first + j, map, strips_ ? reconstructions[j].clone() : torch::Tensor()};
+      if (hi_) {
+        write(picture);
+      } else {
+        double max = 0;
+        cv::minMaxLoc(map, nullptr, &max);
+        largest_ = std::max(largest_, max);
+        pending_.push_back(std::move(picture));
+      }
+    }
+  }
+
+  // Writes what was kept and DIR/maps.csv (path,map[,strip]); returns the
+  // scale used.
+  double finish() {
+    if (!hi_) hi_ = largest_ > 0 ? largest_ : 1.0;
+    for (const Pending& picture : pending_) write(picture);
+    pending_.clear();
+    std::string index = strips_ ? "path,map,strip\n" : "path,map\n";
+    for (std::size_t i = 0; i < names_.size(); ++i) {
+      index += csv_field(images_.ids[i]) + "," + csv_field(names_[i] + "_map.png");
+      index += strips_ ? "," + csv_field(names_[i] + "_strip.png") + "\n" : "\n";
+    }
+    write_file_atomic(dir_ / "maps.csv", index);
+    return *hi_;
+  }
+
+ private:
+  struct Pending {
+    int64_t index;
+    cv::Mat map;                   // CV_32F at the network size
+    torch::Tensor reconstruction;  // [C,H,W] uint8, with --strips
+  };
+
+  void write(const Pending& picture) const {
+    const cv::Mat colored = colorize_map(picture.map, 0.0, *hi_);
+    const std::string& name = names_[std::size_t(picture.index)];
+    write_png_atomic(dir_ / (name + "_map.png"), colored);
+    if (strips_)
+      write_png_atomic(dir_ / (name + "_strip.png"),
+                       strip(images_.images[picture.index], picture.reconstruction, colored));
+  }
+
+  fs::path dir_;
+  const ImageSet& images_;
+  std::vector<std::string> names_;
+  bool strips_;
+  std::optional<double> hi_;
+  double largest_ = 0;
+  std::vector<Pending> pending_;
+};
+
+}  // namespace
+
+int commands::score(const std::vector<std::string>& args) {
+  po::options_description options = common_options();
+  options.add_options()
+      ("checkpoint", po::value<std::string>(), "checkpoint directory or file from `piade train`")
+      ("out", po::value<std::string>(), "CSV file to write (default: standard output)")
+      ("batch-size", po::value<int64_t>()->default_value(64), "images per forward pass")
+      ("seed", po::value<uint64_t>()->default_value(0), "seed for --max-test with --dataset")
+      ("maps", po::value<std::string>(), "write DIR/<stem>_map.png per image: its anomaly map at the network size in "
+                                         "JET colours, 0 blue to --map-max red (and DIR/maps.csv, path to file)")
+      ("strips", po::value<bool>()->default_value(false)->implicit_value(true),
+       "with --maps, also DIR/<stem>_strip.png: input | reconstruction | overlay")
+      ("map-max", po::value<double>(), "top of the colour scale (default: the checkpoint's map_stats.max_p99, the "
+                                       "99th percentile of the training images' largest map values; for older "
+                                       "checkpoints the largest value among the images scored)");
+  // --skip-bad comes with the dataset options; without inputs, a dataset's
+  // test split is scored.
+  options.add(dataset_options());
+  CommandLine command_line = parse_options(args, options);
+  if (print_help_if_asked(command_line,
+                          "piade score --checkpoint DIR (IMAGE_OR_DIR... | --dataset ...) [--out FILE.csv] "
+                          "[--maps DIR [--strips]]",
+                          options))
+    return 0;
+  if (!command_line.values.count("checkpoint")) throw Error("score: --checkpoint is required");
+  const bool score_dataset = command_line.positional.empty();
+  if (score_dataset && !command_line.has("dataset"))
+    throw Error("score: give at least one image or directory, or a dataset (--dataset ...) to score its test split");
+  apply_threads(command_line);
+  const torch::Device device = parse_device(command_line.get<std::string>("device"));
+  const Precision precision = parse_precision(command_line.get<std::string>("amp"));
+  const int64_t batch_size = command_line.get<int64_t>("batch-size");
+  if (batch_size < 1) throw Error("--batch-size: must be at least 1");
+  const bool strips = command_line.get<bool>("strips");
+  if (strips && !command_line.values.count("maps")) throw Error("--strips: needs --maps DIR");
+  std::optional<double> map_max;
+  if (command_line.values.count("map-max")) {
+    map_max = command_line.get<double>("map-max");
+    if (!(*map_max > 0) || !std::isfinite(*map_max))
+      throw Error(fmt::format("--map-max: must be a positive number, got {}", *map_max));
+  }
+
+  const fs::path file = checkpoint_file(command_line.get<std::string>("checkpoint"));
+  const nlohmann::json meta = read_checkpoint_meta(file);
+  const PluginRegistry registry = load_plugins(command_line);
+  PiadeModel model = restore_model(registry, file, meta, device);
+
+  // Decoded as training decoded its images (image_files.h's conversion,
+  // which piade::Detector shares).
+  const Preprocess preprocess_config = checkpoint_preprocess(meta);
+  DecodeOptions decode;
+  decode.channels = preprocess_config.channels;
+  decode.image_size = preprocess_config.image_size;
+  decode.resize = preprocess_config.resize;
+  decode.skip_bad = command_line.get<bool>("skip-bad");
+  ImageSet images;
+  if (score_dataset) {
+    apply_checkpoint_dataset(command_line, meta, file.string());
+    images = load_dataset(command_line, command_line.get<uint64_t>("seed"), DatasetSplits::test_only).test;
+  } else {
+    int64_t skipped = 0;
+    images = read_images(list_images(command_line.positional), decode, &skipped);
+    if (skipped > 0) warn(fmt::format("skipped {} unreadable image(s)", skipped));
+  }
+
+  std::optional<MapWriter> maps;
+  ScoreVisitor visit;
+  if (command_line.values.count("maps")) {
+    const fs::path dir = command_line.get<std::string>("maps");
+    std::error_code ec;
+    fs::create_directories(dir, ec);
+    if (!fs::is_directory(dir)) throw Error(fmt::format("--maps: cannot create the directory '{}'", dir.string()));
+    if (!map_max) map_max = checkpoint_map_max(meta);
+    maps.emplace(dir, images, strips, map_max);
+    visit = [&](int64_t first, const BatchScores& scores) { maps->add(first, scores, model->loss_names()); };
+  }
+  const Autocast amp(device, precision);
+  const ScoreTable scores = score_all(model, images.images, preprocess_config, batch_size, device, visit);
+  const double threshold = checkpoint_threshold(meta);
+
+  std::ostringstream csv;
+  csv << "path,score";
+  for (const std::string& name : model->loss_names()) csv << "," << name;
+  csv << ",vector,anomalous\n";
+  for (int64_t i = 0; i < images.size(); ++i) {
+    const double total = scores.total[i].item<double>();
+    csv << csv_field(images.ids[static_cast<std::size_t>(i)]) << "," << fmt::format("{:.8g}", total);
+    for (const torch::Tensor& term : scores.terms) csv << "," << fmt::format("{:.8g}", term[i].item<double>());
+    csv << "," << scores.vector_index[i].item<int64_t>() << "," << (std::isnan(threshold) ? "" : total > threshold ? "1" : "0")
+        << "\n";
+  }
+  if (maps) {
+    const bool from_checkpoint = map_max.has_value() && !command_line.values.count("map-max");
+    const double hi = maps->finish();
+    fmt::print(stderr, "wrote {} anomaly map(s){} to {} (colour scale 0 to {:.6g}, {})\n", images.size(),
+               strips ? " and strips" : "", command_line.get<std::string>("maps"), hi,
+               command_line.values.count("map-max") ? "--map-max"
+               : from_checkpoint                    ? "the checkpoint's map_stats.max_p99"
+                                                    : "the largest value among these images");
+  }
+  if (command_line.values.count("out")) {
+    write_file_atomic(command_line.get<std::string>("out"), csv.str());
+    fmt::print(stderr, "scored {} images: {}\n", images.size(), command_line.get<std::string>("out"));
+  } else {
+    fmt::print("{}", csv.str());
+  }
+  return 0;
+}
+
+}  // namespace piade

@@ -1,0 +1,69 @@
+// Dataset selection and preprocessing options, the same for every command
+// that reads a dataset (train, eval, score, compare).
+#pragma once
+
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "piade/datasets/error.h"
+#include "piade/datasets/image_files.h"
+#include "piade/datasets/one_class.h"
+#include "piade/datasets/transforms.h"
+#include "cli/options.h"
+
+namespace piade {
+
+/// --dataset mvtec|cifar10|coil100|mnist|fmnist|folder, --data-root,
+/// --normal-class, --category, --max-train, --max-test, --image-size,
+/// --resize, --channels, --skip-bad, and for folder datasets --train-dir,
+/// --test-normal-dir, --test-anomalous-dir (each repeatable), --mask-dir.
+po::options_description dataset_options();
+
+/// A dataset error as the CLI shows it: the setting at fault and those the
+/// message names as the flags that set them ("resize: ... `image_size`" ->
+/// "--resize: ... --image-size").
+std::string cli_message(const DatasetError& error);
+
+/// Which splits load_dataset decodes.
+enum class DatasetSplits {
+  both,       ///< training and test split
+  test_only,  ///< the test split alone (piade eval); `train` stays empty
+};
+
+/// Loads the selected dataset and applies the one-class protocol: test
+/// labels 0 normal / 1 anomalous, ids file paths (file datasets) or
+/// "<file>#<index>" (IDX, CIFAR-10), test masks for MVTec and folders with
+/// masks. File datasets are decoded straight to the final geometry (as are
+/// IDX and CIFAR-10 when --resize is given); otherwise IDX and CIFAR-10 keep
+/// their own size and preprocess() resizes. --max-train / --max-test
+/// subsample before decoding. Files or records dropped by --skip-bad are
+/// counted in `skipped` and reported with warn(). The test subset depends on
+/// the seed and --max-test only, so test_only picks the same test images as
+/// both. Throws piade::Error naming the option or file at fault.
+OneClassSplit load_dataset(const CommandLine& command_line, uint64_t seed,
+                           DatasetSplits splits = DatasetSplits::both);
+
+/// The dataset a checkpoint records (`piade train` stores it as
+/// meta["dataset"]): name, description, normal_class, train_images, and
+/// "options", the dataset-selecting options as given (paths made absolute):
+/// dataset, data-root, normal-class, category, train-dir, test-normal-dir,
+/// test-anomalous-dir, mask-dir.
+nlohmann::json dataset_to_json(const CommandLine& command_line, const OneClassSplit& data);
+
+/// For a command that evaluates a checkpoint (`file`, its `meta`): the
+/// dataset options the user left out are taken from the checkpoint's
+/// recorded ones when --dataset is not given or names the same dataset;
+/// --image-size, --resize and --channels are set to the checkpoint's input,
+/// and giving other values is an error naming the checkpoint.
+void apply_checkpoint_dataset(CommandLine& command_line, const nlohmann::json& meta, const std::string& file);
+
+/// The network input settings the options select; --resize without
+/// --image-size means --image-size R (no crop). Throws for bad values.
+Preprocess preprocess_settings(const CommandLine& command_line);
+
+/// The file decoding settings the options select (--image-size, --resize,
+/// --channels, --skip-bad).
+DecodeOptions decode_settings(const CommandLine& command_line);
+
+}  // namespace piade

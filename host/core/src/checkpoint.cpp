@@ -1,0 +1,312 @@
+#include "piade/core/checkpoint.h"
+
+#include "piade/core/file_io.h"
+#include "piade/core/stable_hash.h"
+
+#include "piade/sdk/weights.h"
+
+#include <unistd.h>
+
+#include <cmath>
+#include <fstream>
+
+#include <fmt/format.h>
+#include <torch/serialize.h>
+
+namespace piade {
+namespace {
+
+constexpr const char* kFileName = "checkpoint.pt";
+constexpr const char* kMetaKey = "piade_meta";
+constexpr const char* kOptimizerKey = "optimizer";
+
+// The major number of a "MAJOR.MINOR.PATCH" version ("" when there is none).
+std::string major_of(const std::string& version) { return version.substr(0, version.find('.')); }
+
+// One line per parameter of a component's schema: what a checkpoint's
+// parameters are validated against, so a change here can change their meaning.
+std::vector<std::string> schema_lines(const ComponentInfo& component) {
+  std::vector<std::string> lines;
+  for (const ParamInfo& param : component.params)
+    lines.push_back(fmt::format("{} {} default={}{}", param.name, param_type_name(param.type),
+                                param.default_value.value_or("(required)"),
+                                param.choices.empty() ? "" : fmt::format(" choices={}", fmt::join(param.choices, ","))));
+  return lines;
+}
+
+// One line per tensor of a part (parameters, then buffers): name, shape, dtype.
+std::vector<std::string> tensor_lines(const torch::nn::Module& part) {
+  std::vector<std::string> lines;
+  auto add = [&](const std::string& name, const torch::Tensor& tensor) {
+    lines.push_back(fmt::format("{} [{}] {}", name, fmt::join(tensor.sizes(), ","),
+                                c10::toString(tensor.scalar_type())));
+  };
+  for (const auto& item : part.named_parameters(/*recurse=*/true)) add(item.key(), item.value());
+  for (const auto& item : part.named_buffers(/*recurse=*/true)) add(item.key(), item.value());
+  return lines;
+}
+
+std::string layout_hash(const std::vector<std::string>& schema, const std::vector<std::string>& tensors) {
+  return stable_hash(fmt::format("{}\n--\n{}", fmt::join(schema, "\n"), fmt::join(tensors, "\n")));
+}
+
+// The first line where `recorded` and `current` differ, as "'x' in the
+// checkpoint, 'y' now".
+std::string first_difference(const std::vector<std::string>& recorded, const std::vector<std::string>& current) {
+  for (std::size_t i = 0; i < std::max(recorded.size(), current.size()); ++i) {
+    const std::string was = i < recorded.size() ? recorded[i] : "(nothing)";
+    const std::string is = i < current.size() ? current[i] : "(nothing)";
+    if (was != is) return fmt::format("'{}' in the checkpoint, '{}' now", was, is);
+  }
+  return "";
+}
+
+// A part's module inside the model (PiadeModelImpl registers them by role).
+const torch::nn::Module& part_module(const PiadeModelImpl& model, const std::string& role) {
+  for (const auto& child : model.named_children())
+    if (child.key() == role) return *child.value();
+  throw Error(fmt::format("model: no part '{}'", role));
+}
+
+nlohmann::json part_json(const PartConfig& part, const torch::nn::Module* module) {
+  nlohmann::json params = nlohmann::json::object();
+  for (const auto& [name, value] : part.params.values()) params[name] = part.params.text(name);
+  nlohmann::json entry = {{"name", part.component->name},
+                          {"version", part.component->plugin->version},
+                          {"plugin", part.component->plugin->name},
+                          {"params", params}};
+  if (module != nullptr) {
+    const std::vector<std::string> schema = schema_lines(*part.component);
+    const std::vector<std::string> tensors = tensor_lines(*module);
+    entry["layout"] = {{"hash", layout_hash(schema, tensors)}, {"schema", schema}, {"tensors", tensors}};
+  }
+  return entry;
+}
+
+// The roles of the parts in pipeline order, as PiadeModelImpl names them
+// and the checkpoint's "pipeline" entry holds them.
+std::vector<std::pair<std::string, const nlohmann::json*>> recorded_parts(const nlohmann::json& pipeline) {
+  std::vector<std::pair<std::string, const nlohmann::json*>> parts;
+  for (const char* role : {"backbone", "pooling", "routing", "decoder"}) parts.emplace_back(role, &pipeline.at(role));
+  for (const auto& loss : pipeline.at("loss"))
+    parts.emplace_back("loss_" + loss.at("name").get<std::string>(), &loss);
+  return parts;
+}
+
+// Checks every recorded part's layout against the model built from it; a
+// part without a recorded layout (checkpoints from before layouts) was
+// already held to its exact version by part_from_json.
+void check_layouts(const nlohmann::json& pipeline, const PipelineConfig& config, const PiadeModelImpl& model,
+                   const std::string& source) {
+  const std::vector<const PartConfig*> parts = config.parts();
+  const auto recorded = recorded_parts(pipeline);
+  for (std::size_t i = 0; i < parts.size() && i < recorded.size(); ++i) {
+    const auto& [role, entry] = recorded[i];
+    const auto layout = entry->find("layout");
+    if (layout == entry->end()) continue;
+    const ComponentInfo& component = *parts[i]->component;
+    const std::vector<std::string> schema = schema_lines(component);
+    const std::vector<std::string> tensors = tensor_lines(part_module(model, role));
+    if (layout->at("hash").get<std::string>() == layout_hash(schema, tensors)) continue;
+    std::string what = first_difference(layout->at("schema").get<std::vector<std::string>>(), schema);
+    const char* thing = "parameter";
+    if (what.empty()) {
+      what = first_difference(layout->at("tensors").get<std::vector<std::string>>(), tensors);
+      thing = "tensor";
+    }
+    throw Error(fmt::format("{}: {} '{}' version {} ({}) does not fit the checkpoint's weights, trained with "
+                            "version {}: {} {}; use the plugin version the checkpoint was trained with, or "
+                            "retrain",
+                            source, kind_name(component.kind), component.name, component.plugin->version,
+                            component.plugin->file.string(), entry->at("version").get<std::string>(), thing,
+                            what.empty() ? "(layout hash differs)" : what));
+  }
+}
+
+PartConfig part_from_json(const PluginRegistry& registry, Kind kind, const nlohmann::json& entry,
+                          const std::string& source) {
+  const std::string name = entry.at("name").get<std::string>();
+  const std::string version = entry.at("version").get<std::string>();
+  PartConfig part;
+  try {
+    part.component = &registry.get(kind, name);
+  } catch (const Error& e) {
+    throw Error(fmt::format("{}: the checkpoint needs {} '{}' {}: {}", source, kind_name(kind),
+                            name, version, e.what()));
+  }
+  // Another version of the same major number is accepted when the layout
+  // the checkpoint recorded still matches (checked by restore_model, which
+  // has the tensors); a checkpoint without a layout needs the exact version.
+  const std::string& current = part.component->plugin->version;
+  const bool has_layout = entry.contains("layout");
+  if (current != version && (major_of(current) != major_of(version) || !has_layout))
+    throw Error(fmt::format("{}: the checkpoint was trained with {} '{}' version {}, but {} has "
+                            "version {}; use the plugin version it was trained with{}",
+                            source, kind_name(kind), name, version, part.component->plugin->file.string(), current,
+                            major_of(current) != major_of(version)
+                                ? " (another major version changes the weights' meaning)"
+                                : " (the checkpoint records no layout to check another version against: it "
+                                  "predates layout hashes; retrain to record one)"));
+  std::map<std::string, std::string> values;
+  for (const auto& [key, value] : entry.at("params").items()) values[key] = value.get<std::string>();
+  try {
+    part.params = resolve_params(part.component->id(), part.component->params, values);
+  } catch (const Error& e) {
+    throw Error(fmt::format("{}: recorded parameters no longer validate: {}", source, e.what()));
+  }
+  return part;
+}
+
+}  // namespace
+
+fs::path checkpoint_file(const fs::path& path) {
+  std::error_code ec;
+  if (fs::is_directory(path, ec)) {
+    fs::path file = path / kFileName;
+    if (!fs::exists(file))
+      throw Error(fmt::format("--checkpoint: '{}' holds no {}; give the directory `piade train "
+                              "--out` wrote, or the file",
+                              path.string(), kFileName));
+    return file;
+  }
+  if (!fs::exists(path, ec))
+    throw Error(fmt::format("--checkpoint: '{}' does not exist", path.string()));
+  return path;
+}
+
+nlohmann::json pipeline_to_json(const PipelineConfig& config, const PiadeModelImpl* model) {
+  auto module = [&](const std::string& role) { return model ? &part_module(*model, role) : nullptr; };
+  nlohmann::json out = {{"backbone", part_json(config.backbone, module("backbone"))},
+                        {"pooling", part_json(config.pooling, module("pooling"))},
+                        {"routing", part_json(config.routing, module("routing"))},
+                        {"decoder", part_json(config.decoder, module("decoder"))},
+                        {"loss", nlohmann::json::array()}};
+  for (const PartConfig& loss : config.losses)
+    out["loss"].push_back(part_json(loss, module("loss_" + loss.component->name)));
+  return out;
+}
+
+PipelineConfig pipeline_from_json(const PluginRegistry& registry, const nlohmann::json& pipeline,
+                                  const std::string& source) {
+  try {
+    PipelineConfig config;
+    config.backbone = part_from_json(registry, Kind::backbone, pipeline.at("backbone"), source);
+    config.pooling = part_from_json(registry, Kind::pooling, pipeline.at("pooling"), source);
+    config.routing = part_from_json(registry, Kind::routing, pipeline.at("routing"), source);
+    config.decoder = part_from_json(registry, Kind::decoder, pipeline.at("decoder"), source);
+    for (const auto& loss : pipeline.at("loss"))
+      config.losses.push_back(part_from_json(registry, Kind::loss, loss, source));
+    return config;
+  } catch (const nlohmann::json::exception& e) {
+    throw Error(fmt::format("{}: malformed pipeline configuration ({})", source, e.what()));
+  }
+}
+
+PiadeModel restore_model(const PluginRegistry& registry, const fs::path& file, const nlohmann::json& meta,
+                         const torch::Device& device) {
+  const PipelineConfig pipeline = pipeline_from_json(registry, meta.at("pipeline"), file.string());
+  const nlohmann::json& image = meta.at("image");
+  PiadeModel model(registry, pipeline,
+                   ImageShape{image.at("channels").get<int64_t>(), image.at("height").get<int64_t>(),
+                              image.at("width").get<int64_t>()},
+                   /*restoring=*/true);
+  try {
+    check_layouts(meta.at("pipeline"), pipeline, *model, file.string());
+  } catch (const nlohmann::json::exception& e) {
+    throw Error(fmt::format("{}: malformed layout in the pipeline configuration ({})", file.string(), e.what()));
+  }
+  model->to(device);
+  load_checkpoint_state(file, model, nullptr, device);
+  return model;
+}
+
+Preprocess checkpoint_preprocess(const nlohmann::json& meta) {
+  Preprocess settings;
+  try {
+    const nlohmann::json& image = meta.at("image");
+    settings.channels = image.at("channels").get<int64_t>();
+    settings.image_size = image.at("height").get<int64_t>();
+    if (const auto recorded = meta.find("preprocess"); recorded != meta.end()) {
+      settings.image_size = recorded->value("image_size", settings.image_size);
+      settings.channels = recorded->value("channels", settings.channels);
+      settings.resize = recorded->value("resize", int64_t{0});
+    }
+  } catch (const nlohmann::json::exception& e) {
+    throw Error(fmt::format("checkpoint: malformed image or preprocess entry ({})", e.what()));
+  }
+  return settings;
+}
+
+double checkpoint_threshold(const nlohmann::json& meta) {
+  const auto stats = meta.find("score_stats");
+  if (stats == meta.end() || !stats->contains("threshold")) return std::nan("");
+  return stats->at("threshold").get<double>();
+}
+
+void save_checkpoint(const fs::path& file, PiadeModel& model, torch::optim::Optimizer* optimizer,
+                     const nlohmann::json& meta) {
+  torch::serialize::OutputArchive archive;
+  model->save(archive);
+  archive.write(kMetaKey, c10::IValue(meta.dump()));
+  if (optimizer != nullptr) {
+    torch::serialize::OutputArchive optimizer_archive;
+    optimizer->save(optimizer_archive);
+    archive.write(kOptimizerKey, optimizer_archive);
+  }
+  const fs::path temporary = temporary_beside(file);
+  try {
+    archive.save_to(temporary.string());
+  } catch (const std::exception& e) {
+    std::error_code ec;
+    fs::remove(temporary, ec);
+    throw Error(fmt::format("{}: cannot write the checkpoint ({})", file.string(), e.what()));
+  }
+  std::error_code ec;
+  fs::rename(temporary, file, ec);
+  if (ec) throw Error(fmt::format("{}: cannot replace ({})", file.string(), ec.message()));
+}
+
+nlohmann::json read_checkpoint_meta(const fs::path& file) {
+  torch::serialize::InputArchive archive;
+  c10::IValue meta;
+  try {
+    archive.load_from(file.string(), torch::Device(torch::kCPU));
+    if (!archive.try_read(kMetaKey, meta) || !meta.isString())
+      throw Error("no piade configuration inside");
+    return nlohmann::json::parse(meta.toStringRef());
+  } catch (const std::exception& e) {
+    throw Error(fmt::format("{}: not a readable piade checkpoint ({})", file.string(),
+                            std::string(e.what()).substr(0, std::string(e.what()).find('\n'))));
+  }
+}
+
+void load_checkpoint_state(const fs::path& file, PiadeModel& model,
+                           torch::optim::Optimizer* optimizer, const torch::Device& device) {
+  try {
+    torch::serialize::InputArchive archive;
+    archive.load_from(file.string(), device);
+    model->load(archive);
+    if (optimizer != nullptr) {
+      torch::serialize::InputArchive optimizer_archive;
+      if (!archive.try_read(kOptimizerKey, optimizer_archive))
+        throw Error("it holds no optimizer state, so training cannot resume from it");
+      optimizer->load(optimizer_archive);
+    }
+  } catch (const std::exception& e) {
+    throw Error(fmt::format("{}: cannot load the checkpoint's weights ({})", file.string(),
+                            std::string(e.what()).substr(0, std::string(e.what()).find('\n'))));
+  }
+}
+
+void save_model_safetensors(const fs::path& file, PiadeModel& model, const nlohmann::json& meta) {
+  std::map<std::string, torch::Tensor> tensors;
+  for (const auto& item : model->named_parameters()) tensors[item.key()] = item.value().detach().cpu();
+  for (const auto& item : model->named_buffers()) tensors[item.key()] = item.value().cpu();
+  try {
+    save_safetensors(file.string(), tensors, {{"piade_config", meta.dump()}, {"format", "pt"}});
+  } catch (const std::exception& e) {
+    throw Error(e.what());
+  }
+}
+
+}  // namespace piade

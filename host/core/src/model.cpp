@@ -1,0 +1,103 @@
+#include "piade/core/model.h"
+
+#include <fmt/format.h>
+
+#include "piade/core/precision.h"
+
+namespace piade {
+namespace {
+
+std::string shape_text(const torch::Tensor& t) {
+  std::string text;
+  for (int64_t i = 0; i < t.dim(); ++i) text += (i ? "x" : "") + std::to_string(t.size(i));
+  return text;
+}
+
+}  // namespace
+
+PiadeModelImpl::PiadeModelImpl(const PluginRegistry& registry, const PipelineConfig& config,
+                               ImageShape image, bool restoring)
+    : image_(image) {
+  ComponentContext context;
+  context.image = image;
+  context.restoring = restoring;
+
+  context.params = config.backbone.params;
+  backbone_ = registry.create_as<Backbone>(*config.backbone.component, context);
+  context.features = backbone_->output_shape(image);
+
+  context.params = config.pooling.params;
+  pooling_ = registry.create_as<Pooling>(*config.pooling.component, context);
+  context.capsules = pooling_->output_shape(*context.features);
+
+  context.params = config.routing.params;
+  routing_ = registry.create_as<Routing>(*config.routing.component, context);
+  context.vectors = routing_->output_shape(*context.capsules);
+
+  context.params = config.decoder.params;
+  decoder_ = registry.create_as<Decoder>(*config.decoder.component, context);
+
+  // Names here are the prefixes of every tensor in checkpoints and exports.
+  register_module("backbone", std::dynamic_pointer_cast<torch::nn::Module>(backbone_));
+  register_module("pooling", std::dynamic_pointer_cast<torch::nn::Module>(pooling_));
+  register_module("routing", std::dynamic_pointer_cast<torch::nn::Module>(routing_));
+  register_module("decoder", std::dynamic_pointer_cast<torch::nn::Module>(decoder_));
+
+  for (const PartConfig& loss : config.losses) {
+    ComponentContext loss_context;
+    loss_context.image = image;
+    loss_context.restoring = restoring;
+    loss_context.params = loss.params;
+    losses_.push_back(registry.create_as<Loss>(*loss.component, loss_context));
+    loss_names_.push_back(loss.component->name);
+    loss_weights_.push_back(loss.params.get_float("weight"));
+    register_module("loss_" + loss.component->name,
+                    std::dynamic_pointer_cast<torch::nn::Module>(losses_.back()));
+  }
+}
+
+Reconstruction PiadeModelImpl::reconstruct(const torch::Tensor& images) {
+  TORCH_CHECK(images.dim() == 4 && images.size(1) == image_.channels &&
+                  images.size(2) == image_.height && images.size(3) == image_.width,
+              "model: expected images N x ", image_.channels, "x", image_.height, "x",
+              image_.width, ", got ", shape_text(images));
+  torch::Tensor features = backbone_->forward(images);
+  torch::Tensor capsules = pooling_->forward(features);
+  torch::Tensor vectors = routing_->forward(capsules);
+  VectorSelection chosen = routing_->select(vectors);
+  torch::Tensor reconstructions = decoder_->forward(chosen.vectors, features);
+  TORCH_CHECK(reconstructions.sizes() == images.sizes(), "model: the decoder returned ",
+              shape_text(reconstructions), " for images ", shape_text(images));
+  return {images, reconstructions, chosen.index};
+}
+
+BatchScores PiadeModelImpl::score(const torch::Tensor& images, bool with_maps) {
+  // Loss terms may skip their maps in training mode (sdk/loss.h).
+  TORCH_CHECK(!with_maps || !is_training(), "model: anomaly maps need eval mode; call eval() first");
+  BatchScores scores;
+  scores.reconstruction = reconstruct(images);
+  // The loss terms run in fp32 whatever the caller's autocast (precision.h),
+  // and so do the reconstructions the scores hand back.
+  AutocastSuspended fp32;
+  Reconstruction& reconstruction = scores.reconstruction;
+  reconstruction.images = reconstruction.images.to(torch::kFloat);
+  reconstruction.reconstructions = reconstruction.reconstructions.to(torch::kFloat);
+  const torch::Tensor& x = reconstruction.images;
+  const torch::Tensor& y = reconstruction.reconstructions;
+  scores.total = torch::zeros({images.size(0)}, images.options());
+  for (std::size_t i = 0; i < losses_.size(); ++i) {
+    LossTerm term = losses_[i]->forward(x, y);
+    TORCH_CHECK(term.per_image.dim() == 1 && term.per_image.size(0) == images.size(0), "loss ",
+                loss_names_[i], ": per-image loss is ", shape_text(term.per_image), ", expected ",
+                images.size(0));
+    scores.total = scores.total + loss_weights_[i] * term.per_image;
+    scores.terms.push_back(term.per_image);
+    if (with_maps && term.map.defined()) {
+      torch::Tensor weighted = loss_weights_[i] * term.map;
+      scores.map = scores.map.defined() ? scores.map + weighted : weighted;
+    }
+  }
+  return scores;
+}
+
+}  // namespace piade

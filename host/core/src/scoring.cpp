@@ -1,0 +1,64 @@
+#include "piade/core/scoring.h"
+
+#include <algorithm>
+
+namespace piade {
+namespace {
+
+// The q-quantile of sorted values: the nearest rank, as score_statistics
+// has always computed it.
+double sorted_quantile(const torch::Tensor& sorted, double q) {
+  const int64_t i = std::min<int64_t>(sorted.size(0) - 1, static_cast<int64_t>(q * (sorted.size(0) - 1) + 0.5));
+  return sorted[i].item<double>();
+}
+
+}  // namespace
+
+nlohmann::json score_statistics(const torch::Tensor& scores) {
+  torch::Tensor s = scores.to(torch::kCPU, torch::kDouble);
+  torch::Tensor sorted = std::get<0>(s.sort());
+  auto quantile = [&](double q) { return sorted_quantile(sorted, q); };
+  return {{"count", s.size(0)},
+          {"mean", s.mean().item<double>()},
+          {"std", s.size(0) > 1 ? s.std().item<double>() : 0.0},
+          {"min", sorted[0].item<double>()},
+          {"median", quantile(0.5)},
+          {"p95", quantile(0.95)},
+          {"p99", quantile(0.99)},
+          {"max", sorted[-1].item<double>()},
+          {"threshold", quantile(0.99)},
+          {"threshold_rule", "99th percentile of training-set scores"}};
+}
+
+nlohmann::json map_statistics(const torch::Tensor& image_maxima) {
+  const torch::Tensor sorted = std::get<0>(image_maxima.to(torch::kCPU, torch::kDouble).sort());
+  return {{"count", sorted.size(0)},
+          {"max_median", sorted_quantile(sorted, 0.5)},
+          {"max_p99", sorted_quantile(sorted, 0.99)},
+          {"max_max", sorted[-1].item<double>()},
+          {"rule", "per training image the largest anomaly-map value; max_p99 tops the colour scale"}};
+}
+
+ScoreTable score_all(PiadeModel& model, const torch::Tensor& images_uint8, const Preprocess& preprocess_settings,
+                      int64_t batch_size, const torch::Device& device, const ScoreVisitor& visit) {
+  torch::NoGradGuard no_grad;
+  model->eval();
+  std::vector<torch::Tensor> totals, indices;
+  std::vector<std::vector<torch::Tensor>> terms;
+  for (int64_t start = 0; start < images_uint8.size(0); start += batch_size) {
+    torch::Tensor batch = images_uint8.slice(0, start, std::min(start + batch_size, images_uint8.size(0)));
+    BatchScores scores = model->score(preprocess(batch, preprocess_settings).to(device), /*with_maps=*/bool(visit));
+    if (visit) visit(start, scores);
+    totals.push_back(scores.total.cpu());
+    indices.push_back(scores.reconstruction.vector_index.cpu());
+    terms.resize(scores.terms.size());
+    for (std::size_t t = 0; t < scores.terms.size(); ++t) terms[t].push_back(scores.terms[t].cpu());
+  }
+  ScoreTable out;
+  out.total = torch::cat(totals);
+  out.vector_index = torch::cat(indices);
+  for (auto& term : terms) out.terms.push_back(torch::cat(term));
+  return out;
+}
+
+}  // namespace piade

@@ -1,0 +1,250 @@
+// End to end: the built `piade` executable against the fixture plugins.
+// Exit codes: 0 success, 1 an error (one line on stderr), 2 unknown command.
+#include <map>
+#include <sstream>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+#include <torch/version.h>
+
+#include "tests/support/files.h"
+#include "tests/support/fixture_plugins.h"
+#include "tests/support/process.h"
+#include "tests/support/scratch_dir.h"
+
+namespace piade {
+namespace {
+
+using test::fixture_dir;
+using test::fixture_file;
+using test::lines;
+using test::run_piade;
+
+std::string good_dir() { return fixture_dir("good").string(); }
+
+std::vector<std::string> words(const std::string& line) {
+  std::vector<std::string> out;
+  std::istringstream in(line);
+  std::string word;
+  while (in >> word) out.push_back(word);
+  return out;
+}
+
+bool has_line(const std::string& text, const std::string& line) {
+  for (const std::string& l : lines(text))
+    if (l == line) return true;
+  return false;
+}
+
+// The reason `piade plugins --json` gives for a broken file.
+std::string broken_reason(const nlohmann::json& listing, const std::string& file) {
+  for (const auto& broken : listing["broken"])
+    if (broken["file"] == file) return broken["reason"].get<std::string>();
+  return "(not listed)";
+}
+
+TEST(CliTest, PluginsListsGoodAndBrokenPlugins) {
+  const auto result = run_piade({"plugins", "--plugin-dir", good_dir(), "--plugin-dir",
+                                 fixture_dir("torch_version").string(), "--plugin-dir",
+                                 fixture_dir("null_entry").string()});
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  const std::vector<std::string> out = lines(result.out);
+  ASSERT_FALSE(out.empty());
+  EXPECT_EQ(words(out[0]), (std::vector<std::string>{"KIND", "NAME", "VERSION", "FILE"}));
+  const std::string file = fixture_file("good").string();
+  for (const char* kind : {"backbone", "pooling", "routing", "decoder", "loss"}) {
+    bool found = false;
+    for (const std::string& line : out)
+      found = found || words(line) == std::vector<std::string>{kind, "tiny", "1.2.3", file};
+    EXPECT_TRUE(found) << kind << "/tiny is not listed:\n" << result.out;
+  }
+  EXPECT_TRUE(has_line(result.out, "  " + fixture_file("null_entry").string() +
+                                       ": entry point returned no manifest; the plugin failed "
+                                       "to initialise"))
+      << result.out;
+  EXPECT_TRUE(has_line(result.out, "  " + fixture_file("torch_version").string() +
+                                       ": built with LibTorch 0.0.1, this piade has LibTorch " +
+                                       TORCH_VERSION + "; rebuild it against this piade's LibTorch"))
+      << result.out;
+}
+
+TEST(CliTest, PluginsJson) {
+  const auto result = run_piade({"plugins", "--json", "--plugin-dir", good_dir(), "--plugin-dir",
+                                 fixture_dir("cuda").string()});
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  const nlohmann::json listing = nlohmann::json::parse(result.out);
+  std::map<std::string, nlohmann::json> by_id;
+  for (const auto& plugin : listing["plugins"]) by_id[plugin["id"].get<std::string>()] = plugin;
+  ASSERT_TRUE(by_id.count("routing/tiny")) << result.out;
+  const nlohmann::json& routing = by_id["routing/tiny"];
+  EXPECT_EQ(routing["kind"], "routing");
+  EXPECT_EQ(routing["name"], "tiny");
+  EXPECT_EQ(routing["plugin"], "tiny");
+  EXPECT_EQ(routing["version"], "1.2.3");
+  EXPECT_EQ(routing["doc"], "mean capsule to vectors");
+  EXPECT_EQ(routing["file"], fixture_file("good").string());
+  EXPECT_TRUE(by_id.count("backbone/wrong_interface"));
+  EXPECT_TRUE(by_id.count("loss/mse")) << "the built-in plugin directory was not searched";
+  const std::string reason = broken_reason(listing, fixture_file("cuda").string());
+  EXPECT_EQ(reason.rfind(fixture_file("cuda").string() + ": built with a ", 0), 0u) << reason;
+}
+
+TEST(CliTest, PluginsInfo) {
+  const auto result = run_piade({"plugins", "info", "routing/tiny", "--plugin-dir", good_dir()});
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  const std::vector<std::string> out = lines(result.out);
+  ASSERT_GE(out.size(), 3u) << result.out;
+  EXPECT_EQ(out[0], "routing/tiny — mean capsule to vectors");
+  EXPECT_EQ(out[1], "plugin tiny 1.2.3 (" + fixture_file("good").string() +
+                        "): tiny components of every kind for the host tests");
+  EXPECT_TRUE(has_line(result.out,
+                       "parameters (set with --set routing.NAME=VALUE or a [routing] config "
+                       "section):"))
+      << result.out;
+  bool vectors = false;
+  for (const std::string& line : out)
+    vectors = vectors || words(line) == std::vector<std::string>{"vectors", "int", "default", "'2',",
+                                                                 "range", "[1,", "16]"};
+  EXPECT_TRUE(vectors) << result.out;
+
+  const auto decoder = run_piade({"plugins", "info", "decoder/tiny", "--plugin-dir", good_dir()});
+  ASSERT_EQ(decoder.exit_code, 0) << decoder.err;
+  bool activation = false;
+  for (const std::string& line : lines(decoder.out))
+    activation = activation || words(line) == std::vector<std::string>{"activation", "choice", "default",
+                                                                       "'tanh',", "one", "of",
+                                                                       "tanh|none"};
+  EXPECT_TRUE(activation) << decoder.out;
+}
+
+TEST(CliTest, PluginsInfoJson) {
+  const auto result =
+      run_piade({"plugins", "info", "routing/tiny", "--json", "--plugin-dir", good_dir()});
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  const nlohmann::json info = nlohmann::json::parse(result.out);
+  EXPECT_EQ(info["id"], "routing/tiny");
+  EXPECT_EQ(info["version"], "1.2.3");
+  ASSERT_EQ(info["params"].size(), 2u);
+  const nlohmann::json& vectors = info["params"][0];
+  EXPECT_EQ(vectors["name"], "vectors");
+  EXPECT_EQ(vectors["type"], "int");
+  EXPECT_EQ(vectors["default"], "2");
+  EXPECT_EQ(vectors["required"], false);
+  EXPECT_EQ(vectors["min"], 1.0);
+  EXPECT_EQ(vectors["max"], 16.0);
+  EXPECT_EQ(vectors["doc"], "routed vectors");
+  EXPECT_FALSE(info["params"][1].contains("max"));
+
+  const auto loss = run_piade({"plugins", "info", "loss/tiny", "--json", "--plugin-dir", good_dir()});
+  ASSERT_EQ(loss.exit_code, 0) << loss.err;
+  const nlohmann::json loss_info = nlohmann::json::parse(loss.out);
+  ASSERT_EQ(loss_info["params"].size(), 1u);
+  EXPECT_EQ(loss_info["params"][0]["name"], "weight");
+}
+
+TEST(CliTest, PluginsInfoErrors) {
+  auto result = run_piade({"plugins", "info", "tiny", "--plugin-dir", good_dir()});
+  EXPECT_EQ(result.exit_code, 1);
+  EXPECT_EQ(result.err,
+            "piade plugins: 'tiny' is ambiguous: backbone/tiny, pooling/tiny, routing/tiny, "
+            "decoder/tiny, loss/tiny; give KIND/NAME\n");
+  result = run_piade({"plugins", "info", "routing/tiyn", "--plugin-dir", good_dir()});
+  EXPECT_EQ(result.exit_code, 1);
+  EXPECT_EQ(result.err, "piade plugins: no plugin named 'routing/tiyn', did you mean 'routing/tiny'?\n");
+  result = run_piade({"plugins", "info", "torch_version", "--plugin-dir",
+                      fixture_dir("torch_version").string()});
+  EXPECT_EQ(result.exit_code, 1);
+  EXPECT_EQ(result.err, "piade plugins: plugin 'torch_version' is broken: " +
+                            fixture_file("torch_version").string() +
+                            ": built with LibTorch 0.0.1, this piade has LibTorch " + TORCH_VERSION +
+                            "; rebuild it against this piade's LibTorch\n");
+  result = run_piade({"plugins", "inf", "--plugin-dir", good_dir()});
+  EXPECT_EQ(result.exit_code, 1);
+  EXPECT_EQ(result.err, "piade plugins: unknown subcommand 'inf', did you mean 'info'?\n");
+  result = run_piade({"plugins", "list", "--plugin-dir", good_dir()});
+  EXPECT_EQ(result.exit_code, 1);
+  EXPECT_EQ(result.err,
+            "piade plugins: unknown subcommand 'list'; use `piade plugins` or `piade plugins info "
+            "NAME`\n");
+  result = run_piade({"plugins", "info", "--plugin-dir", good_dir()});
+  EXPECT_EQ(result.exit_code, 1);
+  EXPECT_EQ(result.err, "piade plugins: info: expects one NAME (or KIND/NAME)\n");
+  result = run_piade({"config", "extra", "--plugin-dir", good_dir()});
+  EXPECT_EQ(result.exit_code, 1);
+  EXPECT_EQ(result.err, "piade config: unexpected argument 'extra'; give options only\n");
+}
+
+TEST(CliTest, UnknownCommandSuggestsAndExits2) {
+  const auto result = run_piade({"plugin", "--plugin-dir", good_dir()});
+  EXPECT_EQ(result.exit_code, 2);
+  EXPECT_EQ(result.err, "piade: unknown command 'plugin', did you mean 'plugins'?\n");
+  EXPECT_EQ(result.out, "");
+  const auto nothing = run_piade({});
+  EXPECT_EQ(nothing.exit_code, 2);
+  EXPECT_NE(nothing.out.find("usage: piade COMMAND"), std::string::npos) << nothing.out;
+}
+
+TEST(CliTest, BadOptionExits1WithOneLine) {
+  auto result = run_piade({"plugins", "--jsn"});
+  EXPECT_EQ(result.exit_code, 1);
+  EXPECT_EQ(result.err, "piade plugins: unknown option '--jsn', did you mean '--json'?\n");
+  EXPECT_EQ(result.out, "");
+  result = run_piade({"config", "--set", "routing.vectors"});
+  EXPECT_EQ(result.exit_code, 1);
+  EXPECT_EQ(result.err, "piade config: --set: expects KEY=VALUE, got 'routing.vectors'\n");
+  result = run_piade({"plugins", "--plugin-dir", "/nonexistent/plugins"});
+  EXPECT_EQ(result.exit_code, 1);
+  EXPECT_EQ(result.err, "piade plugins: --plugin-dir: '/nonexistent/plugins' is not a directory\n");
+  result = run_piade({"config", "--plugin-dir", good_dir(), "--backbone", "tiny", "--pooling",
+                      "tiny", "--routing", "tiny", "--decoder", "tiny", "--loss", "tiny", "--set",
+                      "routing.vectors=99"});
+  EXPECT_EQ(result.exit_code, 1);
+  EXPECT_EQ(result.err, "piade config: routing/tiny: parameter 'vectors': 99 is out of range [1, 16]\n");
+}
+
+TEST(CliTest, ConfigOutputReadsBackToTheSameOutput) {
+  test::ScratchDir dir;
+  const std::vector<std::string> pipeline = {"--plugin-dir", good_dir(), "--backbone", "tiny",
+                                             "--pooling", "tiny", "--routing", "tiny",
+                                             "--decoder", "tiny"};
+  std::vector<std::string> args = {"config"};
+  args.insert(args.end(), pipeline.begin(), pipeline.end());
+  for (const char* word : {"--loss", "tiny,mse", "--set", "routing.vectors=1", "--set",
+                           "loss.mse.weight=0.1", "--decoder.activation=none"})
+    args.push_back(word);
+  const auto first = run_piade(args);
+  ASSERT_EQ(first.exit_code, 0) << first.err;
+  const std::vector<std::string> out = lines(first.out);
+  ASSERT_GE(out.size(), 5u) << first.out;
+  EXPECT_EQ(std::vector<std::string>(out.begin(), out.begin() + 5),
+            (std::vector<std::string>{"backbone = tiny", "pooling = tiny", "routing = tiny",
+                                      "decoder = tiny", "loss = tiny,mse"}));
+  EXPECT_NE(first.out.find("\n[routing]\nscale = 0.5\nvectors = 1\n"), std::string::npos) << first.out;
+  EXPECT_NE(first.out.find("\n[decoder]\nactivation = none\n"), std::string::npos) << first.out;
+  EXPECT_NE(first.out.find("\n[loss.mse]\nweight = 0.1\n"), std::string::npos) << first.out;
+  EXPECT_NE(first.out.find("\n[loss.tiny]\nweight = 1\n"), std::string::npos) << first.out;
+
+  test::write_text(dir / "resolved.ini", first.out);
+  const auto second =
+      run_piade({"config", "--plugin-dir", good_dir(), "--config", (dir / "resolved.ini").string()});
+  ASSERT_EQ(second.exit_code, 0) << second.err;
+  EXPECT_EQ(second.out, first.out);
+
+  args.push_back("--json");
+  const auto json = run_piade(args);
+  ASSERT_EQ(json.exit_code, 0) << json.err;
+  const nlohmann::json config = nlohmann::json::parse(json.out);
+  EXPECT_EQ(config["routing"]["name"], "tiny");
+  EXPECT_EQ(config["routing"]["version"], "1.2.3");
+  EXPECT_EQ(config["routing"]["params"]["vectors"], "1");
+  ASSERT_EQ(config["loss"].size(), 2u);
+  EXPECT_EQ(config["loss"][1]["name"], "mse");
+  EXPECT_EQ(config["loss"][1]["params"]["weight"], "0.1");
+  const auto json_again = run_piade(
+      {"config", "--json", "--plugin-dir", good_dir(), "--config", (dir / "resolved.ini").string()});
+  ASSERT_EQ(json_again.exit_code, 0) << json_again.err;
+  EXPECT_EQ(json_again.out, json.out);
+}
+
+}  // namespace
+}  // namespace piade

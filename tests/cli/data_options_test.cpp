@@ -1,0 +1,205 @@
+// The dataset options (cli/data_options.h) as every command parses them:
+// geometry settings, format names, IDX data through load_dataset, dataset
+// errors as the CLI words them, and the dataset a checkpoint records.
+#include <filesystem>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+#include <opencv2/core.hpp>
+#include <opencv2/imgcodecs.hpp>
+
+#include "cli/data_options.h"
+#include "piade/core/error.h"
+#include "tests/support/scratch_dir.h"
+
+namespace piade {
+namespace {
+
+namespace fs = std::filesystem;
+
+/// The message of the piade::Error `call` throws, or "(no error)".
+std::string error_of(const std::function<void()>& call) {
+  try {
+    call();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
+/// The options as `piade train` parses them.
+CommandLine parse_data_options(const std::vector<std::string>& args) {
+  po::options_description options = common_options();
+  options.add(dataset_options());
+  return parse_options(args, options);
+}
+
+/// load_dataset on parsed words.
+OneClassSplit load(const std::vector<std::string>& args, uint64_t seed = 0) {
+  return load_dataset(parse_data_options(args), seed);
+}
+
+Preprocess settings(const std::vector<std::string>& args) { return preprocess_settings(parse_data_options(args)); }
+
+TEST(DataOptions, ResizeThenCropSettings) {
+  const Preprocess paper = settings({"--resize", "156", "--image-size", "120", "--channels", "3"});
+  EXPECT_EQ(paper.image_size, 120);
+  EXPECT_EQ(paper.resize, 156);
+  EXPECT_EQ(paper.channels, 3);
+  const Preprocess resize_only = settings({"--resize", "64"});  // no crop
+  EXPECT_EQ(resize_only.image_size, 64);
+  EXPECT_EQ(resize_only.resize, 0);
+  EXPECT_EQ(settings({"--resize", "64", "--image-size", "64"}).resize, 0);
+  EXPECT_EQ(settings({}).image_size, 0);
+  EXPECT_EQ(error_of([] { settings({"--resize", "100", "--image-size", "120"}); }),
+            "--resize: must be at least --image-size (120), got 100");
+  EXPECT_EQ(error_of([] { settings({"--resize", "8"}); }), "--resize: must be at least 16, got 8");
+
+  const DecodeOptions decode = decode_settings(parse_data_options({"--resize", "156", "--image-size", "120", "--skip-bad"}));
+  EXPECT_EQ(decode.image_size, 120);
+  EXPECT_EQ(decode.resize, 156);
+  EXPECT_TRUE(decode.skip_bad);
+  EXPECT_FALSE(decode_settings(parse_data_options({})).skip_bad);
+}
+
+TEST(DataOptions, UnknownDatasetListsTheSupportedOnes) {
+  EXPECT_EQ(error_of([] { load({"--dataset", "mvtek"}); }),
+            "--dataset: 'mvtek' is not supported (supported: fmnist, mnist, cifar10, coil100, mvtec, folder), did "
+            "you mean 'mvtec'?");
+  EXPECT_EQ(error_of([] { load({"--dataset", "mnist"}); }), "--data-root: needed for --dataset mnist");
+  EXPECT_EQ(error_of([] { load({"--dataset", "folder"}); }),
+            "--data-root: needed for --dataset folder (a directory with train/good/, test/good/ and test/<anomaly>/), "
+            "or name the directories with --train-dir, --test-normal-dir and --test-anomalous-dir");
+  EXPECT_EQ(error_of([] { load({"--max-test", "1"}); }), "--max-test: needs at least 2 images (one normal, one anomalous)");
+}
+
+// Debian's dataset-fashion-mnist, as the one-class tests use it.
+TEST(DataOptions, FashionMnistWithResizeHasTheFinalGeometry) {
+  const OneClassSplit plain = load({"--max-train", "5", "--max-test", "20", "--normal-class", "1"}, 3);
+  EXPECT_EQ(plain.description, "Fashion-MNIST class 1 (trouser)");
+  EXPECT_EQ(plain.train.images.sizes(), (std::vector<int64_t>{5, 1, 28, 28}));  // preprocess() resizes later
+  EXPECT_EQ(plain.test.size(), 20);
+  EXPECT_EQ(plain.test.labels.sum().item<int64_t>(), 18);
+  EXPECT_NE(plain.test.ids[0].find("t10k-images-idx3-ubyte"), std::string::npos);
+  EXPECT_FALSE(plain.test.masks.defined());
+  const OneClassSplit test_only = load_dataset(
+      parse_data_options({"--max-train", "5", "--max-test", "20", "--normal-class", "1"}), 3, DatasetSplits::test_only);
+  EXPECT_EQ(test_only.train.size(), 0);
+  EXPECT_EQ(test_only.test.ids, plain.test.ids);
+
+  const OneClassSplit cropped =
+      load({"--max-train", "5", "--max-test", "20", "--normal-class", "1", "--resize", "36", "--image-size", "28"}, 3);
+  EXPECT_EQ(cropped.train.ids, plain.train.ids);
+  ASSERT_EQ(cropped.train.images.sizes(), (std::vector<int64_t>{5, 1, 28, 28}));
+  // Zoomed in by 36/28 about the centre: the same as preprocess() on the raw images.
+  Preprocess geometry;
+  geometry.image_size = 28;
+  geometry.resize = 36;
+  Preprocess to_36;
+  to_36.image_size = 36;
+  const torch::Tensor expected = resize_and_crop(resize_and_crop(plain.train.images, to_36), geometry);
+  EXPECT_TRUE(torch::equal(cropped.train.images, expected));
+  EXPECT_FALSE(torch::equal(cropped.train.images, plain.train.images));
+}
+
+// A 64x64 gray image with a red defect on rows [top, top+16), columns
+// [left, left+16), and its mask (as tests/datasets/folder_test.cpp draws them).
+cv::Mat defect(int top, int left, bool mask) {
+  cv::Mat image = mask ? cv::Mat(64, 64, CV_8UC1, cv::Scalar(0)) : cv::Mat(64, 64, CV_8UC3, cv::Scalar(40, 40, 40));
+  image(cv::Rect(left, top, 16, 16)).setTo(mask ? cv::Scalar(255) : cv::Scalar(0, 0, 255));
+  return image;
+}
+
+// root/bottle as MVTec AD lays it out, root/screw with training images only,
+// and a folder that is no category.
+class Mvtec : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const cv::Mat gray(64, 64, CV_8UC3, cv::Scalar(40, 40, 40));
+    const fs::path bottle = dir_ / "bottle";
+    for (int i = 0; i < 4; ++i) write_image(bottle / "train/good" / name(i), gray);
+    for (int i = 0; i < 2; ++i) write_image(bottle / "test/good" / name(i), gray);
+    write_image(bottle / "test/crack/000.png", defect(16, 32, false));
+    write_image(bottle / "ground_truth/crack/000_mask.png", defect(16, 32, true));
+    write_image(bottle / "test/crack/001.png", defect(0, 0, false));
+    write_image(bottle / "ground_truth/crack/001_mask.png", defect(0, 0, true));
+    write_image(bottle / "test/hole/000.png", defect(48, 48, false));
+    write_image(bottle / "ground_truth/hole/000_mask.png", defect(48, 48, true));
+    write_image(dir_ / "screw/train/good/000.png", gray);
+    fs::create_directories(dir_ / "license");
+  }
+  static void write_image(const fs::path& file, const cv::Mat& image) {
+    fs::create_directories(file.parent_path());
+    ASSERT_TRUE(cv::imwrite(file.string(), image)) << file;
+  }
+  static std::string name(int i) { return fmt::format("{:03d}.png", i); }
+  std::string root() const { return dir_.path().string(); }
+  std::vector<std::string> args(std::vector<std::string> more = {}) const {
+    std::vector<std::string> all = {"--dataset", "mvtec", "--data-root", root(), "--category", "bottle"};
+    all.insert(all.end(), more.begin(), more.end());
+    return all;
+  }
+  test::ScratchDir dir_;
+};
+
+// Dataset errors (piade::DatasetError) as the CLI words them: settings
+// become the flags that set them.
+TEST_F(Mvtec, DatasetErrorsNameTheFlags) {
+  EXPECT_EQ(error_of([&] { load({"--dataset", "mvtec", "--data-root", root()}); }),
+            "--category: needed for --dataset mvtec (available in " + root() + ": bottle, screw)");
+  EXPECT_EQ(error_of([&] { load(args({"--normal-class", "1"})); }),
+            "--normal-class: not used by --dataset mvtec; its normal images are <category>/train/good");
+  EXPECT_EQ(error_of([&] { load({"--dataset", "cifar10", "--category", "bottle"}); }),
+            "--category: only for --dataset mvtec, not cifar10");
+  EXPECT_EQ(error_of([&] { load({"--dataset", "fmnist", "--train-dir", "x"}); }),
+            "--train-dir: only for --dataset folder, not fmnist");
+  EXPECT_EQ(error_of([&] { load({"--dataset", "folder", "--train-dir", root()}); }),
+            "--test-normal-dir: needed for --dataset folder with named directories (--train-dir, --test-normal-dir, "
+            "--test-anomalous-dir, optional --mask-dir)");
+  EXPECT_EQ(error_of([&] { load(args({"--resize", "20", "--image-size", "32"})); }),
+            "--resize: must be at least --image-size (32), got 20");
+}
+
+TEST_F(Mvtec, TestOnlyAndTheCheckpointRecordGiveTheSameTestSplit) {
+  const std::vector<std::string> training = args({"--resize", "32", "--image-size", "16", "--max-train", "3",
+                                                  "--max-test", "4"});
+  const OneClassSplit both = load(training, 9);
+  const OneClassSplit test_only = load_dataset(parse_data_options(training), 9, DatasetSplits::test_only);
+  EXPECT_EQ(test_only.train.size(), 0);
+  EXPECT_EQ(test_only.test.ids, both.test.ids);
+  EXPECT_TRUE(torch::equal(test_only.test.masks, both.test.masks));
+  // The test subset does not depend on --max-train.
+  std::vector<std::string> more_train = training;
+  more_train[more_train.size() - 3] = "4";
+  EXPECT_EQ(load(more_train, 9).test.ids, both.test.ids);
+
+  // What `piade train` records, and an evaluation that names nothing.
+  const nlohmann::json meta = {
+      {"image", {{"channels", 3}, {"height", 16}, {"width", 16}}},
+      {"preprocess", {{"image_size", 16}, {"channels", 3}, {"resize", 32}}},
+      {"dataset", dataset_to_json(parse_data_options(training), both)}};
+  EXPECT_EQ(meta["dataset"]["description"], "MVTec AD bottle");
+  EXPECT_EQ(meta["dataset"]["options"]["category"], "bottle");
+  EXPECT_EQ(meta["dataset"]["options"]["data-root"], root());
+  CommandLine eval = parse_data_options({"--max-test", "4"});
+  apply_checkpoint_dataset(eval, meta, "run/checkpoint.pt");
+  const OneClassSplit evaluated = load_dataset(eval, 9, DatasetSplits::test_only);
+  EXPECT_EQ(evaluated.test.ids, both.test.ids);
+  EXPECT_TRUE(torch::equal(evaluated.test.images, both.test.images));
+
+  CommandLine other_size = parse_data_options({"--image-size", "20"});
+  EXPECT_EQ(error_of([&] { apply_checkpoint_dataset(other_size, meta, "run/checkpoint.pt"); }),
+            "--image-size: run/checkpoint.pt was trained with --image-size 16; leave the option out or give 16");
+  // Another dataset: only the geometry is taken.
+  CommandLine other_data = parse_data_options({"--dataset", "cifar10"});
+  apply_checkpoint_dataset(other_data, meta, "run/checkpoint.pt");
+  EXPECT_FALSE(other_data.values.count("category"));
+  EXPECT_EQ(other_data.get<int64_t>("resize"), 32);
+}
+
+}  // namespace
+}  // namespace piade

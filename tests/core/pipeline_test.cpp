@@ -1,0 +1,437 @@
+// The assembled PIADE pipeline (piade_core, built from a PipelineSelection with
+// the built-in plugins): every ablation of the paper builds, has the right
+// shapes and gradients, trains, and round-trips through checkpoints.
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <ATen/autocast_mode.h>
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include "piade/core/checkpoint.h"
+#include "piade/core/model.h"
+#include "piade/core/pipeline_config.h"
+#include "piade/core/precision.h"
+#include "piade/core/scoring.h"
+#include "piade/core/trainer.h"
+
+#include "tests/support/builtin_plugins.h"
+#include "tests/support/scratch_dir.h"
+
+namespace piade {
+namespace {
+
+namespace fs = std::filesystem;
+
+
+void ignore_warning(const std::string&) {}
+
+using Params = std::map<std::string, std::map<std::string, std::string>>;
+
+// The paper's pipeline with the loss terms `losses`, the backbone `backbone`
+// and the plugin parameters `params` (owner -> name -> value).
+PipelineConfig pipeline(std::vector<std::string> losses, const std::string& backbone = "se_resnet18",
+                        const Params& params = {}) {
+  PipelineSelection selection;
+  selection.backbone = backbone;
+  selection.losses = std::move(losses);
+  selection.params = params;
+  return resolve_pipeline(piade::test::builtin_plugins(), selection, ignore_warning);
+}
+
+// "mse,ssim" -> {"mse", "ssim"}.
+std::vector<std::string> split_losses(const std::string& list) {
+  std::vector<std::string> names;
+  std::istringstream in(list);
+  for (std::string name; std::getline(in, name, ',');) names.push_back(name);
+  return names;
+}
+
+// Smooth synthetic "normal" images: random blobs, uint8 [N,C,S,S].
+torch::Tensor synthetic_images(int64_t n, int64_t channels, int64_t size, uint64_t seed) {
+  torch::manual_seed(seed);
+  torch::Tensor low = torch::rand({n, channels, 4, 4});
+  torch::Tensor up = torch::nn::functional::interpolate(
+      low, torch::nn::functional::InterpolateFuncOptions()
+               .size(std::vector<int64_t>{size, size})
+               .mode(torch::kBilinear)
+               .align_corners(false));
+  return up.mul(255).round().clamp(0, 255).to(torch::kUInt8);
+}
+
+class PipelineTest : public ::testing::Test {
+ protected:
+  void SetUp() override { torch::set_num_threads(1); }
+};
+
+TEST_F(PipelineTest, ReconstructionHasTheInputShapeForEverySupportedSize) {
+  const PipelineConfig config = pipeline({"mse"});
+  for (int64_t size : {28, 32, 64, 120, 128, 224}) {
+    for (int64_t channels : {1, 3}) {
+      torch::manual_seed(0);
+      PiadeModel model(piade::test::builtin_plugins(), config, ImageShape{channels, size, size}, /*restoring=*/true);
+      model->eval();
+      torch::NoGradGuard no_grad;
+      torch::Tensor images = torch::rand({2, channels, size, size}) * 2 - 1;
+      BatchScores scores = model->score(images, /*with_maps=*/true);
+      EXPECT_EQ(scores.reconstruction.reconstructions.sizes(), images.sizes()) << size << " " << channels;
+      EXPECT_EQ(scores.map.sizes(), (std::vector<int64_t>{2, size, size}));
+      EXPECT_LE(scores.reconstruction.reconstructions.abs().max().item<float>(), 1.0f);
+    }
+  }
+}
+
+// The paper's ablations: {se_resnet18, resnet18} x {1, 2 vectors} x {mse,
+// mse+ssim, mse+ssim+perceptual}. Each builds, scores, and back-propagates
+// to every trainable parameter, never to the frozen VGG.
+TEST_F(PipelineTest, EveryPaperAblationTrainsEveryTrainableParameter) {
+  for (const char* backbone : {"se_resnet18", "resnet18"}) {
+    for (const char* vectors : {"1", "2"}) {
+      for (const char* losses : {"mse", "mse,ssim", "mse,ssim,perceptual"}) {
+        SCOPED_TRACE(std::string(backbone) + " vectors=" + vectors + " loss=" + losses);
+        const PipelineConfig config =
+            pipeline(split_losses(losses), backbone, {{"routing", {{"vectors", vectors}}}});
+        torch::manual_seed(1);
+        PiadeModel model(piade::test::builtin_plugins(), config, ImageShape{1, 32, 32}, /*restoring=*/true);
+        model->train();
+        torch::Tensor images = torch::rand({4, 1, 32, 32}) * 2 - 1;
+        BatchScores scores = model->score(images);
+        ASSERT_EQ(scores.terms.size(), config.losses.size());
+        EXPECT_TRUE(torch::isfinite(scores.total).all().item<bool>());
+        scores.total.mean().backward();
+        int trainable = 0;
+        for (const auto& item : model->named_parameters()) {
+          if (item.key().rfind("loss_perceptual.", 0) == 0) {
+            EXPECT_FALSE(item.value().requires_grad()) << item.key();
+            EXPECT_FALSE(item.value().grad().defined()) << item.key();
+            continue;
+          }
+          ++trainable;
+          ASSERT_TRUE(item.value().grad().defined()) << item.key() << " gets no gradient";
+          EXPECT_GT(item.value().grad().abs().sum().item<double>(), 0.0) << item.key();
+        }
+        EXPECT_GT(trainable, 60);
+      }
+    }
+  }
+}
+
+TEST_F(PipelineTest, Bf16AutocastRunsTheNetworkInBf16AndTheLossTermsInFp32) {
+  const PipelineConfig config = pipeline({"mse", "ssim", "perceptual"});
+  torch::manual_seed(3);
+  PiadeModel model(piade::test::builtin_plugins(), config, ImageShape{3, 32, 32}, /*restoring=*/true);
+  model->eval();
+  const torch::Tensor images = torch::rand({4, 3, 32, 32}) * 2 - 1;
+  torch::NoGradGuard no_grad;
+  const BatchScores fp32 = model->score(images, /*with_maps=*/true);
+  BatchScores bf16;
+  {
+    Autocast amp(torch::kCPU, Precision::bf16);
+    EXPECT_EQ(torch::conv2d(images, torch::randn({2, 3, 3, 3})).scalar_type(), torch::kBFloat16);
+    bf16 = model->score(images, /*with_maps=*/true);
+  }
+  EXPECT_FALSE(at::autocast::is_cpu_enabled()) << "leaving the guard restores fp32";
+  EXPECT_EQ(bf16.reconstruction.reconstructions.scalar_type(), torch::kFloat);
+  EXPECT_EQ(bf16.total.scalar_type(), torch::kFloat);
+  EXPECT_EQ(bf16.map.scalar_type(), torch::kFloat);
+  // bf16 keeps 8 significant bits: the scores move by about a percent, not
+  // by nothing (autocast was on) and not wholesale (the losses were fp32).
+  const torch::Tensor relative = ((bf16.total - fp32.total).abs() / fp32.total).max();
+  EXPECT_GT(relative.item<double>(), 1e-6);
+  EXPECT_LT(relative.item<double>(), 0.05);
+  for (std::size_t t = 0; t < fp32.terms.size(); ++t)
+    EXPECT_TRUE(torch::allclose(bf16.terms[t], fp32.terms[t], /*rtol=*/0.1, /*atol=*/1e-4)) << t;
+}
+
+TEST_F(PipelineTest, Bf16TrainingStepsKeepFp32WeightsAndLowerTheLoss) {
+  const PipelineConfig config = pipeline({"mse", "ssim"});
+  torch::manual_seed(4);
+  PiadeModel model(piade::test::builtin_plugins(), config, ImageShape{1, 32, 32}, /*restoring=*/true);
+  model->train();
+  torch::optim::Adam optimizer(model->parameters(), torch::optim::AdamOptions(1e-3));
+  const torch::Tensor images = synthetic_images(8, 1, 32, 5).to(torch::kFloat).div(127.5).sub(1);
+  double first = 0, last = 0;
+  for (int step = 0; step < 10; ++step) {
+    const double loss = train_step(model, optimizer, images, Precision::bf16).total.mean().item<double>();
+    ASSERT_TRUE(std::isfinite(loss)) << "step " << step;
+    (step == 0 ? first : last) = loss;
+  }
+  EXPECT_LT(last, 0.8 * first);
+  for (const auto& parameter : model->parameters()) EXPECT_EQ(parameter.scalar_type(), torch::kFloat);
+}
+
+TEST_F(PipelineTest, TheDecodedVectorIsTheFirstInTrainingAndTheLongestInEvaluation) {
+  const PipelineConfig config = pipeline({"mse"});
+  torch::manual_seed(2);
+  PiadeModel model(piade::test::builtin_plugins(), config, ImageShape{1, 28, 28}, /*restoring=*/true);
+  torch::Tensor images = torch::rand({6, 1, 28, 28}) * 2 - 1;
+  model->train();
+  EXPECT_TRUE(model->reconstruct(images).vector_index.eq(0).all().item<bool>());
+  // In evaluation the index is whatever vector is longest; check against
+  // the routing output directly.
+  model->eval();
+  torch::NoGradGuard no_grad;
+  Reconstruction r = model->reconstruct(images);
+  EXPECT_TRUE(r.vector_index.ge(0).logical_and(r.vector_index.lt(2)).all().item<bool>());
+}
+
+TEST_F(PipelineTest, TrainingLowersTheLossAndCheckpointsRoundTripBitForBit) {
+  const PipelineConfig config = pipeline({"mse", "ssim"});
+  const ImageShape shape{1, 28, 28};
+  ImageSet data;
+  data.images = synthetic_images(16, 1, 28, 3);
+  data.labels = torch::zeros({16}, torch::kLong);
+  for (int i = 0; i < 16; ++i) data.ids.push_back(std::to_string(i));
+  const Preprocess pre{28, 1};
+  const test::ScratchDir scratch;
+  const fs::path out = scratch / "train";
+  fs::create_directories(out);
+
+  torch::manual_seed(4);
+  PiadeModel model(piade::test::builtin_plugins(), config, shape);
+  TrainSettings settings;
+  settings.epochs = 6;
+  settings.batch_size = 8;
+  settings.progress = false;
+  nlohmann::json meta = {{"pipeline", pipeline_to_json(config)}, {"preprocess", {{"image_size", 28}}}};
+  const TrainResult result = train(model, data, pre, settings, torch::kCPU, out, meta, false);
+  EXPECT_EQ(result.epochs_done, 6);
+
+  // The per-epoch log: header + one row per epoch, loss going down.
+  std::ifstream log(out / "train_log.csv");
+  std::string header, line;
+  std::getline(log, header);
+  EXPECT_EQ(header, "epoch,loss,mse,ssim,images_per_second,seconds");
+  std::vector<double> losses;
+  while (std::getline(log, line)) losses.push_back(std::stod(line.substr(line.find(',') + 1)));
+  ASSERT_EQ(losses.size(), 6u);
+  EXPECT_LT(losses.back(), 0.8 * losses.front());
+
+  const ScoreTable before = score_all(model, data.images, pre, 5, torch::kCPU);
+  const nlohmann::json saved = read_checkpoint_meta(out / "checkpoint.pt");
+  EXPECT_EQ(saved.at("training").at("epochs_done"), 6);
+  EXPECT_TRUE(saved.contains("score_stats"));
+  EXPECT_NEAR(saved["score_stats"]["mean"].get<double>(), before.total.mean().item<double>(), 1e-6);
+
+  // A fresh model, rebuilt from the checkpoint's recorded configuration alone.
+  const PipelineConfig rebuilt = pipeline_from_json(piade::test::builtin_plugins(), saved.at("pipeline"), "test");
+  torch::manual_seed(99);
+  PiadeModel restored(piade::test::builtin_plugins(), rebuilt, shape, /*restoring=*/true);
+  load_checkpoint_state(out / "checkpoint.pt", restored, nullptr, torch::kCPU);
+  const ScoreTable after = score_all(restored, data.images, pre, 5, torch::kCPU);
+  EXPECT_TRUE(torch::equal(before.total, after.total));
+  EXPECT_TRUE(torch::equal(before.vector_index, after.vector_index));
+}
+
+TEST_F(PipelineTest, ResumeContinuesTheSameRun) {
+  const PipelineConfig config = pipeline({"mse"}, "resnet18");
+  const ImageShape shape{1, 28, 28};
+  ImageSet data;
+  data.images = synthetic_images(12, 1, 28, 5);
+  data.labels = torch::zeros({12}, torch::kLong);
+  data.ids.assign(12, "x");
+  const Preprocess pre{28, 1};
+  nlohmann::json meta = {{"pipeline", pipeline_to_json(config)}, {"preprocess", {{"image_size", 28}}}};
+  TrainSettings settings;
+  settings.batch_size = 6;
+  settings.progress = false;
+  settings.checkpoint_every = 1;
+
+  const test::ScratchDir scratch;
+  const fs::path straight_dir = scratch / "straight";
+  fs::create_directories(straight_dir);
+  torch::manual_seed(7);
+  PiadeModel straight(piade::test::builtin_plugins(), config, shape);
+  settings.epochs = 3;
+  train(straight, data, pre, settings, torch::kCPU, straight_dir, meta, false);
+
+  const fs::path split_dir = scratch / "split";
+  fs::create_directories(split_dir);
+  torch::manual_seed(7);
+  PiadeModel first(piade::test::builtin_plugins(), config, shape);
+  settings.epochs = 1;
+  train(first, data, pre, settings, torch::kCPU, split_dir, meta, false);
+  torch::manual_seed(123);  // the resumed run must not depend on fresh init
+  PiadeModel second(piade::test::builtin_plugins(), config, shape, /*restoring=*/true);
+  settings.epochs = 3;
+  const TrainResult resumed = train(second, data, pre, settings, torch::kCPU, split_dir, meta, true);
+  EXPECT_EQ(resumed.epochs_done, 3);
+
+  auto a = straight->named_parameters();
+  auto b = second->named_parameters();
+  for (const auto& item : a)
+    EXPECT_TRUE(torch::allclose(item.value(), b[item.key()], 1e-6, 1e-7)) << item.key();
+  // A resume with another pipeline is refused.
+  nlohmann::json other = meta;
+  other["pipeline"]["routing"]["params"]["vectors"] = "1";
+  PiadeModel third(piade::test::builtin_plugins(), config, shape, true);
+  EXPECT_THROW(train(third, data, pre, settings, torch::kCPU, split_dir, other, true), Error);
+}
+
+TEST_F(PipelineTest, ACheckpointNeedingAnotherPluginVersionIsRefusedWithTheReason) {
+  nlohmann::json recorded = pipeline_to_json(pipeline({"mse"}));
+  recorded["backbone"]["version"] = "9.9.9";
+  try {
+    pipeline_from_json(piade::test::builtin_plugins(), recorded, "old.pt");
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    const std::string message = e.what();
+    EXPECT_NE(message.find("old.pt: the checkpoint was trained with backbone 'se_resnet18' version 9.9.9"),
+              std::string::npos) << message;
+    EXPECT_NE(message.find("version 1.0.0"), std::string::npos) << message;
+  }
+  recorded = pipeline_to_json(pipeline({"mse"}));
+  recorded["routing"]["name"] = "gone";
+  try {
+    pipeline_from_json(piade::test::builtin_plugins(), recorded, "old.pt");
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("unknown routing 'gone'"), std::string::npos) << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace piade
+
+namespace piade {
+namespace {
+
+// Checkpoints record each part's layout (parameter schema and tensors, with
+// a hash): another version of a plugin with the same major number loads
+// them when the layout still matches; a changed tensor is refused by name.
+class CheckpointLayoutTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    torch::set_num_threads(1);
+  }
+
+  // A checkpoint of `config`'s model whose pipeline entry `edit` may change
+  // (as an older or newer plugin would have written it).
+  fs::path checkpoint(const PipelineConfig& config, const std::function<void(nlohmann::json&)>& edit,
+                      bool with_layout = true) {
+    torch::manual_seed(3);
+    PiadeModel model(piade::test::builtin_plugins(), config, kShape);
+    nlohmann::json pipeline = pipeline_to_json(config, with_layout ? model.get() : nullptr);
+    edit(pipeline);
+    const nlohmann::json meta = {{"pipeline", pipeline},
+                                 {"image", {{"channels", 1}, {"height", 28}, {"width", 28}}}};
+    const fs::path file = dir_ / ("checkpoint" + std::to_string(count_++) + ".pt");
+    save_checkpoint(file, model, nullptr, meta);
+    model_ = model;
+    return file;
+  }
+
+  std::string refusal(const fs::path& file) {
+    try {
+      restore_model(piade::test::builtin_plugins(), file, read_checkpoint_meta(file), torch::kCPU);
+    } catch (const Error& e) {
+      return e.what();
+    }
+    return "(accepted)";
+  }
+
+  static constexpr ImageShape kShape{1, 28, 28};
+  test::ScratchDir dir_;  // a fresh one per test
+  int count_ = 0;
+  PiadeModel model_{nullptr};
+};
+
+TEST_F(CheckpointLayoutTest, RecordsEveryPartsLayoutAndHash) {
+  const PipelineConfig config = pipeline({"mse", "ssim"}, "resnet18");
+  PiadeModel model(piade::test::builtin_plugins(), config, kShape);
+  const nlohmann::json recorded = pipeline_to_json(config, model.get());
+  for (const char* part : {"backbone", "pooling", "routing", "decoder"}) {
+    const nlohmann::json& layout = recorded.at(part).at("layout");
+    EXPECT_EQ(layout.at("hash").get<std::string>().size(), 16u) << part;
+    EXPECT_FALSE(layout.at("schema").empty()) << part;
+  }
+  // The tensors are the part's own, by name, shape and dtype.
+  const auto tensors = recorded["pooling"]["layout"]["tensors"].get<std::vector<std::string>>();
+  EXPECT_EQ(tensors.front(), "conv0.weight [64,512,1,1] Float");
+  EXPECT_NE(std::find(tensors.begin(), tensors.end(), "norm0.running_mean [64] Float"), tensors.end());
+  EXPECT_TRUE(recorded["loss"][0]["layout"]["tensors"].empty());  // mse holds no tensor
+  // The same configuration gives the same hash; another parameter another.
+  PiadeModel again(piade::test::builtin_plugins(), config, kShape);
+  EXPECT_EQ(pipeline_to_json(config, again.get())["pooling"]["layout"]["hash"], recorded["pooling"]["layout"]["hash"]);
+  const PipelineConfig smaller = pipeline({"mse", "ssim"}, "resnet18", {{"pooling", {{"channels", "32"}}}});
+  PiadeModel other(piade::test::builtin_plugins(), smaller, kShape);
+  EXPECT_NE(pipeline_to_json(smaller, other.get())["pooling"]["layout"]["hash"], recorded["pooling"]["layout"]["hash"]);
+}
+
+TEST_F(CheckpointLayoutTest, AnotherVersionOfTheSameMajorLoadsWhenTheLayoutMatches) {
+  const PipelineConfig config = pipeline({"mse"}, "resnet18");
+  // Trained with 1.0.1 and 1.3.0 of two plugins; the installed ones are 1.0.0.
+  const fs::path file = checkpoint(config, [](nlohmann::json& pipeline) {
+    pipeline["backbone"]["version"] = "1.0.1";
+    pipeline["routing"]["version"] = "1.3.0";
+  });
+  const nlohmann::json meta = read_checkpoint_meta(file);
+  PiadeModel restored = restore_model(piade::test::builtin_plugins(), file, meta, torch::kCPU);
+  const torch::Tensor images = preprocess(synthetic_images(3, 1, 28, 2), Preprocess{28, 1});
+  model_->eval();
+  restored->eval();
+  torch::NoGradGuard no_grad;
+  EXPECT_TRUE(torch::equal(model_->score(images).total, restored->score(images).total));
+}
+
+TEST_F(CheckpointLayoutTest, AChangedTensorShapeIsRefusedNamingTheTensor) {
+  // Recorded from a pyramid with 32 channels, restored as one with 64: the
+  // layout names the first tensor that differs.
+  const PipelineConfig narrow = pipeline({"mse"}, "resnet18", {{"pooling", {{"channels", "32"}}}});
+  const fs::path file = checkpoint(narrow, [](nlohmann::json& pipeline) {
+    pipeline["pooling"]["params"]["channels"] = "64";
+    pipeline["pooling"]["version"] = "1.0.1";
+  });
+  const std::string message = refusal(file);
+  EXPECT_NE(message.find(file.string() + ": pooling 'pyramid' version 1.0.0 ("), std::string::npos) << message;
+  EXPECT_NE(message.find("does not fit the checkpoint's weights, trained with version 1.0.1: tensor "
+                         "'conv0.weight [32,512,1,1] Float' in the checkpoint, 'conv0.weight [64,512,1,1] Float' now"),
+            std::string::npos)
+      << message;
+  // The same version with another layout (a plugin changed without a bump)
+  // is refused the same way.
+  const fs::path same_version = checkpoint(narrow, [](nlohmann::json& pipeline) {
+    pipeline["pooling"]["params"]["channels"] = "64";
+  });
+  EXPECT_NE(refusal(same_version).find("tensor 'conv0.weight [32,512,1,1] Float' in the checkpoint"), std::string::npos);
+}
+
+TEST_F(CheckpointLayoutTest, AChangedParameterSchemaIsRefusedNamingTheParameter) {
+  const PipelineConfig config = pipeline({"mse"}, "resnet18");
+  const fs::path file = checkpoint(config, [](nlohmann::json& pipeline) {
+    auto& schema = pipeline["routing"]["layout"]["schema"];
+    schema[0] = schema[0].get<std::string>() + "0";  // the default it was trained with differs
+    pipeline["routing"]["layout"]["hash"] = "0000000000000000";
+  });
+  const std::string message = refusal(file);
+  EXPECT_NE(message.find("routing 'dynamic' version 1.0.0"), std::string::npos) << message;
+  EXPECT_NE(message.find(": parameter '"), std::string::npos) << message;
+}
+
+TEST_F(CheckpointLayoutTest, ACheckpointFromBeforeLayoutsNeedsTheExactVersion) {
+  const PipelineConfig config = pipeline({"mse"}, "resnet18");
+  // As piade wrote checkpoints before layouts: it still loads with the same versions...
+  const fs::path old = checkpoint(config, [](nlohmann::json&) {}, /*with_layout=*/false);
+  EXPECT_EQ(refusal(old), "(accepted)");
+  // ...and says why and what to do when a plugin's version moved.
+  const fs::path moved = checkpoint(config, [](nlohmann::json& pipeline) { pipeline["decoder"]["version"] = "1.0.1"; },
+                                    /*with_layout=*/false);
+  const std::string message = refusal(moved);
+  EXPECT_NE(message.find("the checkpoint was trained with decoder 'transposed' version 1.0.1, but"), std::string::npos)
+      << message;
+  EXPECT_NE(message.find("use the plugin version it was trained with (the checkpoint records no layout to check "
+                         "another version against: it predates layout hashes; retrain to record one)"),
+            std::string::npos)
+      << message;
+}
+
+}  // namespace
+}  // namespace piade

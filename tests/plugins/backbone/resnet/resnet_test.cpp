@@ -8,8 +8,8 @@
 
 #include <torch/torch.h>
 
-#include "host/param_schema.h"
-#include "host/plugin_registry.h"
+#include "piade/core/param_schema.h"
+#include "piade/core/plugin_registry.h"
 #include "piade/sdk/backbone.h"
 #include "piade/sdk/weights.h"
 #include "tests/sdk/weights/reference_data.h"

@@ -1,14 +1,27 @@
-# piade_add_plugin(NAME SOURCES src... [LIBRARIES lib...] [OUTPUT_DIRECTORY dir])
+# piade_add_plugin(NAME SOURCES src... [VERSION x.y.z] [LIBRARIES lib...]
+#                  [OUTPUT_DIRECTORY dir])
 #
 # Builds one piade plugin: a MODULE library named NAME.so (no "lib"
 # prefix), linked against piade::sdk, with hidden visibility so that only
 # the entry point is exported, and -z defs so that an undefined symbol fails
 # the link instead of crashing the host at load time. Used for the built-in
 # plugins and, through find_package(PiadeSDK), by third parties.
+#
+# VERSION is the plugin's own version, the one `piade plugins` shows: it
+# becomes the compile definition PIADE_PLUGIN_VERSION, which PIADE_PLUGIN
+# (plugin.h) writes into the manifest, so that no source repeats it. Without
+# VERSION the enclosing project's version is used, if it has one.
 function(piade_add_plugin name)
-  cmake_parse_arguments(ARG "" "OUTPUT_DIRECTORY" "SOURCES;LIBRARIES" ${ARGN})
+  cmake_parse_arguments(ARG "" "OUTPUT_DIRECTORY;VERSION" "SOURCES;LIBRARIES" ${ARGN})
   if(NOT ARG_SOURCES)
     message(FATAL_ERROR "piade_add_plugin(${name}): no SOURCES given")
+  endif()
+  if(NOT ARG_VERSION AND PROJECT_VERSION)
+    set(ARG_VERSION ${PROJECT_VERSION})
+  endif()
+  if(ARG_VERSION AND NOT ARG_VERSION MATCHES "^[0-9]+\\.[0-9]+\\.[0-9]+$")
+    message(FATAL_ERROR "piade_add_plugin(${name}): VERSION '${ARG_VERSION}' is not "
+                        "MAJOR.MINOR.PATCH; give e.g. VERSION 1.0.0")
   endif()
   add_library(${name} MODULE ${ARG_SOURCES})
   set_target_properties(${name} PROPERTIES
@@ -20,6 +33,9 @@ function(piade_add_plugin name)
     POSITION_INDEPENDENT_CODE ON)
   target_link_libraries(${name} PRIVATE piade::sdk ${ARG_LIBRARIES})
   target_link_options(${name} PRIVATE -Wl,-z,defs)
+  if(ARG_VERSION)
+    target_compile_definitions(${name} PRIVATE PIADE_PLUGIN_VERSION="${ARG_VERSION}")
+  endif()
   if(ARG_OUTPUT_DIRECTORY)
     set_target_properties(${name} PROPERTIES LIBRARY_OUTPUT_DIRECTORY ${ARG_OUTPUT_DIRECTORY})
   endif()

@@ -9,7 +9,6 @@
 #include <torch/torch.h>
 
 #include <algorithm>
-#include <iterator>
 #include <ostream>
 #include <stdexcept>
 #include <string>
@@ -22,24 +21,25 @@ namespace {
 /// The penalty on a gradient difference d.
 enum class Order { l1, l2 };
 
-/// The `order` choices, declared once: the schema and the parser both read
-/// this table, in the order of `Order`.
-const char* const kOrders[] = {"l1", "l2"};
+/// The `order` choices, declared once: the names users type for each value.
+const piade::Choice<Order> kOrders[] = {{Order::l1, "l1"}, {Order::l2, "l2"}};
 
+/// Each option declared once: its type and default in TORCH_ARG, what users
+/// see (name, doc, range or choices) in PIADE_OPTION. The SDK derives the
+/// parameter table, the parsing and pretty_print() from it.
 struct GradientLossOptions {
   /// |d| (l1, robust to a few large errors) or d^2 (l2).
   TORCH_ARG(Order, order) = Order::l1;
   /// Pixel distance of the finite differences: 1 compares neighbours,
   /// larger steps compare coarser structure.
   TORCH_ARG(int64_t, step) = 1;
-};
 
-Order parse_order(const std::string& text) {
-  for (std::size_t i = 0; i < std::size(kOrders); ++i)
-    if (text == kOrders[i]) return static_cast<Order>(i);
-  // The host validated the value against kOrders already.
-  throw std::invalid_argument("loss/gradient: unknown order '" + text + "'; give l1 or l2");
-}
+  PIADE_OPTIONS(
+      PIADE_OPTION(order, "penalty on the gradient difference: l1 (absolute) or l2 (squared)",
+                   kOrders),
+      PIADE_OPTION(step, "pixel distance of the finite differences",
+                   piade::param::Range::between(1, 64)))
+};
 
 // Forward difference along `dim` with distance `step`, zero-padded at the end
 // so that it keeps the input's shape: d[i] = x[i + step] - x[i].
@@ -54,11 +54,13 @@ torch::Tensor forward_difference(const torch::Tensor& x, int64_t dim, int64_t st
 
 class GradientLossImpl : public torch::nn::Cloneable<GradientLossImpl>, public piade::Loss {
  public:
-  explicit GradientLossImpl(const piade::ComponentContext& context) {
-    // Parameters arrive typed and validated against the schema below; only
-    // the conversion to the option types happens here.
-    options_.order(parse_order(context.params.get_string("order")));
-    options_.step(context.params.get_int("step"));
+  /// piade::component<> lists this struct's options as the parameters.
+  using Options = GradientLossOptions;
+
+  explicit GradientLossImpl(const piade::ComponentContext& context)
+      // Parameters arrive validated against the table derived from Options;
+      // parse() reads them into it, `order` into its enum.
+      : options_(piade::parse<Options>(context.params)) {
     // The context also tells the image size, so a step that leaves no
     // difference to compare is refused when the model is built, not in forward().
     const int64_t smaller_side = std::min(context.image.height, context.image.width);
@@ -90,35 +92,20 @@ class GradientLossImpl : public torch::nn::Cloneable<GradientLossImpl>, public p
   }
 
   void pretty_print(std::ostream& stream) const override {
-    // Only what differs from the defaults, as torch's ConvNdImpl::pretty_print.
-    stream << "loss/gradient(";
-    const char* separator = "";
-    if (options_.order() != GradientLossOptions().order()) {
-      stream << "order=" << kOrders[static_cast<int>(options_.order())];
-      separator = ", ";
-    }
-    if (options_.step() != GradientLossOptions().step()) stream << separator << "step=" << options_.step();
-    stream << ")";
+    // Only what differs from the defaults, e.g. loss/gradient(order=l2).
+    piade::print_options(stream, "loss/gradient", options_);
   }
 
  private:
   GradientLossOptions options_;
 };
 
-const PiadeParamSpec kParams[] = {
-    piade::param::choice("order", "l1", kOrders,
-                         "penalty on the gradient difference: l1 (absolute) or l2 (squared)"),
-    piade::param::integer("step", "1", "pixel distance of the finite differences",
-                          piade::param::Range::between(1, 64)),
-};
-
 const PiadeComponentSpec kComponents[] = {
     piade::component<GradientLossImpl>(
-        "gradient", "difference of image gradients along x and y (arXiv 1511.05440 eq. 5)",
-        kParams),
+        "gradient", "difference of image gradients along x and y (arXiv 1511.05440 eq. 5)"),
 };
 
 }  // namespace
 
-PIADE_PLUGIN("gradient", "1.0.0", "image-gradient difference loss term (third-party example)",
-             kComponents)
+// The version is the one given to piade_add_plugin() in CMakeLists.txt.
+PIADE_PLUGIN("gradient", "image-gradient difference loss term (third-party example)", kComponents)

@@ -81,8 +81,9 @@ const std::vector<double>& ParamSet::get_float_list(const std::string& name) con
   return get_as<std::vector<double>>(at(name), name, "a float list");
 }
 
-std::string ParamSet::text(const std::string& name) const {
-  const Value& value = at(name);
+std::string ParamSet::text(const std::string& name) const { return to_text(at(name)); }
+
+std::string to_text(const ParamSet::Value& value) {
   switch (value.index()) {
     case 0: return std::to_string(std::get<int64_t>(value));
     case 1: return float_text(std::get<double>(value));

@@ -18,6 +18,8 @@
 #include "piade/sdk/plugin.h"
 #include "piade/sdk/weights.h"
 
+#include "resnet.h"
+
 namespace {
 
 namespace nn = torch::nn;
@@ -141,10 +143,11 @@ class ResNet18Impl : public nn::Cloneable<ResNet18Impl<kSqueezeExcitation>>, pub
  public:
   static constexpr const char* kId = kSqueezeExcitation ? "backbone/se_resnet18" : "backbone/resnet18";
 
+  using Options = std::conditional_t<kSqueezeExcitation, piade::resnet::SeResNet18Options,
+                                     piade::resnet::ResNet18Options>;
+
   explicit ResNet18Impl(const piade::ComponentContext& context)
-      : weights_(context.params.get_string("weights")),
-        normalize_(context.params.get_bool("normalize")),
-        reduction_(kSqueezeExcitation ? context.params.get_int("reduction") : 4) {
+      : options_(piade::parse<Options>(context.params)) {
     const int64_t channels = context.image.channels;
     if (channels != 1 && channels != 3)
       throw std::invalid_argument(std::string(kId) + ": images have " + std::to_string(channels) +
@@ -153,7 +156,7 @@ class ResNet18Impl : public nn::Cloneable<ResNet18Impl<kSqueezeExcitation>>, pub
     reset();
     // Restoring from a checkpoint overwrites every weight next (component.h).
     if (context.restoring) return;
-    if (weights_.empty()) {
+    if (options_.weights().empty()) {
       piade::warn_once(std::string(kId) +
                        ": no pretrained weights, the layers start from orthogonal init; the paper "
                        "used torchvision's ImageNet ResNet18 (sec. 3.1, 4.2): pass --set "
@@ -174,12 +177,13 @@ class ResNet18Impl : public nn::Cloneable<ResNet18Impl<kSqueezeExcitation>>, pub
     layer2 = this->register_module("layer2", make_stage(64, 128, 2));
     layer3 = this->register_module("layer3", make_stage(128, 256, 2));
     layer4 = this->register_module("layer4", make_stage(256, 512, 2));
-    if (kSqueezeExcitation) {
+    if constexpr (kSqueezeExcitation) {
       // "Each convolutional block is followed by a Squeeze-and-Excitation
       // block" (sec. 3.1): the stem and the four stages.
       const std::array<int64_t, 5> widths = {64, 64, 128, 256, 512};
       for (std::size_t i = 0; i < widths.size(); ++i)
-        se[i] = this->register_module("se" + std::to_string(i), SqueezeExcitation(widths[i], reduction_));
+        se[i] = this->register_module("se" + std::to_string(i),
+                                      SqueezeExcitation(widths[i], options_.reduction()));
     }
     mean_ = this->register_buffer("input_mean", torch::tensor(at::ArrayRef<float>(kImageNetMean.data(), 3)).view({1, 3, 1, 1}));
     std_ = this->register_buffer("input_std", torch::tensor(at::ArrayRef<float>(kImageNetStd.data(), 3)).view({1, 3, 1, 1}));
@@ -191,7 +195,7 @@ class ResNet18Impl : public nn::Cloneable<ResNet18Impl<kSqueezeExcitation>>, pub
                 ": expected images [N,1|3,H,W], got ", images.sizes());
     torch::Tensor x = images.size(1) == 1 ? images.expand({-1, 3, -1, -1}) : images;
     // [-1,1] -> [0,1] -> ImageNet statistics, what the pretrained weights expect.
-    if (normalize_) x = ((x + 1) * 0.5 - mean_) / std_;
+    if (options_.normalize()) x = ((x + 1) * 0.5 - mean_) / std_;
     x = maxpool(torch::relu(bn1(conv1(x))));
     x = excite(0, x);
     x = excite(1, layer1->forward(x));
@@ -213,12 +217,7 @@ class ResNet18Impl : public nn::Cloneable<ResNet18Impl<kSqueezeExcitation>>, pub
   }
 
   void pretty_print(std::ostream& stream) const override {
-    stream << kId << "(";
-    const char* separator = "";
-    if (kSqueezeExcitation && reduction_ != 4) stream << separator << "reduction=" << reduction_, separator = ", ";
-    if (!normalize_) stream << separator << "normalize=false", separator = ", ";
-    if (!weights_.empty()) stream << separator << "weights='" << weights_ << "'";
-    stream << ")";
+    piade::print_options(stream, kId, options_);
   }
 
   nn::Conv2d conv1{nullptr};
@@ -243,19 +242,17 @@ class ResNet18Impl : public nn::Cloneable<ResNet18Impl<kSqueezeExcitation>>, pub
   void load_weights() {
     std::map<std::string, torch::Tensor> tensors;
     try {
-      tensors = piade::load_tensors(weights_);
+      tensors = piade::load_tensors(options_.weights());
     } catch (const std::exception& e) {
       throw std::runtime_error(std::string(kId) + ": " + e.what());
     }
     nn::Module torchvision_part;  // shares the tensors of the children it holds
     auto children = this->named_children();
     for (const char* name : kTorchvisionChildren) torchvision_part.register_module(name, children[name]);
-    piade::load_module_weights(torchvision_part, tensors, std::string(kId) + ": weights '" + weights_ + "'");
+    piade::load_module_weights(torchvision_part, tensors, std::string(kId) + ": weights '" + options_.weights() + "'");
   }
 
-  std::string weights_;
-  bool normalize_;
-  int64_t reduction_;
+  Options options_;
   torch::Tensor mean_;
   torch::Tensor std_;
 };
@@ -263,32 +260,13 @@ class ResNet18Impl : public nn::Cloneable<ResNet18Impl<kSqueezeExcitation>>, pub
 using ResNet18 = ResNet18Impl<false>;
 using SeResNet18 = ResNet18Impl<true>;
 
-const PiadeParamSpec kResNetParams[] = {
-    piade::param::text("weights", "",
-                       "torchvision resnet18 weights (.safetensors, or a .pth holding a plain dict); "
-                       "empty: orthogonal init"),
-    piade::param::boolean("normalize", "true",
-                          "map [-1,1] images to [0,1] and normalise with ImageNet mean/std, as "
-                          "torchvision's weights expect"),
-};
-
-const PiadeParamSpec kSeResNetParams[] = {
-    kResNetParams[0],
-    kResNetParams[1],
-    piade::param::integer("reduction", "4",
-                          "SE reduction ratio r: W1 is C/r x C, W2 is C x C/r (paper eq. 2 uses 4)",
-                          piade::param::Range::between(1, 64)),
-};
-
 const PiadeComponentSpec kComponents[] = {
-    piade::component<ResNet18>("resnet18", "torchvision ResNet18 up to layer4 (512 channels, /32)",
-                               kResNetParams),
+    piade::component<ResNet18>("resnet18", "torchvision ResNet18 up to layer4 (512 channels, /32)"),
     piade::component<SeResNet18>("se_resnet18",
                                  "ResNet18 with a squeeze-and-excitation block after the stem and "
-                                 "each stage (paper sec. 3.1, eq. 1-2)",
-                                 kSeResNetParams),
+                                 "each stage (paper sec. 3.1, eq. 1-2)"),
 };
 
 }  // namespace
 
-PIADE_PLUGIN("resnet", "1.0.0", "ResNet18 and SE-ResNet18 backbones (torchvision-compatible)", kComponents)
+PIADE_PLUGIN("resnet", "ResNet18 and SE-ResNet18 backbones (torchvision-compatible)", kComponents)

@@ -9,7 +9,6 @@
 //   ConvT(n,16,3,s2,p1) ConvT(16,32,3,s2,p1) ConvT(32,32,4,s2) ConvT(32,C,4,s2,p1)
 // taking 8 -> 15 -> 29 -> 60 -> 120.
 #include <algorithm>
-#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -18,20 +17,14 @@
 
 #include "piade/sdk/plugin.h"
 
+#include "transposed.h"
+
 namespace {
 
 /// The reshaped decoder input is n x kSeed x kSeed (paper sec. 3.1).
 constexpr int64_t kSeed = 8;
 
-struct TransposedDecoderOptions {
-  /// Hidden sizes of the upsampling MLP (paper: 64 -> 128 -> 512 -> 512*mf*mf).
-  TORCH_ARG(std::vector<int64_t>, hidden) = std::vector<int64_t>{128, 512};
-  /// Channels of the map the MLP produces, the 512 of 512 x mf x mf.
-  TORCH_ARG(int64_t, upsample_channels) = 512;
-  /// Output channels of the transposed convolutions before the last (paper:
-  /// 16, 32, 32); the last one gives the image's channels.
-  TORCH_ARG(std::vector<int64_t>, channels) = std::vector<int64_t>{16, 32, 32};
-};
+using piade::transposed::TransposedDecoderOptions;
 
 /// One transposed convolution along one image axis.
 struct AxisStep {
@@ -52,12 +45,6 @@ AxisStep doubling(int64_t delta) {
     case 2: return {4, 2, 0};   // the paper's third layer (29 -> 60)
     default: return {delta + 2, 2, 0};
   }
-}
-
-std::string join(const std::vector<int64_t>& values) {
-  std::ostringstream out;
-  for (size_t i = 0; i < values.size(); ++i) out << (i ? "," : "") << values[i];
-  return out.str();
 }
 
 /// The stride-2 steps that take one axis from kSeed to `size`:
@@ -115,16 +102,16 @@ std::vector<AxisStep> plan_axis(int64_t size, const char* axis) {
 class TransposedDecoderImpl : public torch::nn::Cloneable<TransposedDecoderImpl>,
                               public piade::Decoder {
  public:
-  explicit TransposedDecoderImpl(const piade::ComponentContext& context) : image_(context.image) {
+  using Options = TransposedDecoderOptions;
+
+  explicit TransposedDecoderImpl(const piade::ComponentContext& context)
+      : options_(piade::parse<Options>(context.params)), image_(context.image) {
     if (!context.features || !context.vectors)
       throw std::invalid_argument(
           "no feature or vector shape in the build context; build the "
           "backbone and routing parts first");
     features_ = *context.features;
     vector_dim_ = context.vectors->dim;
-    options_.hidden(context.params.get_int_list("hidden"))
-        .upsample_channels(context.params.get_int("upsample_channels"))
-        .channels(context.params.get_int_list("channels"));
     if (options_.channels().empty())
       throw std::invalid_argument(
           "'channels' is empty; give at least one width, e.g. channels=16,32,32");
@@ -209,15 +196,7 @@ class TransposedDecoderImpl : public torch::nn::Cloneable<TransposedDecoderImpl>
   }
 
   void pretty_print(std::ostream& stream) const override {
-    const TransposedDecoderOptions defaults;
-    stream << "piade::decoder::Transposed(image=" << image_.channels << "x" << image_.height << "x"
-           << image_.width;
-    if (options_.hidden() != defaults.hidden()) stream << ", hidden=" << join(options_.hidden());
-    if (options_.upsample_channels() != defaults.upsample_channels())
-      stream << ", upsample_channels=" << options_.upsample_channels();
-    if (options_.channels() != defaults.channels())
-      stream << ", channels=" << join(options_.channels());
-    stream << ")";
+    piade::print_options(stream, "decoder/transposed", options_);
   }
 
  private:
@@ -245,26 +224,12 @@ class TransposedDecoderImpl : public torch::nn::Cloneable<TransposedDecoderImpl>
   torch::nn::Sequential upsample_{nullptr};
   torch::nn::Sequential decode_{nullptr};
 };
-TORCH_MODULE(TransposedDecoder);
-
-using piade::param::Range;
-const PiadeParamSpec kTransposedParams[] = {
-    piade::param::int_list("hidden", "128,512", "hidden sizes of the upsampling MLP",
-                           Range::at_least(1)),
-    piade::param::integer("upsample_channels", "512",
-                          "channels of the upsampled map concatenated with the features",
-                          Range::at_least(1)),
-    piade::param::int_list("channels", "16,32,32",
-                           "output channels of the transposed convolutions but the last",
-                           Range::at_least(1)),
-};
 
 const PiadeComponentSpec kComponents[] = {
     piade::component<TransposedDecoderImpl>(
-        "transposed", "upsampling MLP and transposed-convolution decoder (paper sec. 3.1)",
-        kTransposedParams),
+        "transposed", "upsampling MLP and transposed-convolution decoder (paper sec. 3.1)"),
 };
 
 }  // namespace
 
-PIADE_PLUGIN("transposed", "1.0.0", "transposed-convolution image decoder", kComponents)
+PIADE_PLUGIN("transposed", "transposed-convolution image decoder", kComponents)

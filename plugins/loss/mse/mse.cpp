@@ -5,11 +5,18 @@
 
 #include "piade/sdk/plugin.h"
 
+#include "mse.h"
+
 namespace {
 
 class MseLossImpl : public torch::nn::Cloneable<MseLossImpl>, public piade::Loss {
  public:
-  explicit MseLossImpl(const piade::ComponentContext& /*context*/) { reset(); }
+  using Options = piade::mse::MseLossOptions;
+
+  explicit MseLossImpl(const piade::ComponentContext& context)
+      : options_(piade::parse<Options>(context.params)) {
+    reset();
+  }
   void reset() override {}
 
   piade::LossTerm forward(const torch::Tensor& images, const torch::Tensor& reconstructions) override {
@@ -27,6 +34,13 @@ class MseLossImpl : public torch::nn::Cloneable<MseLossImpl>, public piade::Loss
     if (is_training()) return {per_image, torch::Tensor()};
     return {per_image, difference.square().mean(/*dim=*/1)};
   }
+
+  void pretty_print(std::ostream& stream) const override {
+    piade::print_options(stream, "loss/mse", options_);
+  }
+
+ private:
+  Options options_;
 };
 
 const PiadeComponentSpec kComponents[] = {
@@ -35,4 +49,4 @@ const PiadeComponentSpec kComponents[] = {
 
 }  // namespace
 
-PIADE_PLUGIN("mse", "1.0.0", "mean squared error reconstruction loss", kComponents)
+PIADE_PLUGIN("mse", "mean squared error reconstruction loss", kComponents)

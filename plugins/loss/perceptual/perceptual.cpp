@@ -14,6 +14,7 @@
 #include "piade/sdk/weights.h"
 
 #include "conv_relu_pool.h"
+#include "perceptual.h"
 
 namespace {
 
@@ -53,8 +54,10 @@ class MeanSquarePerImage : public torch::autograd::Function<MeanSquarePerImage> 
 
 class PerceptualLossImpl : public nn::Cloneable<PerceptualLossImpl>, public piade::Loss {
  public:
+  using Options = piade::perceptual::PerceptualLossOptions;
+
   explicit PerceptualLossImpl(const piade::ComponentContext& context)
-      : weights_(context.params.get_string("weights")) {
+      : options_(piade::parse<Options>(context.params)) {
     const piade::ImageShape& image = context.image;
     if (image.channels != 1 && image.channels != 3)
       throw std::invalid_argument(std::string(kId) + ": images have " + std::to_string(image.channels) +
@@ -67,7 +70,7 @@ class PerceptualLossImpl : public nn::Cloneable<PerceptualLossImpl>, public piad
     reset();
     // Restoring from a checkpoint overwrites every weight next (component.h).
     if (context.restoring) return;
-    if (weights_.empty()) {
+    if (options_.weights().empty()) {
       piade::warn_once(std::string(kId) +
                        ": no pretrained weights, the VGG11 layers are random and fixed; the paper "
                        "used torchvision's ImageNet VGG11 (sec. 3.2): pass --set "
@@ -76,7 +79,7 @@ class PerceptualLossImpl : public nn::Cloneable<PerceptualLossImpl>, public piad
     } else {
       std::map<std::string, torch::Tensor> tensors;
       try {
-        tensors = piade::load_tensors(weights_);
+        tensors = piade::load_tensors(options_.weights());
       } catch (const std::exception& e) {
         throw std::runtime_error(std::string(kId) + ": " + e.what());
       }
@@ -84,7 +87,7 @@ class PerceptualLossImpl : public nn::Cloneable<PerceptualLossImpl>, public piad
       // dict (later convs, classifier) is ignored.
       nn::Module vgg;
       vgg.register_module("features", features);
-      piade::load_module_weights(vgg, tensors, std::string(kId) + ": weights '" + weights_ + "'");
+      piade::load_module_weights(vgg, tensors, std::string(kId) + ": weights '" + options_.weights() + "'");
     }
   }
 
@@ -155,31 +158,22 @@ class PerceptualLossImpl : public nn::Cloneable<PerceptualLossImpl>, public piad
   }
 
   void pretty_print(std::ostream& stream) const override {
-    stream << kId << "(";
-    if (!weights_.empty()) stream << "weights='" << weights_ << "'";
-    stream << ")";
+    piade::print_options(stream, kId, options_);
   }
 
   nn::Sequential features{nullptr};
 
  private:
-  std::string weights_;
+  Options options_;
   torch::Tensor mean_;
   torch::Tensor std_;
 };
 
-const PiadeParamSpec kParams[] = {
-    piade::param::text("weights", "",
-                       "torchvision vgg11 weights (.safetensors, or a .pth holding a plain dict; only "
-                       "features.0 and features.3 are read); empty: orthogonal init"),
-};
-
 const PiadeComponentSpec kComponents[] = {
     piade::component<PerceptualLossImpl>(
-        "perceptual", "MSE between VGG11 features[:4] of image and reconstruction (paper sec. 3.2)",
-        kParams),
+        "perceptual", "MSE between VGG11 features[:4] of image and reconstruction (paper sec. 3.2)"),
 };
 
 }  // namespace
 
-PIADE_PLUGIN("perceptual", "1.0.0", "perceptual loss on fixed VGG11 features", kComponents)
+PIADE_PLUGIN("perceptual", "perceptual loss on fixed VGG11 features", kComponents)

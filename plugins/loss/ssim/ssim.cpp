@@ -13,15 +13,11 @@
 #include "piade/sdk/plugin.h"
 
 #include "gaussian_blur.h"
+#include "ssim.h"
 
 namespace {
 
-struct SsimLossOptions {
-  /// Side of the gaussian window; odd, so that it is centred on the pixel.
-  TORCH_ARG(int64_t, window) = 11;
-  /// Standard deviation of the gaussian window, in pixels.
-  TORCH_ARG(double, sigma) = 1.5;
-};
+using piade::ssim::SsimLossOptions;
 
 /// Stabilizing constants (K1 L)^2 and (K2 L)^2 of Wang et al. for data range
 /// L = 1, which is why images are mapped from [-1,1] to [0,1] first.
@@ -30,8 +26,10 @@ constexpr double kC2 = 0.03 * 0.03;
 
 class SsimLossImpl : public torch::nn::Cloneable<SsimLossImpl>, public piade::Loss {
  public:
-  explicit SsimLossImpl(const piade::ComponentContext& context) {
-    options_.window(context.params.get_int("window")).sigma(context.params.get_float("sigma"));
+  using Options = SsimLossOptions;
+
+  explicit SsimLossImpl(const piade::ComponentContext& context)
+      : options_(piade::parse<Options>(context.params)) {
     if (options_.window() % 2 == 0)
       throw std::invalid_argument("window=" + std::to_string(options_.window()) +
                                   " is even; use an odd size such as " +
@@ -86,34 +84,18 @@ class SsimLossImpl : public torch::nn::Cloneable<SsimLossImpl>, public piade::Lo
   }
 
   void pretty_print(std::ostream& stream) const override {
-    const SsimLossOptions defaults;
-    stream << "piade::loss::Ssim(";
-    const char* sep = "";
-    if (options_.window() != defaults.window()) {
-      stream << "window=" << options_.window();
-      sep = ", ";
-    }
-    if (options_.sigma() != defaults.sigma()) stream << sep << "sigma=" << options_.sigma();
-    stream << ")";
+    piade::print_options(stream, "loss/ssim", options_);
   }
 
  private:
   SsimLossOptions options_;
   torch::Tensor gaussian_;
 };
-TORCH_MODULE(SsimLoss);
-
-using piade::param::Range;
-const PiadeParamSpec kSsimParams[] = {
-    piade::param::integer("window", "11", "side of the gaussian window; odd", Range::at_least(1)),
-    piade::param::real("sigma", "1.5", "standard deviation of the gaussian window, in pixels",
-                       Range::at_least(0)),
-};
 
 const PiadeComponentSpec kComponents[] = {
-    piade::component<SsimLossImpl>("ssim", "1 - structural similarity (paper eq. 4)", kSsimParams),
+    piade::component<SsimLossImpl>("ssim", "1 - structural similarity (paper eq. 4)"),
 };
 
 }  // namespace
 
-PIADE_PLUGIN("ssim", "1.0.0", "structural similarity loss term", kComponents)
+PIADE_PLUGIN("ssim", "structural similarity loss term", kComponents)

@@ -4,7 +4,6 @@
 // lost at another; each level is squeezed to a few channels and all levels
 // together are cut into the primary capsules that dynamic routing reads.
 #include <numeric>
-#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -13,36 +12,22 @@
 
 #include "piade/sdk/plugin.h"
 
+#include "pyramid.h"
+
 namespace {
 
-struct PyramidOptions {
-  /// Output side of each adaptive average pooling level; the paper uses
-  /// 8x8, 4x4, 2x2 and 1x1.
-  TORCH_ARG(std::vector<int64_t>, levels) = std::vector<int64_t>{8, 4, 2, 1};
-  /// Channels of the 1x1 convolution after each level (paper: 64).
-  TORCH_ARG(int64_t, channels) = 64;
-  /// Length of each primary capsule (paper: 8-dimensional vectors).
-  TORCH_ARG(int64_t, capsule_dim) = 8;
-};
+using piade::pyramid::PyramidOptions;
 
-std::string join(const std::vector<int64_t>& values) {
-  std::ostringstream out;
-  for (size_t i = 0; i < values.size(); ++i) out << (i ? "," : "") << values[i];
-  return out.str();
-}
-
-/// Example: 512x4x4 features with the defaults give 64*(64+16+4+1)/8 = 680
-/// capsules of length 8.
 class PyramidImpl : public torch::nn::Cloneable<PyramidImpl>, public piade::Pooling {
  public:
-  explicit PyramidImpl(const piade::ComponentContext& context) {
+  using Options = PyramidOptions;
+
+  explicit PyramidImpl(const piade::ComponentContext& context)
+      : options_(piade::parse<Options>(context.params)) {
     if (!context.features)
       throw std::invalid_argument(
           "no feature shape in the build context; build the backbone first");
     in_channels_ = context.features->channels;
-    options_.levels(context.params.get_int_list("levels"))
-        .channels(context.params.get_int("channels"))
-        .capsule_dim(context.params.get_int("capsule_dim"));
     if (options_.levels().empty())
       throw std::invalid_argument("'levels' is empty; give at least one size, "
                                   "e.g. levels=8,4,2,1");
@@ -51,7 +36,7 @@ class PyramidImpl : public torch::nn::Cloneable<PyramidImpl>, public piade::Pool
       throw std::invalid_argument(
           "the pooled values per image (channels " +
           std::to_string(options_.channels()) + " x sum of level areas of levels=" +
-          join(options_.levels()) + " = " + std::to_string(total) +
+          piade::to_text(options_.levels()) + " = " + std::to_string(total) +
           ") are not divisible by capsule_dim=" + std::to_string(options_.capsule_dim()) +
           "; choose a capsule_dim that divides " + std::to_string(total));
     reset();
@@ -97,13 +82,7 @@ class PyramidImpl : public torch::nn::Cloneable<PyramidImpl>, public piade::Pool
   }
 
   void pretty_print(std::ostream& stream) const override {
-    const PyramidOptions defaults;
-    stream << "piade::pooling::Pyramid(in_channels=" << in_channels_;
-    if (options_.levels() != defaults.levels()) stream << ", levels=" << join(options_.levels());
-    if (options_.channels() != defaults.channels()) stream << ", channels=" << options_.channels();
-    if (options_.capsule_dim() != defaults.capsule_dim())
-      stream << ", capsule_dim=" << options_.capsule_dim();
-    stream << ")";
+    piade::print_options(stream, "pooling/pyramid", options_);
   }
 
  private:
@@ -118,25 +97,12 @@ class PyramidImpl : public torch::nn::Cloneable<PyramidImpl>, public piade::Pool
   std::vector<torch::nn::Conv2d> convs_;
   std::vector<torch::nn::BatchNorm2d> norms_;
 };
-TORCH_MODULE(Pyramid);
-
-using piade::param::Range;
-const PiadeParamSpec kPyramidParams[] = {
-    piade::param::int_list("levels", "8,4,2,1",
-                           "output side of each adaptive average pooling level", Range::at_least(1)),
-    piade::param::integer("channels", "64", "channels of the 1x1 convolution after each level",
-                          Range::at_least(1)),
-    piade::param::integer("capsule_dim", "8",
-                          "length of each primary capsule; must divide the pooled values",
-                          Range::at_least(1)),
-};
 
 const PiadeComponentSpec kComponents[] = {
     piade::component<PyramidImpl>(
-        "pyramid", "multi-scale adaptive pooling cut into primary capsules (paper sec. 3.1)",
-        kPyramidParams),
+        "pyramid", "multi-scale adaptive pooling cut into primary capsules (paper sec. 3.1)"),
 };
 
 }  // namespace
 
-PIADE_PLUGIN("pyramid", "1.0.0", "pyramidal pooling into primary capsules", kComponents)
+PIADE_PLUGIN("pyramid", "pyramidal pooling into primary capsules", kComponents)

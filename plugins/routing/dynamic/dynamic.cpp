@@ -10,19 +10,11 @@
 
 #include "piade/sdk/plugin.h"
 
+#include "dynamic.h"
+
 namespace {
 
-struct DynamicRoutingOptions {
-  /// Instantiation vectors routed to; the paper uses two: one for the normal
-  /// class and one collecting the features routing discards (sec. 3.1).
-  TORCH_ARG(int64_t, vectors) = 2;
-  /// Length of each instantiation vector (paper: R^64).
-  TORCH_ARG(int64_t, out_dim) = 64;
-  /// Routing iterations r of algorithm 1 (Sabour et al. use 3).
-  TORCH_ARG(int64_t, iterations) = 3;
-  /// The constant a of squash(s) = |s|^2/(a+|s|^2) s/|s| (eq. 3); > 0.
-  TORCH_ARG(double, a) = 1.0;
-};
+using piade::dynamic::DynamicRoutingOptions;
 
 /// Keeps squash() finite and differentiable at s = 0, where s/|s| is 0/0.
 /// Added to |s|^2 before the square root: far below float rounding of any
@@ -31,15 +23,14 @@ constexpr double kSquashEpsilon = 1e-12;
 
 class DynamicRoutingImpl : public torch::nn::Cloneable<DynamicRoutingImpl>, public piade::Routing {
  public:
-  explicit DynamicRoutingImpl(const piade::ComponentContext& context) {
+  using Options = DynamicRoutingOptions;
+
+  explicit DynamicRoutingImpl(const piade::ComponentContext& context)
+      : options_(piade::parse<Options>(context.params)) {
     if (!context.capsules)
       throw std::invalid_argument(
           "no capsule shape in the build context; build the pooling part first");
     capsules_ = *context.capsules;
-    options_.vectors(context.params.get_int("vectors"))
-        .out_dim(context.params.get_int("out_dim"))
-        .iterations(context.params.get_int("iterations"))
-        .a(context.params.get_float("a"));
     if (!(options_.a() > 0))
       throw std::invalid_argument("a=" + context.params.text("a") +
                                   " must be greater than 0, or squash() would give vectors of "
@@ -94,14 +85,7 @@ class DynamicRoutingImpl : public torch::nn::Cloneable<DynamicRoutingImpl>, publ
   }
 
   void pretty_print(std::ostream& stream) const override {
-    const DynamicRoutingOptions defaults;
-    stream << "piade::routing::DynamicRouting(capsules=" << capsules_.count << "x" << capsules_.dim;
-    if (options_.vectors() != defaults.vectors()) stream << ", vectors=" << options_.vectors();
-    if (options_.out_dim() != defaults.out_dim()) stream << ", out_dim=" << options_.out_dim();
-    if (options_.iterations() != defaults.iterations())
-      stream << ", iterations=" << options_.iterations();
-    if (options_.a() != defaults.a()) stream << ", a=" << options_.a();
-    stream << ")";
+    piade::print_options(stream, "routing/dynamic", options_);
   }
 
  private:
@@ -116,24 +100,12 @@ class DynamicRoutingImpl : public torch::nn::Cloneable<DynamicRoutingImpl>, publ
   piade::CapsuleShape capsules_;
   torch::Tensor weight_;
 };
-TORCH_MODULE(DynamicRouting);
-
-using piade::param::Range;
-const PiadeParamSpec kDynamicParams[] = {
-    piade::param::integer("vectors", "2", "instantiation vectors routed to", Range::at_least(1)),
-    piade::param::integer("out_dim", "64", "length of each instantiation vector",
-                          Range::at_least(1)),
-    piade::param::integer("iterations", "3", "routing iterations", Range::at_least(1)),
-    piade::param::real("a", "1", "constant a of squash(s) = |s|^2/(a+|s|^2) s/|s|; > 0",
-                       Range::at_least(0)),
-};
 
 const PiadeComponentSpec kComponents[] = {
     piade::component<DynamicRoutingImpl>(
-        "dynamic", "routing by agreement to instantiation vectors (paper sec. 3.1, alg. 1)",
-        kDynamicParams),
+        "dynamic", "routing by agreement to instantiation vectors (paper sec. 3.1, alg. 1)"),
 };
 
 }  // namespace
 
-PIADE_PLUGIN("dynamic", "1.0.0", "dynamic routing between capsules", kComponents)
+PIADE_PLUGIN("dynamic", "dynamic routing between capsules", kComponents)

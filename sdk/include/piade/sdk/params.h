@@ -43,4 +43,10 @@ class PIADE_SDK_API ParamSet {
   std::map<std::string, Value> values_;
 };
 
+/// A value as a user would type it and as the host parses it: "8,4,2,1",
+/// "true", "0.5" (floats in the shortest text that reads back exactly).
+/// ParamSet::text(), the parameter tables derived from Options and
+/// print_options() all use this one formatter (options.h).
+PIADE_SDK_API std::string to_text(const ParamSet::Value& value);
+
 }  // namespace piade

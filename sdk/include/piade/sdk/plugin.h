@@ -1,20 +1,29 @@
-// Everything a plugin source needs: the part interfaces, parameter
-// declarations, and PIADE_PLUGIN, the one macro that writes the factory
-// glue, the manifest and the exported entry point.
+// Everything a plugin source needs: the part interfaces, Options bindings
+// (options.h), and PIADE_PLUGIN, the one macro that writes the factory glue,
+// the manifest and the exported entry point.
 //
-// Example (a whole plugin):
+// Example (a whole plugin; options.h shows an Options struct with fields):
+//
+//   struct MseLossOptions {
+//     PIADE_OPTIONS()  // no options of its own; the host adds `weight`
+//   };
 //
 //   class MseLossImpl : public torch::nn::Cloneable<MseLossImpl>, public piade::Loss {
 //    public:
-//     explicit MseLossImpl(const piade::ComponentContext& context) { reset(); }
+//     using Options = MseLossOptions;
+//     explicit MseLossImpl(const piade::ComponentContext& context)
+//         : options_(piade::parse<Options>(context.params)) { reset(); }
 //     void reset() override {}
 //     piade::LossTerm forward(const torch::Tensor& x, const torch::Tensor& y) override;
+//    private:
+//     Options options_;
 //   };
 //
 //   const PiadeComponentSpec kComponents[] = {
 //       piade::component<MseLossImpl>("mse", "pixel-wise mean squared error"),
 //   };
-//   PIADE_PLUGIN("mse", "1.0.0", "mean squared error loss term", kComponents)
+//   // The version is piade_add_plugin(... VERSION x.y.z)'s.
+//   PIADE_PLUGIN("mse", "mean squared error loss term", kComponents)
 #pragma once
 
 #include <cstddef>
@@ -31,6 +40,8 @@
 #include "piade/sdk/component.h"
 #include "piade/sdk/decoder.h"
 #include "piade/sdk/loss.h"
+#include "piade/sdk/options.h"
+#include "piade/sdk/param_spec.h"
 #include "piade/sdk/plugin_abi.h"
 #include "piade/sdk/pooling.h"
 #include "piade/sdk/routing.h"
@@ -56,62 +67,6 @@
   }
 
 namespace piade {
-
-/// Parameter declarations for a component's schema. Defaults are written as
-/// a user would type them; pass param::kRequired for a parameter without one.
-namespace param {
-
-inline constexpr const char* kRequired = nullptr;
-
-/// Bounds for a number or every element of a list; both ends inclusive.
-struct Range {
-  bool has_min = false;
-  bool has_max = false;
-  double min = 0;
-  double max = 0;
-  static constexpr Range at_least(double lo) { return {true, false, lo, 0}; }
-  static constexpr Range at_most(double hi) { return {false, true, 0, hi}; }
-  static constexpr Range between(double lo, double hi) { return {true, true, lo, hi}; }
-};
-
-constexpr PiadeParamSpec make(PiadeParamType type, const char* name, const char* default_value,
-                              const char* doc, Range range = {}) {
-  return PiadeParamSpec{sizeof(PiadeParamSpec), type, name, doc, default_value,
-                        range.has_min, range.has_max, range.min, range.max, nullptr, 0};
-}
-constexpr PiadeParamSpec integer(const char* name, const char* default_value, const char* doc,
-                                 Range range = {}) {
-  return make(PIADE_PARAM_INT, name, default_value, doc, range);
-}
-constexpr PiadeParamSpec real(const char* name, const char* default_value, const char* doc,
-                              Range range = {}) {
-  return make(PIADE_PARAM_FLOAT, name, default_value, doc, range);
-}
-constexpr PiadeParamSpec boolean(const char* name, const char* default_value, const char* doc) {
-  return make(PIADE_PARAM_BOOL, name, default_value, doc);
-}
-constexpr PiadeParamSpec text(const char* name, const char* default_value, const char* doc) {
-  return make(PIADE_PARAM_STRING, name, default_value, doc);
-}
-constexpr PiadeParamSpec int_list(const char* name, const char* default_value, const char* doc,
-                                  Range range = {}) {
-  return make(PIADE_PARAM_INT_LIST, name, default_value, doc, range);
-}
-constexpr PiadeParamSpec real_list(const char* name, const char* default_value, const char* doc,
-                                   Range range = {}) {
-  return make(PIADE_PARAM_FLOAT_LIST, name, default_value, doc, range);
-}
-/// A value from a fixed table, declared once: `const char* const kModes[] = {"a", "b"};`
-template <std::size_t N>
-constexpr PiadeParamSpec choice(const char* name, const char* default_value,
-                                const char* const (&choices)[N], const char* doc) {
-  PiadeParamSpec spec = make(PIADE_PARAM_CHOICE, name, default_value, doc);
-  spec.choices = choices;
-  spec.choice_count = static_cast<uint32_t>(N);
-  return spec;
-}
-
-}  // namespace param
 
 namespace detail {
 
@@ -154,6 +109,11 @@ void* create(const void* context, char* error, std::size_t error_size) noexcept 
   return nullptr;
 }
 
+template <class T, class = void>
+struct HasNestedOptions : std::false_type {};
+template <class T>
+struct HasNestedOptions<T, std::void_t<typename T::Options>> : std::true_type {};
+
 template <std::size_t N>
 constexpr PiadePluginManifest make_manifest(const char* name, const char* version,
                                             const char* description,
@@ -168,24 +128,54 @@ constexpr PiadePluginManifest make_manifest(const char* name, const char* versio
 
 /// Declares one component of a plugin: Impl is a torch module implementing
 /// one of the part interfaces and constructible from a ComponentContext.
+/// Its parameters are `params`, a table written with param::...
 template <class Impl, std::size_t N>
 PiadeComponentSpec component(const char* name, const char* doc,
                              const PiadeParamSpec (&params)[N]) {
   return PiadeComponentSpec{sizeof(PiadeComponentSpec), detail::kind_of<Impl>(), name, doc,
                             params, static_cast<uint32_t>(N), &detail::create<Impl>};
 }
+/// Declares one component whose parameters are those of `Impl::Options`
+/// (options.h), or a component without parameters if Impl has no Options.
 template <class Impl>
 PiadeComponentSpec component(const char* name, const char* doc) {
-  return PiadeComponentSpec{sizeof(PiadeComponentSpec), detail::kind_of<Impl>(), name, doc,
-                            nullptr, 0, &detail::create<Impl>};
+  if constexpr (detail::HasNestedOptions<Impl>::value) {
+    using Options = typename Impl::Options;
+    static_assert(is_options_v<Options>,
+                  "Impl::Options declares its fields with PIADE_OPTIONS(...) (options.h)");
+    const ParamTable& table = param_table<Options>();
+    return PiadeComponentSpec{sizeof(PiadeComponentSpec), detail::kind_of<Impl>(), name, doc,
+                              table.data(), table.size(), &detail::create<Impl>};
+  } else {
+    return PiadeComponentSpec{sizeof(PiadeComponentSpec), detail::kind_of<Impl>(), name, doc,
+                              nullptr, 0, &detail::create<Impl>};
+  }
 }
 
 }  // namespace piade
 
-/// Exports a plugin: NAME and VERSION of the library, a one-line
-/// DESCRIPTION, and COMPONENTS, an array of piade::component<...>(...).
-/// Expand it once, at namespace scope, in one source file of the plugin.
-#define PIADE_PLUGIN(NAME, VERSION, DESCRIPTION, COMPONENTS)                          \
+// The plugin's version: piade_add_plugin(... VERSION x.y.z) defines it
+// (PiadePlugin.cmake), so that it is written in one place, the CMake target.
+#ifndef PIADE_PLUGIN_VERSION
+#define PIADE_PLUGIN_VERSION \
+  piade_plugin_version_is_undefined__give_piade_add_plugin_a_VERSION_or_PIADE_PLUGIN_a_version
+#endif
+
+/// Exports a plugin: its NAME, a one-line DESCRIPTION and COMPONENTS, an
+/// array of piade::component<...>(...); the version is PIADE_PLUGIN_VERSION,
+/// the VERSION given to piade_add_plugin():
+///
+///   PIADE_PLUGIN("gradient", "image-gradient difference loss term", kComponents)
+///
+/// The older form PIADE_PLUGIN(NAME, VERSION, DESCRIPTION, COMPONENTS) gives
+/// the version in the source instead. Expand it once, at namespace scope, in
+/// one source file of the plugin.
+#define PIADE_PLUGIN(...) \
+  PIADE_PLUGIN_SELECT_(__VA_ARGS__, PIADE_PLUGIN_WITH_VERSION_, PIADE_PLUGIN_FROM_TARGET_, )(__VA_ARGS__)
+#define PIADE_PLUGIN_SELECT_(_1, _2, _3, _4, MACRO, ...) MACRO
+#define PIADE_PLUGIN_FROM_TARGET_(NAME, DESCRIPTION, COMPONENTS) \
+  PIADE_PLUGIN_WITH_VERSION_(NAME, PIADE_PLUGIN_VERSION, DESCRIPTION, COMPONENTS)
+#define PIADE_PLUGIN_WITH_VERSION_(NAME, VERSION, DESCRIPTION, COMPONENTS)            \
   namespace {                                                                         \
   const PiadePluginManifest* piade_plugin_entry_impl() noexcept {                     \
     static const PiadePluginManifest manifest = ::piade::detail::make_manifest(       \

@@ -116,7 +116,7 @@ cv::Mat defect(int top, int left, bool mask) {
 
 // root/bottle as MVTec AD lays it out, root/screw with training images only,
 // and a folder that is no category.
-class Mvtec : public ::testing::Test {
+class MvtecOptions : public ::testing::Test {
  protected:
   void SetUp() override {
     const cv::Mat gray(64, 64, CV_8UC3, cv::Scalar(40, 40, 40));
@@ -148,7 +148,7 @@ class Mvtec : public ::testing::Test {
 
 // Dataset errors (piade::DatasetError) as the CLI words them: settings
 // become the flags that set them.
-TEST_F(Mvtec, DatasetErrorsNameTheFlags) {
+TEST_F(MvtecOptions, DatasetErrorsNameTheFlags) {
   EXPECT_EQ(error_of([&] { load({"--dataset", "mvtec", "--data-root", root()}); }),
             "--category: needed for --dataset mvtec (available in " + root() + ": bottle, screw)");
   EXPECT_EQ(error_of([&] { load(args({"--normal-class", "1"})); }),
@@ -164,7 +164,7 @@ TEST_F(Mvtec, DatasetErrorsNameTheFlags) {
             "--resize: must be at least --image-size (32), got 20");
 }
 
-TEST_F(Mvtec, TestOnlyAndTheCheckpointRecordGiveTheSameTestSplit) {
+TEST_F(MvtecOptions, TestOnlyAndTheCheckpointRecordGiveTheSameTestSplit) {
   const std::vector<std::string> training = args({"--resize", "32", "--image-size", "16", "--max-train", "3",
                                                   "--max-test", "4"});
   const OneClassSplit both = load(training, 9);

@@ -7,9 +7,9 @@
 
 #include <gtest/gtest.h>
 
-#include "benchmarks/compare/grid.h"
-#include "host/error.h"
-#include "host/plugin_registry.h"
+#include "piade/compare/grid.h"
+#include "piade/core/error.h"
+#include "piade/core/plugin_registry.h"
 #include "tests/support/scratch_dir.h"
 
 namespace piade::compare {
@@ -205,7 +205,7 @@ TEST_F(GridTest, ShardsPartitionTheGridAndEachGetsEveryConfiguration) {
 }
 
 TEST_F(GridTest, AThirdPartyPluginOnThePluginPathCanBeOnAnAxis) {
-  // The fixture plugin of tests/host (case "good", a "tiny" component of
+  // The fixture plugin of tests/core (case "good", a "tiny" component of
   // every kind, in a directory of its own) stands for a third-party one.
   PluginRegistry with_fixture;
   with_fixture.scan({fs::path(PIADE_BUILD_PLUGIN_DIR), fs::path(PIADE_TEST_FIXTURE_DIR) / "good"});

@@ -11,9 +11,9 @@
 
 #include <gtest/gtest.h>
 
-#include "benchmarks/compare/report.h"
-#include "host/error.h"
-#include "host/roc_svg.h"
+#include "piade/compare/report.h"
+#include "piade/core/error.h"
+#include "piade/eval/roc_svg.h"
 #include "tests/support/scratch_dir.h"
 
 namespace {
@@ -195,7 +195,8 @@ class ReportTest : public ::testing::Test {
     ConfigSummary base{kBase, {{"a", {0.9, 0.01, 1}}, {"b", {0.8, 0.02, 1}}}, {0.85, 0.03, 2}, {}, 120.5, 60};
     ConfigSummary candidate{kCandidate, {{"a", {0.85, 0.01, 1}}, {"b", {0.95, 0.02, 1}}}, {0.9, 0.04, 2}, {},
                             99.24, 70};
-    candidate.vs_baseline = {2, 0.05, 0.01, 0.09, 1, 1, 0, 1.0};
+    base.vs_baseline.verdict = Verdict::baseline;
+    candidate.vs_baseline = {2, 0.05, 0.01, 0.09, 1, 1, 0, 1.0, Verdict::better};
     s.configs = {base, candidate};
     s.best = {{"a", kBase}, {"b", kCandidate}, {"", kCandidate}};
     s.runs_expected = 4;
@@ -263,12 +264,17 @@ TEST_F(ReportTest, ReadsThePairedDifferenceInPlainWords) {
   EXPECT_TRUE(has(html, "<td>2</td><td>+0.0500</td><td>[+0.0100, +0.0900]</td><td>1 / 0 / 1</td><td>1</td>"
                         "<td>better than baseline</td>"));
   EXPECT_TRUE(has(html, "<td>baseline</td>"));
+  // The page shows the summary's verdict; it never works one out itself
+  // (summary_test checks that summary.md, report.html and results.json agree).
   summary_.configs[1].vs_baseline.ci_low = -0.01;
+  summary_.configs[1].vs_baseline.verdict = Verdict::no_clear_difference;
   EXPECT_TRUE(has(report(), "<td>no clear difference</td>"));
   summary_.configs[1].vs_baseline.ci_high = -0.001;
+  summary_.configs[1].vs_baseline.verdict = Verdict::worse;
   EXPECT_TRUE(has(report(), "<td>worse than baseline</td>"));
   summary_.configs[1].vs_baseline.ci_low = summary_.configs[1].vs_baseline.ci_high = kNotAvailable;
-  EXPECT_TRUE(has(report(), "<td>n/a</td><td>1 / 0 / 1</td><td>1</td><td>no clear difference</td>"));
+  summary_.configs[1].vs_baseline.verdict = Verdict::too_few_pairs;
+  EXPECT_TRUE(has(report(), "<td>n/a</td><td>1 / 0 / 1</td><td>1</td><td>too few pairs</td>"));
 }
 
 TEST_F(ReportTest, ShowsTrainingSpeed) {

@@ -8,8 +8,10 @@
 #include <string>
 #include <vector>
 
-#include "benchmarks/compare/summary.h"
-#include "host/error.h"
+#include "piade/compare/report.h"
+#include "piade/compare/summary.h"
+#include "tests/support/scratch_dir.h"
+#include "piade/core/error.h"
 
 namespace piade::compare {
 namespace {
@@ -370,6 +372,53 @@ TEST(SummaryMarkdown, ReadingsAndEscaping) {
       << md;
   EXPECT_TRUE(contains(md, "| lone | 1 | +0.0500 | — | 1 / 0 / 0 | 1.00 | too few pairs |")) << md;
   EXPECT_TRUE(contains(md, "(10 of 12 runs)")) << md;
+}
+
+// summary.md, report.html and results.json render one computed summary: for
+// every configuration they show the same verdict, the one-pair case included
+// (where report.html once said "no clear difference" and summary.md "too few
+// pairs").
+TEST(OneSummary, EveryRenderingShowsTheSameVerdict) {
+  Comparison c;
+  c.title = "grid";
+  c.configs = {"base", "better", "worse", "unclear", "lone", "none"};
+  c.classes = {""};
+  c.seeds = {1, 2, 3};
+  std::vector<RunResult> results = {run("base", "", 1, 0.70),    run("base", "", 2, 0.70),    run("base", "", 3, 0.70),
+                                    run("better", "", 1, 0.80),  run("better", "", 2, 0.81),  run("better", "", 3, 0.82),
+                                    run("worse", "", 1, 0.65),   run("worse", "", 2, 0.64),   run("worse", "", 3, 0.66),
+                                    run("unclear", "", 1, 0.60), run("unclear", "", 2, 0.80), run("unclear", "", 3, 0.71),
+                                    run("lone", "", 1, 0.75)};
+  const Summary s = summarize(c, results);
+  const std::map<std::string, Verdict> expected = {
+      {"base", Verdict::baseline}, {"better", Verdict::better},      {"worse", Verdict::worse},
+      {"unclear", Verdict::no_clear_difference}, {"lone", Verdict::too_few_pairs}, {"none", Verdict::no_pairs}};
+  piade::test::ScratchDir dir;
+  const std::string md = summary_markdown(c, s);
+  const std::string html = report_html(c, s, results, dir.path());
+  const nlohmann::json json = summary_to_json(s);
+  ASSERT_EQ(json.at("configs").size(), c.configs.size());
+  for (std::size_t i = 0; i < c.configs.size(); ++i) {
+    const ConfigSummary& config = s.configs[i];
+    const std::string text = verdict_text(expected.at(config.config));
+    EXPECT_EQ(config.vs_baseline.verdict, expected.at(config.config)) << config.config;
+    EXPECT_EQ(json["configs"][i]["config"], config.config);
+    EXPECT_EQ(json["configs"][i]["vs_baseline"]["verdict"], text) << config.config;
+    // The difference table's row of the configuration ends with its verdict.
+    const auto html_row = html.find("<tr><td>" + config.config + "</td>", html.find("95% CI"));
+    ASSERT_NE(html_row, std::string::npos) << config.config;
+    EXPECT_EQ(html.substr(html_row, html.find("</tr>", html_row) - html_row).rfind("<td>" + text + "</td>") !=
+                  std::string::npos,
+              true)
+        << config.config << " in report.html";
+    if (config.config == "base") continue;  // summary.md lists the others against it
+    const auto md_row = md.find("| " + config.config + " | ", md.find("95% CI"));
+    ASSERT_NE(md_row, std::string::npos) << config.config;
+    const std::string row = md.substr(md_row, md.find('\n', md_row) - md_row);
+    EXPECT_EQ(row.substr(row.size() - text.size() - 2), text + " |") << row;
+  }
+  EXPECT_EQ(json["best"]["overall"], "better");
+  EXPECT_EQ(json["configs"][4]["vs_baseline"]["ci_low"], nullptr);  // one pair: no interval
 }
 
 TEST(SummaryMarkdown, NoRunMissing) {

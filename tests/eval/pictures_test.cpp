@@ -16,6 +16,7 @@
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
+#include "piade/datasets/error.h"
 #include "piade/datasets/image_files.h"
 #include "piade/core/error.h"
 #include "piade/eval/pictures.h"
@@ -38,6 +39,8 @@ std::string message_of(const std::function<void()>& body) {
   try {
     body();
   } catch (const piade::Error& e) {
+    return e.what();
+  } catch (const piade::DatasetError& e) {  // image_to_tensor (datasets)
     return e.what();
   }
   return "(no error)";

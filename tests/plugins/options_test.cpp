@@ -11,8 +11,8 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
-#include "host/param_schema.h"
-#include "host/plugin_registry.h"
+#include "piade/core/param_schema.h"
+#include "piade/core/plugin_registry.h"
 #include "piade/sdk/plugin.h"
 #include "plugins/backbone/resnet/resnet.h"
 #include "plugins/decoder/transposed/transposed.h"

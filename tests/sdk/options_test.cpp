@@ -12,7 +12,7 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
-#include "host/param_schema.h"
+#include "piade/core/param_schema.h"
 #include "piade/sdk/plugin.h"
 
 namespace {

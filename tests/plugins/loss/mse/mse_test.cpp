@@ -10,8 +10,8 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
-#include "host/param_schema.h"
-#include "host/plugin_registry.h"
+#include "piade/core/param_schema.h"
+#include "piade/core/plugin_registry.h"
 #include "piade/sdk/loss.h"
 
 #include "tests/support/builtin_plugins.h"

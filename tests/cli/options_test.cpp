@@ -244,7 +244,13 @@ TEST_F(ResolvePipelineTest, BadNamesAndParameters) {
             "routing/tiny: parameter 'vectors': 0 is out of range [1, 16]");
   EXPECT_EQ(resolve_error({"--loss", "tiny", "--set", "routing.vectorz=2"}),
             "routing/tiny: unknown parameter 'vectorz', did you mean 'vectors'?");
-  EXPECT_EQ(resolve_error({"--loss", "tiyn"}), "unknown loss 'tiyn', did you mean 'tiny'?");
+  // After the did-you-mean, the libraries that were rejected (the fixture's
+  // torch_version and cuda plugins, which declare loss components) and why.
+  const std::string unknown = resolve_error({"--loss", "tiyn"});
+  EXPECT_EQ(unknown.rfind("unknown loss 'tiyn', did you mean 'tiny'?; 2 plugin libraries were rejected: ", 0), 0u)
+      << unknown;
+  EXPECT_NE(unknown.find(test::fixture_file("torch_version").string() + ": "), std::string::npos) << unknown;
+  EXPECT_NE(unknown.find(test::fixture_file("cuda").string() + ": "), std::string::npos) << unknown;
   EXPECT_EQ(resolve_error({"--loss", "tiny,tiny"}), "--loss: 'tiny' is given twice");
   EXPECT_EQ(resolve_error({"--loss", ","}), "--loss: at least one loss term is needed");
 }

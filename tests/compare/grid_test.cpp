@@ -7,6 +7,7 @@
 
 #include <gtest/gtest.h>
 
+#include "cli/cli.h"  // command_tables(): what piade compare hands the grid engine
 #include "piade/compare/grid.h"
 #include "piade/core/error.h"
 #include "piade/core/plugin_registry.h"
@@ -34,7 +35,7 @@ class GridTest : public ::testing::Test {
     return file.string();
   }
   std::vector<RunSpec> expand(const std::string& text, const GridOverrides& overrides = {}) {
-    return expand_grid(read_grid(write(text), overrides), registry());
+    return expand_grid(read_grid(write(text), overrides, command_tables()), registry(), command_tables());
   }
   // The message of the piade::Error that reading and expanding throws.
   std::string error_of(const std::string& text, const GridOverrides& overrides = {}) {
@@ -87,7 +88,7 @@ TEST_F(GridTest, ExpandsClassesSeedsAndTheProductOfAxesFirstAxisSlowest) {
     EXPECT_EQ(run.train.at("backbone"), run.axis_values.at(1).second);
     EXPECT_EQ(run.axis_values.at(0).first, "routing.vectors");
   }
-  const Comparison comparison = comparison_of(read_grid(write(kTwoAxes), {}), runs);
+  const Comparison comparison = comparison_of(read_grid(write(kTwoAxes), {}, command_tables()), runs);
   EXPECT_EQ(comparison.configs, configs);  // the baseline, all first values, leads
   EXPECT_EQ(comparison.classes, (std::vector<std::string>{"1", "7"}));
   EXPECT_EQ(comparison.seeds, (std::vector<uint64_t>{0, 5}));
@@ -209,13 +210,13 @@ TEST_F(GridTest, AThirdPartyPluginOnThePluginPathCanBeOnAnAxis) {
   // every kind, in a directory of its own) stands for a third-party one.
   PluginRegistry with_fixture;
   with_fixture.scan({fs::path(PIADE_BUILD_PLUGIN_DIR), fs::path(PIADE_TEST_FIXTURE_DIR) / "good"});
-  const Grid grid = read_grid(write("[axes]\nbackbone = se_resnet18, tiny\n[compare]\nclasses = 0\n"), {});
+  const Grid grid = read_grid(write("[axes]\nbackbone = se_resnet18, tiny\n[compare]\nclasses = 0\n"), {}, command_tables());
   const auto& backbones = with_fixture.components(Kind::backbone);
   const bool has_fixture = std::any_of(backbones.begin(), backbones.end(),
                                        [](const ComponentInfo* c) { return c->name == "tiny"; });
   ASSERT_TRUE(has_fixture) << "the fixture plugin declares no backbone named 'tiny'";
-  EXPECT_EQ(expand_grid(grid, with_fixture).size(), 2u);
-  EXPECT_THROW(expand_grid(grid, registry()), Error);  // not on the default path
+  EXPECT_EQ(expand_grid(grid, with_fixture, command_tables()).size(), 2u);
+  EXPECT_THROW(expand_grid(grid, registry(), command_tables()), Error);  // not on the default path
 }
 
 struct BadGrid {
@@ -264,7 +265,7 @@ TEST_F(GridTest, MalformedGridsAreRefusedWithAMessageNamingTheKey) {
             std::string::npos);
   EXPECT_NE(error_of(classes, GridOverrides{{}, "0", ""}).find("--seeds: needs at least 1 seed"), std::string::npos);
   EXPECT_NE(error_of(classes, GridOverrides{{}, "", "11"}).find("--classes: '11' is not a class"), std::string::npos);
-  EXPECT_THROW(read_grid((dir_ / "missing.ini").string(), {}), Error);
+  EXPECT_THROW(read_grid((dir_ / "missing.ini").string(), {}, command_tables()), Error);
 }
 
 }  // namespace

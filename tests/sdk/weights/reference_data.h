@@ -5,6 +5,9 @@
 
 #include <unistd.h>
 
+#include "tests/support/files.h"
+#include "tests/support/process.h"
+
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -20,12 +23,11 @@
 
 namespace piade::test {
 
-inline std::string read_text(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw std::runtime_error("cannot read " + path.string());
-  std::ostringstream out;
-  out << in.rdbuf();
-  return out.str();
+// A reference script's text; it must exist (tests/support's read_text gives
+// "" for a missing file, which would hash silently).
+inline std::string read_script(const std::filesystem::path& path) {
+  if (!std::filesystem::exists(path)) throw std::runtime_error("cannot read " + path.string());
+  return read_text(path);
 }
 
 /// Runs `script` (a path under the source tree, relative to it) as
@@ -39,17 +41,16 @@ inline std::filesystem::path reference_dir(const std::string& script) {
   const fs::path helper = fs::path(PIADE_TEST_SOURCE_DIR) / "tests/sdk/weights/safetensors_io.py";
   std::ostringstream name;
   name << source.stem().string() << '-' << std::hex
-       << std::hash<std::string>{}(read_text(source) + read_text(helper));
+       << std::hash<std::string>{}(read_script(source) + read_script(helper));
   const fs::path root = fs::path(PIADE_TEST_BINARY_DIR) / "test-reference";
   const fs::path done = root / name.str();
   if (fs::exists(done / "complete")) return done;
   const fs::path work = root / (name.str() + ".tmp" + std::to_string(::getpid()));
   fs::remove_all(work);
   fs::create_directories(work);
-  const std::string command =
-      std::string(PIADE_REFERENCE_PYTHON) + " '" + source.string() + "' '" + work.string() + "'";
-  if (std::system(command.c_str()) != 0)
-    throw std::runtime_error("reference script failed: " + command);
+  const piade::test::CommandResult reference = piade::test::run_reference_python(source, {work.string()});
+  if (reference.status != 0)
+    throw std::runtime_error("reference script " + source.string() + " failed: " + reference.output);
   std::ofstream(work / "complete") << "ok\n";
   std::error_code error;
   fs::rename(work, done, error);  // fails when another process got there first: use theirs

@@ -2,6 +2,8 @@
 #include "piade/sdk/weights.h"
 
 #include <gtest/gtest.h>
+
+#include "tests/support/process.h"
 #include <gmock/gmock.h>
 
 #include <torch/torch.h>
@@ -304,7 +306,8 @@ TEST(SaveSafetensors, RoundTripsEveryDtypeAndPythonReadsIt) {
       "assert n%8==0\n";
   const fs::path py = file.string() + ".py";
   std::ofstream(py) << script;
-  EXPECT_EQ(std::system((std::string(PIADE_REFERENCE_PYTHON) + " " + py.string() + " " + file.string()).c_str()), 0);
+  const piade::test::CommandResult reference = piade::test::run_reference_python(py, {file.string()});
+  EXPECT_EQ(reference.status, 0) << reference.output;
   fs::remove(py);
   fs::remove(file);
 }

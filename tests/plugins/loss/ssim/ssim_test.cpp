@@ -12,6 +12,8 @@
 #include <vector>
 
 #include <gtest/gtest.h>
+
+#include "tests/support/process.h"
 #include <torch/torch.h>
 
 #include "piade/core/param_schema.h"
@@ -144,11 +146,9 @@ TEST(SsimLoss, MatchesTheAuthorsPytorchSsimInPython) {
       std::ofstream script(folder / "pytorch_ssim.py");
       script << kPytorchSsim;
     }
-    const std::string command = std::string(PIADE_REFERENCE_PYTHON) + " " +
-                                (folder / "pytorch_ssim.py").string() + " " + folder.string() +
-                                " 2 " + std::to_string(c) + " " + std::to_string(size) + " " +
-                                std::to_string(size);
-    ASSERT_EQ(std::system(command.c_str()), 0) << command;
+    const piade::test::CommandResult reference = piade::test::run_reference_python(
+        folder / "pytorch_ssim.py", {folder.string(), "2", std::to_string(c), std::to_string(size), std::to_string(size)});
+    ASSERT_EQ(reference.status, 0) << reference.output;
     piade::LossTerm term = make({c, size, size})->forward(x, y);
     torch::Tensor per_image = read_floats(folder / "per_image.bin", {2});
     torch::Tensor map = read_floats(folder / "map.bin", {2, size, size});

@@ -180,7 +180,7 @@ const std::vector<DatasetFormat>& dataset_formats() {
       {"mnist", "", "MNIST IDX files (gzipped or not)", load_mnist},
       {"cifar10", "", "CIFAR-10 binary batches (data_batch_1..5.bin, test_batch.bin)", load_cifar10},
       {"coil100", "", "COIL-100 obj<N>__<angle>.png, split 80%/20% per object", load_coil100},
-      {"mvtec", "", "MVTec AD, one `category`", load_mvtec},
+      {"mvtec", "", "MVTec AD, one category at a time", load_mvtec},
       {"folder", "", "your own images: train/good/, test/good/, test/<anomaly>/, ground_truth/", load_folder},
   };
   return formats;

@@ -36,10 +36,17 @@ void set_option(CommandLine& command_line, const std::string& name, const T& val
 
 }  // namespace
 
+// --dataset's help: the registry's formats, one per line.
+static std::string dataset_help() {
+  std::string help = "the dataset format:";
+  for (const DatasetFormat& format : dataset_formats()) help += fmt::format("\n  {}: {}", format.name, format.about);
+  return help;
+}
+
 po::options_description dataset_options() {
   po::options_description options("Dataset");
   options.add_options()
-      ("dataset", po::value<std::string>()->default_value("fmnist"), "fmnist, mnist, cifar10, coil100, mvtec or folder")
+      ("dataset", po::value<std::string>()->default_value(DatasetRequest().name), dataset_help().c_str())
       ("data-root", po::value<std::string>(), "dataset directory (default for fmnist: /usr/share/datasets/fashion-mnist)")
       ("normal-class", po::value<int64_t>()->default_value(0), "the normal class (one-class protocol): 0..9 for fmnist, mnist, cifar10; the object N of obj<N> for coil100 (default: the first)")
       ("category", po::value<std::string>(), "MVTec AD category (bottle, cable, ...)")

@@ -14,6 +14,7 @@
 
 #include "cli/data_options.h"
 #include "piade/core/error.h"
+#include "tests/datasets/fixtures.h"  // write_mvtec_tree, shared with the dataset tests
 #include "tests/support/scratch_dir.h"
 
 namespace piade {
@@ -106,37 +107,11 @@ TEST(DataOptions, FashionMnistWithResizeHasTheFinalGeometry) {
   EXPECT_FALSE(torch::equal(cropped.train.images, plain.train.images));
 }
 
-// A 64x64 gray image with a red defect on rows [top, top+16), columns
-// [left, left+16), and its mask (as tests/datasets/folder_test.cpp draws them).
-cv::Mat defect(int top, int left, bool mask) {
-  cv::Mat image = mask ? cv::Mat(64, 64, CV_8UC1, cv::Scalar(0)) : cv::Mat(64, 64, CV_8UC3, cv::Scalar(40, 40, 40));
-  image(cv::Rect(left, top, 16, 16)).setTo(mask ? cv::Scalar(255) : cv::Scalar(0, 0, 255));
-  return image;
-}
-
 // root/bottle as MVTec AD lays it out, root/screw with training images only,
 // and a folder that is no category.
 class MvtecOptions : public ::testing::Test {
  protected:
-  void SetUp() override {
-    const cv::Mat gray(64, 64, CV_8UC3, cv::Scalar(40, 40, 40));
-    const fs::path bottle = dir_ / "bottle";
-    for (int i = 0; i < 4; ++i) write_image(bottle / "train/good" / name(i), gray);
-    for (int i = 0; i < 2; ++i) write_image(bottle / "test/good" / name(i), gray);
-    write_image(bottle / "test/crack/000.png", defect(16, 32, false));
-    write_image(bottle / "ground_truth/crack/000_mask.png", defect(16, 32, true));
-    write_image(bottle / "test/crack/001.png", defect(0, 0, false));
-    write_image(bottle / "ground_truth/crack/001_mask.png", defect(0, 0, true));
-    write_image(bottle / "test/hole/000.png", defect(48, 48, false));
-    write_image(bottle / "ground_truth/hole/000_mask.png", defect(48, 48, true));
-    write_image(dir_ / "screw/train/good/000.png", gray);
-    fs::create_directories(dir_ / "license");
-  }
-  static void write_image(const fs::path& file, const cv::Mat& image) {
-    fs::create_directories(file.parent_path());
-    ASSERT_TRUE(cv::imwrite(file.string(), image)) << file;
-  }
-  static std::string name(int i) { return fmt::format("{:03d}.png", i); }
+  void SetUp() override { test::write_mvtec_tree(dir_.path()); }
   std::string root() const { return dir_.path().string(); }
   std::vector<std::string> args(std::vector<std::string> more = {}) const {
     std::vector<std::string> all = {"--dataset", "mvtec", "--data-root", root(), "--category", "bottle"};

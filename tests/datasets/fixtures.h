@@ -14,8 +14,10 @@
 #include <string>
 #include <vector>
 
+#include <fmt/format.h>
 #include <opencv2/core.hpp>
 #include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
 
 #include "piade/datasets/error.h"
 #include "piade/datasets/registry.h"
@@ -35,6 +37,33 @@ inline std::string write_image(const fs::path& file, const cv::Mat& image) {
 
 /// A solid image; `bgr` in OpenCV's order.
 inline cv::Mat solid(int size, cv::Scalar bgr, int type = CV_8UC3) { return cv::Mat(size, size, type, bgr); }
+
+/// A 64x64 gray image with a red defect on rows [top, top+16), columns
+/// [left, left+16), and its mask.
+inline cv::Mat defect(int top, int left, bool mask) {
+  cv::Mat image = mask ? cv::Mat(64, 64, CV_8UC1, cv::Scalar(0)) : solid(64, cv::Scalar(40, 40, 40));
+  image(cv::Rect(left, top, 16, 16)).setTo(mask ? cv::Scalar(255) : cv::Scalar(0, 0, 255));  // BGR red
+  return image;
+}
+
+/// root/bottle as MVTec AD lays it out (4 training images, 2 normal and 3
+/// anomalous test images in crack/ and hole/, with masks), root/screw with
+/// training images only, and root/license, a folder that is no category.
+inline void write_mvtec_tree(const fs::path& root) {
+  const cv::Mat gray = solid(64, cv::Scalar(40, 40, 40));
+  const fs::path bottle = root / "bottle";
+  auto name = [](int i) { return fmt::format("{:03d}.png", i); };
+  for (int i = 0; i < 4; ++i) write_image(bottle / "train/good" / name(i), gray);
+  for (int i = 0; i < 2; ++i) write_image(bottle / "test/good" / name(i), gray);
+  write_image(bottle / "test/crack/000.png", defect(16, 32, false));
+  write_image(bottle / "ground_truth/crack/000_mask.png", defect(16, 32, true));
+  write_image(bottle / "test/crack/001.png", defect(0, 0, false));
+  write_image(bottle / "ground_truth/crack/001_mask.png", defect(0, 0, true));
+  write_image(bottle / "test/hole/000.png", defect(48, 48, false));
+  write_image(bottle / "ground_truth/hole/000_mask.png", defect(48, 48, true));
+  write_image(root / "screw/train/good/000.png", gray);
+  fs::create_directories(root / "license");
+}
 
 inline std::string write_bytes(const fs::path& file, const std::string& bytes) {
   fs::create_directories(file.parent_path());

@@ -17,36 +17,17 @@ using test::error_of;
 using test::load;
 using test::Request;
 using test::ScratchDir;
+using test::defect;
 using test::write_image;
 
 const cv::Scalar kGray(40, 40, 40);
 const cv::Scalar kRed(0, 0, 255);  // BGR
 
-// A 64x64 gray image with a red defect on rows [top, top+16), columns
-// [left, left+16), and its mask.
-cv::Mat defect(int top, int left, bool mask) {
-  cv::Mat image = mask ? cv::Mat(64, 64, CV_8UC1, cv::Scalar(0)) : test::solid(64, kGray);
-  image(cv::Rect(left, top, 16, 16)).setTo(mask ? cv::Scalar(255) : kRed);
-  return image;
-}
-
 // root/bottle as MVTec AD lays it out, root/screw with training images only,
 // and a folder that is no category.
 class Mvtec : public ::testing::Test {
  protected:
-  void SetUp() override {
-    const fs::path bottle = dir_ / "bottle";
-    for (int i = 0; i < 4; ++i) write_image(bottle / "train/good" / name(i), test::solid(64, kGray));
-    for (int i = 0; i < 2; ++i) write_image(bottle / "test/good" / name(i), test::solid(64, kGray));
-    write_image(bottle / "test/crack/000.png", defect(16, 32, false));
-    write_image(bottle / "ground_truth/crack/000_mask.png", defect(16, 32, true));
-    write_image(bottle / "test/crack/001.png", defect(0, 0, false));
-    write_image(bottle / "ground_truth/crack/001_mask.png", defect(0, 0, true));
-    write_image(bottle / "test/hole/000.png", defect(48, 48, false));
-    write_image(bottle / "ground_truth/hole/000_mask.png", defect(48, 48, true));
-    write_image(dir_ / "screw/train/good/000.png", test::solid(64, kGray));
-    fs::create_directories(dir_ / "license");
-  }
+  void SetUp() override { test::write_mvtec_tree(dir_.path()); }
   static std::string name(int i) { return fmt::format("{:03d}.png", i); }
   std::string root() const { return dir_.path().string(); }
   std::string bottle() const { return (dir_ / "bottle").string(); }

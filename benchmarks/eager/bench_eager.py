@@ -7,7 +7,7 @@ usage: bench_eager.py MODEL.safetensors [--batch-size 32] [--warmup 1]
 
 MODEL is the file `piade bench --save-model` (or `piade export`) wrote; the
 image shape and pipeline come from its configuration. Measured exactly as
-host/commands/bench.cpp measures piade: one batch of uniform [-1,1] images,
+host/cli/commands/bench.cpp measures piade: one batch of uniform [-1,1] images,
 `warmup` untimed batches, then `repeats` batches timed one by one
 (time.perf_counter around the call, including the final `.item()` that waits
 for the result), reported as images/second of the median batch time with the

@@ -1,5 +1,5 @@
 // `piade compare GRID --out DIR`: runs every configuration x class x seed of
-// a grid file (benchmarks/compare/grid.h), each as `piade train` + `piade
+// a grid file (piade/compare/grid.h), each as `piade train` + `piade
 // eval` in its own folder, resumably, several at once, or one shard of
 // them; then writes the tables. `piade compare merge` joins shards.
 #include <chrono>

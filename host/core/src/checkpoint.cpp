@@ -1,17 +1,14 @@
 #include "piade/core/checkpoint.h"
 
-#include "piade/core/file_io.h"
-#include "piade/core/stable_hash.h"
-
-#include "piade/sdk/weights.h"
-
-#include <unistd.h>
-
+#include <algorithm>
 #include <cmath>
-#include <fstream>
 
 #include <fmt/format.h>
 #include <torch/serialize.h>
+
+#include "piade/core/file_io.h"
+#include "piade/core/stable_hash.h"
+#include "piade/sdk/weights.h"
 
 namespace piade {
 namespace {

@@ -168,9 +168,21 @@ void resize_and_crop_now(ImageSet& set, const Preprocess& settings) {
 
 }  // namespace
 
+namespace {
+// The folder settings of a request, each with whether it is given: what
+// has_named_folders() and the check against other formats both read.
+std::vector<std::pair<const char*, bool>> folder_settings(const FolderSources& folders) {
+  return {{"train_dir", !folders.train_dirs.empty()},
+          {"test_normal_dir", !folders.test_normal_dirs.empty()},
+          {"test_anomalous_dir", !folders.test_anomalous_dirs.empty()},
+          {"mask_dir", !folders.mask_dir.empty()}};
+}
+}  // namespace
+
 bool DatasetRequest::has_named_folders() const {
-  return !folders.train_dirs.empty() || !folders.test_normal_dirs.empty() || !folders.test_anomalous_dirs.empty() ||
-         !folders.mask_dir.empty();
+  for (const auto& [setting, given] : folder_settings(folders))
+    if (given) return true;
+  return false;
 }
 
 // Debian's dataset-fashion-mnist package provides the default Fashion-MNIST.
@@ -200,12 +212,7 @@ OneClassSplit load_one_class(const DatasetRequest& request) {
   if (request.category && request.name != "mvtec")
     throw DatasetError("category", fmt::format("only for `dataset` mvtec, not {}", request.name));
   if (request.name != "folder") {
-    const std::pair<const char*, bool> folder_settings[] = {
-        {"train_dir", !request.folders.train_dirs.empty()},
-        {"test_normal_dir", !request.folders.test_normal_dirs.empty()},
-        {"test_anomalous_dir", !request.folders.test_anomalous_dirs.empty()},
-        {"mask_dir", !request.folders.mask_dir.empty()}};
-    for (const auto& [setting, given] : folder_settings)
+    for (const auto& [setting, given] : folder_settings(request.folders))
       if (given) throw DatasetError(setting, fmt::format("only for `dataset` folder, not {}", request.name));
   }
   if (request.max_train < 0) throw DatasetError("max_train", "must be 0 (all) or positive");

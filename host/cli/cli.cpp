@@ -1,20 +1,143 @@
 #include "cli/cli.h"
 
-#include "cli/data_options.h"
-
 #include <iostream>
+#include <map>
 
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 #include <torch/cuda.h>
 #include <torch/utils.h>
 
-namespace piade {
+#include "cli/data_options.h"
+#include "cli/logging.h"
 
-bool print_help_if_asked(const CommandLine& command_line, const std::string& usage,
-                         const po::options_description& options) {
-  if (!command_line.values.count("help")) return false;
-  std::cout << "usage: " << usage << "\n\n" << options << "\n";
-  return true;
+namespace piade {
+namespace {
+
+// The general keys of commands that compute (threads, device, ...) and of
+// those that only read files.
+const std::vector<std::string> kComputeKeys = {"plugin-dir", "threads",   "device", "amp",
+                                               "progress",   "log-level", "log-file", "quiet"};
+const std::vector<std::string> kFileKeys = {"plugin-dir", "log-level", "log-file", "quiet"};
+
+KeyGroup own(const std::string& command, po::options_description (*options)(const std::string&)) {
+  return {command, options("")};
+}
+
+CommandSpec make_spec(const std::string& name) {
+  CommandSpec spec;
+  spec.name = name;
+  if (name == "plugins") {
+    spec.usage = "piade plugins [info NAME] [--json] [--plugin-dir DIR]...";
+    spec.groups = std::vector<KeyGroup>{own(name, plugins_own_options), {"General", general_options(kFileKeys)}};
+  } else if (name == "config") {
+    spec.usage = "piade config [--checkpoint DIR] [--config FILE] [--set KEY=VALUE]... [--json] [--sources]";
+    spec.groups = std::vector<KeyGroup>{own(name, config_own_options),
+                   {"General", general_options()},
+                   {"Pipeline", pipeline_options()},
+                   {"Data", dataset_options()},
+                   {"Training", training_options()},
+                   {"Evaluation", evaluation_options()}};
+    for (const std::string& command : command_names())
+      if (command != "config") {
+        static const std::map<std::string, po::options_description (*)(const std::string&)> builders = {
+            {"plugins", plugins_own_options}, {"train", train_own_options},   {"eval", eval_own_options},
+            {"score", score_own_options},     {"export", export_own_options}, {"bench", bench_own_options},
+            {"compare", compare_own_options}};
+        spec.groups.push_back({command, builders.at(command)(command + ".")});
+      }
+    spec.plugin_params = true;
+    spec.checkpoint_defaults = true;
+  } else if (name == "train") {
+    spec.usage = "piade train [--config FILE] [options] --out DIR";
+    spec.groups = std::vector<KeyGroup>{own(name, train_own_options),
+                   {"General", general_options(kComputeKeys)},
+                   {"Pipeline", pipeline_options()},
+                   {"Data", dataset_options()},
+                   {"Training", training_options()}};
+    spec.plugin_params = true;
+  } else if (name == "eval") {
+    spec.usage = "piade eval --checkpoint DIR [--dataset ... (default: the checkpoint's)] --out DIR";
+    spec.groups = std::vector<KeyGroup>{own(name, eval_own_options),
+                   {"General", general_options(kComputeKeys)},
+                   {"Data", except(dataset_options(), {"max-train"})},
+                   {"Training", training_options({"batch-size", "seed"})},
+                   {"Evaluation", evaluation_options()}};
+    spec.checkpoint_defaults = true;
+  } else if (name == "score") {
+    spec.usage =
+        "piade score --checkpoint DIR (IMAGE_OR_DIR... | --dataset ...) [--out FILE.csv] [--maps DIR [--strips]]";
+    spec.groups = std::vector<KeyGroup>{own(name, score_own_options),
+                   {"General", general_options(kComputeKeys)},
+                   {"Data", except(dataset_options(), {"max-train"})},
+                   {"Training", training_options({"batch-size", "seed"})},
+                   {"Evaluation", evaluation_options({"checkpoint"})}};
+    spec.checkpoint_defaults = true;
+  } else if (name == "export") {
+    spec.usage = "piade export --checkpoint DIR --format safetensors --out FILE";
+    spec.groups = std::vector<KeyGroup>{own(name, export_own_options),
+                   {"General", general_options(kFileKeys)},
+                   {"Evaluation", evaluation_options({"checkpoint"})}};
+  } else if (name == "bench") {
+    spec.usage = "piade bench [pipeline options] [--image-size 120 --batch-size 32] [--out FILE]";
+    spec.groups = std::vector<KeyGroup>{own(name, bench_own_options),
+                   {"General", general_options({"plugin-dir", "threads", "device", "amp", "log-level", "log-file",
+                                                "quiet"})},
+                   {"Pipeline", pipeline_options()},
+                   {"Training", training_options({"seed"})}};
+    spec.plugin_params = true;
+  } else if (name == "compare") {
+    spec.usage =
+        "piade compare GRID --out DIR [--jobs N] [--shard k/n] [--set KEY=VALUE]... [--seeds N]\n"
+        "       piade compare merge SHARD_DIR... --out DIR";
+    spec.groups = std::vector<KeyGroup>{own(name, compare_own_options),
+                   {"General", general_options({"plugin-dir", "threads", "device", "progress", "log-level",
+                                                "log-file", "quiet"})}};
+  } else {
+    throw std::logic_error("no command '" + name + "'");
+  }
+  return spec;
+}
+
+}  // namespace
+
+std::vector<std::string> command_names() {
+  return {"plugins", "config", "train", "score", "eval", "compare", "bench", "export"};
+}
+
+const CommandSpec& command_spec(const std::string& name) {
+  static std::map<std::string, CommandSpec> specs;
+  auto it = specs.find(name);
+  if (it == specs.end()) it = specs.emplace(name, make_spec(name)).first;
+  return it->second;
+}
+
+std::optional<CommandLine> parse_command(const std::vector<std::string>& args, const CommandSpec& spec) {
+  CommandLine command_line =
+      parse_options(args, spec,
+                    spec.checkpoint_defaults
+                        ? CheckpointLayer([](const std::string& checkpoint, const KeyTexts& given) {
+                            return checkpoint_configuration(checkpoint, given);
+                          })
+                        : nullptr);
+  if (command_line.values.count("help")) {
+    std::cout << help_text(spec);
+    return std::nullopt;
+  }
+  configure_logging(command_line);
+  if (command_line.values.count("show-config")) {
+    std::cout << configuration_ini(command_line, spec, /*sources=*/true);
+    return std::nullopt;
+  }
+  std::string words;
+  for (const std::string& arg : args) words += " " + arg;
+  log_to_file_only(fmt::format("piade {}{}", spec.name, words));
+  return command_line;
+}
+
+void expect_no_positional(const CommandLine& command_line) {
+  if (!command_line.positional.empty())
+    throw Error(fmt::format("unexpected argument '{}'; give options only", command_line.positional[0]));
 }
 
 PluginRegistry load_plugins(const CommandLine& command_line) {
@@ -60,15 +183,15 @@ torch::Device parse_device(const std::string& text) {
 
 compare::CommandTables command_tables() {
   compare::CommandTables tables;
-  tables.train.add(train_command_options());
+  tables.train.add(command_spec("train").all_options());
   tables.dataset.add(dataset_options());
   tables.check_train = [](const std::vector<std::string>& args, const PluginRegistry& registry) {
-    const CommandLine command_line = parse_options(args, train_command_options());
+    const CommandLine command_line = parse_options(args, command_spec("train"));
     train_settings(command_line);
     preprocess_settings(command_line);
     resolve_pipeline(registry, command_line, [](const std::string&) {});
   };
-  tables.check_eval = [](const std::vector<std::string>& args) { parse_options(args, eval_command_options()); };
+  tables.check_eval = [](const std::vector<std::string>& args) { parse_options(args, command_spec("eval")); };
   return tables;
 }
 

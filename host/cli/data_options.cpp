@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <set>
 #include <tuple>
 
 #include <fmt/format.h>
@@ -26,13 +27,6 @@ std::string flag_of(const std::string& setting) {
 }
 
 std::string absolute(const std::string& path) { return fs::absolute(path).lexically_normal().string(); }
-
-// Sets an option as if the user had given it.
-template <class T>
-void set_option(CommandLine& command_line, const std::string& name, const T& value) {
-  command_line.values.erase(name);
-  command_line.values.insert({name, po::variable_value(boost::any(value), false)});
-}
 
 }  // namespace
 
@@ -169,52 +163,96 @@ nlohmann::json dataset_to_json(const CommandLine& command_line, const OneClassSp
           {"options", options}};
 }
 
-void apply_checkpoint_dataset(CommandLine& command_line, const nlohmann::json& meta, const std::string& file) {
-  // The network's input: the images must be decoded as they were in training.
-  // What the user gave is compared after the same normalisation
-  // (--resize R alone means --image-size R).
-  const Preprocess trained = checkpoint_preprocess(meta);
-  const Preprocess given = preprocess_settings(command_line);
-  const bool size_given = command_line.has("image-size") || command_line.has("resize");
-  const std::tuple<const char*, bool, int64_t, int64_t> geometry[] = {
-      {"image-size", size_given, given.image_size, trained.image_size},
-      {"resize", command_line.has("resize"), given.resize, trained.resize},
-      {"channels", command_line.has("channels"), given.channels, trained.channels}};
-  for (const auto& [option, is_given, value, wanted] : geometry)
-    if (is_given && value != wanted)
-      throw Error(fmt::format("--{}: {} was trained with --{} {}; leave the option out or give {}", option, file,
-                              option, wanted, wanted));
-  set_option(command_line, "image-size", trained.image_size);
-  set_option(command_line, "resize", trained.resize);
-  set_option(command_line, "channels", trained.channels);
-
-  const nlohmann::json recorded = meta.value("dataset", nlohmann::json::object());
-  nlohmann::json options = recorded.value("options", nlohmann::json::object());
-  if (options.empty() && recorded.contains("name")) {  // checkpoints from before "options"
-    options["dataset"] = recorded["name"];
-    if (recorded.contains("normal_class")) options["normal-class"] = recorded["normal_class"];
+nlohmann::json stored_configuration(const CommandLine& command_line, const PipelineConfig& pipeline) {
+  static const std::set<std::string> paths = {"data-root", "train-dir", "test-normal-dir", "test-anomalous-dir",
+                                              "mask-dir"};
+  nlohmann::json stored = nlohmann::json::object();
+  for (const po::options_description& group : {pipeline_options(), dataset_options(), training_options()})
+    for (const auto& option : group.options()) {
+      const std::string& key = option->long_name();
+      if (!command_line.values.count(key)) continue;
+      std::vector<std::string> values = value_texts(command_line.values[key]);
+      if (paths.count(key))
+        for (std::string& value : values) value = absolute(value);
+      if (values.empty()) continue;
+      if (option->semantic()->is_composing()) stored[key] = values;
+      else stored[key] = values.front();
+    }
+  stored["loss"] = nlohmann::json(loss_names(command_line));
+  for (const PartConfig* part : pipeline.parts()) {
+    const std::string owner = part->component->kind == Kind::loss ? "loss." + part->component->name
+                                                                 : kind_name(part->component->kind);
+    for (const auto& [name, value] : part->params.values()) stored[owner + "." + name] = part->params.text(name);
   }
-  if (!options.contains("dataset")) return;
-  const std::string name = options["dataset"].get<std::string>();
-  if (command_line.has("dataset") && command_line.get<std::string>("dataset") != name) return;  // other data
-  // The folder layout (--data-root) and the named directories exclude each
-  // other: what the user gave decides.
-  const bool root_given = command_line.has("data-root");
-  const bool dirs_given = std::any_of(std::begin(kFolderOptions), std::end(kFolderOptions),
-                                      [&](const char* option) { return command_line.has(option); });
+  return stored;
+}
+
+KeyTexts checkpoint_configuration(const std::string& checkpoint, const KeyTexts& given) {
+  const fs::path file = checkpoint_file(checkpoint);
+  return checkpoint_configuration(read_checkpoint_meta(file), file.string(), given);
+}
+
+KeyTexts checkpoint_configuration(const nlohmann::json& meta, const std::string& file, const KeyTexts& given) {
+  KeyTexts stored;
   try {
-    for (const auto& [option, value] : options.items()) {
-      const bool folder_option =
-          std::find(std::begin(kFolderOptions), std::end(kFolderOptions), option) != std::end(kFolderOptions);
-      if (command_line.has(option) || (folder_option && root_given) || (option == "data-root" && dirs_given))
-        continue;
-      if (value.is_string()) set_option(command_line, option, value.get<std::string>());
-      else if (value.is_number_integer()) set_option(command_line, option, value.get<int64_t>());
-      else if (value.is_array()) set_option(command_line, option, value.get<std::vector<std::string>>());
+    nlohmann::json config = meta.value("config", nlohmann::json::object());
+    if (config.empty()) {  // checkpoints from before meta["config"]: the dataset they record
+      const nlohmann::json recorded = meta.value("dataset", nlohmann::json::object());
+      config = recorded.value("options", nlohmann::json::object());
+      if (config.empty() && recorded.contains("name")) {
+        config["dataset"] = recorded["name"];
+        if (recorded.contains("normal_class")) config["normal-class"] = recorded["normal_class"];
+      }
+    }
+    for (const auto& [key, value] : config.items()) {
+      if (value.is_array()) stored[key] = value.get<std::vector<std::string>>();
+      else if (value.is_string()) stored[key] = {value.get<std::string>()};
+      else if (value.is_number_integer()) stored[key] = {std::to_string(value.get<int64_t>())};
+      else if (value.is_boolean()) stored[key] = {value.get<bool>() ? "true" : "false"};
+      else if (value.is_number()) stored[key] = {fmt::format("{}", value.get<double>())};
     }
   } catch (const nlohmann::json::exception& e) {
-    throw Error(fmt::format("{}: malformed dataset entry ({})", file, e.what()));
+    throw Error(fmt::format("{}: malformed configuration ({})", file, e.what()));
   }
+  // The network's input: the images must be decoded as they were in training.
+  const Preprocess trained = checkpoint_preprocess(meta);
+  stored["image-size"] = {std::to_string(trained.image_size)};
+  stored["resize"] = {std::to_string(trained.resize)};
+  stored["channels"] = {std::to_string(trained.channels)};
+
+  const auto stored_dataset = stored.find("dataset");
+  const bool other_data = given.count("dataset") && stored_dataset != stored.end() &&
+                          given.at("dataset").back() != stored_dataset->second.back();
+  const bool root_given = given.count("data-root") != 0;
+  const bool dirs_given = std::any_of(std::begin(kFolderOptions), std::end(kFolderOptions),
+                                      [&](const char* option) { return given.count(option) != 0; });
+  const po::options_description data = dataset_options();
+  for (auto it = stored.begin(); it != stored.end();) {
+    const std::string& key = it->first;
+    const bool data_key = data.find_nothrow(key, false) != nullptr && key != "image-size" && key != "resize" &&
+                          key != "channels";
+    const bool folder_key =
+        std::find(std::begin(kFolderOptions), std::end(kFolderOptions), key) != std::end(kFolderOptions);
+    const bool dropped = (data_key && other_data) || (folder_key && root_given) || (key == "data-root" && dirs_given);
+    it = dropped ? stored.erase(it) : std::next(it);
+  }
+  return stored;
+}
+
+void check_checkpoint_geometry(const CommandLine& command_line, const nlohmann::json& meta, const std::string& file) {
+  const Preprocess trained = checkpoint_preprocess(meta);
+  const Preprocess given = preprocess_settings(command_line);
+  if (given.image_size == trained.image_size && given.resize == trained.resize && given.channels == trained.channels)
+    return;
+  const std::tuple<const char*, int64_t> geometry[] = {
+      {"image-size", trained.image_size}, {"resize", trained.resize}, {"channels", trained.channels}};
+  for (const auto& [option, wanted] : geometry)
+    if (command_line.given_by_user(option) && command_line.get<int64_t>(option) != wanted)
+      throw Error(fmt::format("--{}: {} was trained with --{} {}; leave the option out or give {}", option, file,
+                              option, wanted, wanted));
+  throw Error(fmt::format("--image-size, --resize, --channels: {} was trained on {}x{} images (resize {}, {} "
+                          "channels); leave these options out",
+                          file, trained.image_size, trained.image_size, trained.resize, trained.channels));
 }
 
 }  // namespace piade

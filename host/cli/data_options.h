@@ -51,12 +51,25 @@ OneClassSplit load_dataset(const CommandLine& command_line, uint64_t seed,
 /// test-anomalous-dir, mask-dir.
 nlohmann::json dataset_to_json(const CommandLine& command_line, const OneClassSplit& data);
 
-/// For a command that evaluates a checkpoint (`file`, its `meta`): the
-/// dataset options the user left out are taken from the checkpoint's
-/// recorded ones when --dataset is not given or names the same dataset;
-/// --image-size, --resize and --channels are set to the checkpoint's input,
-/// and giving other values is an error naming the checkpoint.
-void apply_checkpoint_dataset(CommandLine& command_line, const nlohmann::json& meta, const std::string& file);
+/// The configuration a checkpoint stores (meta["config"]): the Pipeline,
+/// Data and Training keys `piade train` used, paths made absolute, and every
+/// plugin parameter resolved ("routing.vectors"). A --config file in JSON
+/// form: eval, score and config start from it.
+nlohmann::json stored_configuration(const CommandLine& command_line, const PipelineConfig& pipeline);
+
+/// The checkpoint layer of parse_options (cli/options.h): the checkpoint's
+/// stored configuration (for older checkpoints, the dataset options they
+/// record), with the input geometry (--image-size, --resize, --channels)
+/// the network was trained on. When the user names another --dataset, the
+/// checkpoint's dataset keys are left out; --data-root and the folder
+/// directories exclude each other, and what the user gave decides.
+KeyTexts checkpoint_configuration(const std::string& checkpoint, const KeyTexts& given);
+/// The same for a checkpoint's metadata, read from `file`.
+KeyTexts checkpoint_configuration(const nlohmann::json& meta, const std::string& file, const KeyTexts& given);
+
+/// Throws piade::Error naming the option and the checkpoint when the input
+/// geometry the options select differs from the one `file` was trained on.
+void check_checkpoint_geometry(const CommandLine& command_line, const nlohmann::json& meta, const std::string& file);
 
 /// The network input settings the options select; --resize without
 /// --image-size means --image-size R (no crop). Throws for bad values.

@@ -7,9 +7,11 @@
 #include <vector>
 
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
 #include "cli/cli.h"
 #include "cli/data_options.h"
+#include "cli/logging.h"
 #include "piade/core/cpu_allocator.h"
 #include "piade/sdk/version.h"
 
@@ -23,7 +25,7 @@ struct Command {
 
 const Command kCommands[] = {
     {"plugins", "list plugins (and broken ones), or show one's parameters", piade::commands::plugins},
-    {"config", "print the resolved pipeline configuration as INI or JSON", piade::commands::config},
+    {"config", "print the whole resolved configuration (INI or JSON) that every command reads with --config", piade::commands::config},
     {"train", "train a pipeline on the normal images of a dataset", piade::commands::train},
     {"score", "score images with a trained checkpoint (CSV)", piade::commands::score},
     {"eval", "evaluate a checkpoint on a dataset's test split: metrics, curves, pictures", piade::commands::eval},
@@ -43,6 +45,7 @@ void print_usage() {
 
 int main(int argc, char** argv) {
   piade::install_caching_cpu_allocator();
+  piade::install_screen_logger();
   if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h") ||
       !std::strcmp(argv[1], "help")) {
     print_usage();
@@ -62,13 +65,13 @@ int main(int argc, char** argv) {
     try {
       return command.run(args);
     } catch (const piade::Error& e) {
-      fmt::print(stderr, "piade {}: {}\n", name, e.what());
+      spdlog::error("piade {}: {}", name, e.what());
     } catch (const piade::DatasetError& e) {
-      fmt::print(stderr, "piade {}: {}\n", name, piade::cli_message(e));
+      spdlog::error("piade {}: {}", name, piade::cli_message(e));
     } catch (const c10::Error& e) {
-      fmt::print(stderr, "piade {}: {}\n", name, e.what_without_backtrace());
+      spdlog::error("piade {}: {}", name, e.what_without_backtrace());
     } catch (const std::exception& e) {
-      fmt::print(stderr, "piade {}: {}\n", name, e.what());
+      spdlog::error("piade {}: {}", name, e.what());
     }
     return 1;
   }

@@ -34,9 +34,15 @@ std::string error_of(const std::function<void()>& call) {
 
 /// The options as `piade train` parses them.
 CommandLine parse_data_options(const std::vector<std::string>& args) {
-  po::options_description options = common_options();
-  options.add(dataset_options());
-  return parse_options(args, options);
+  return parse_options(args, command_spec("train"));
+}
+
+/// The options as `piade eval` parses them for a checkpoint with `meta`.
+CommandLine parse_eval_options(std::vector<std::string> args, const nlohmann::json& meta) {
+  args.insert(args.begin(), {"--checkpoint", "run"});
+  return parse_options(args, command_spec("eval"), [&](const std::string&, const KeyTexts& given) {
+    return checkpoint_configuration(meta, "run/checkpoint.pt", given);
+  });
 }
 
 /// load_dataset on parsed words.
@@ -160,18 +166,19 @@ TEST_F(MvtecOptions, TestOnlyAndTheCheckpointRecordGiveTheSameTestSplit) {
   EXPECT_EQ(meta["dataset"]["description"], "MVTec AD bottle");
   EXPECT_EQ(meta["dataset"]["options"]["category"], "bottle");
   EXPECT_EQ(meta["dataset"]["options"]["data-root"], root());
-  CommandLine eval = parse_data_options({"--max-test", "4"});
-  apply_checkpoint_dataset(eval, meta, "run/checkpoint.pt");
+  const CommandLine eval = parse_eval_options({"--max-test", "4"}, meta);
+  EXPECT_EQ(eval.source("category").text(), "checkpoint run");
+  EXPECT_EQ(eval.source("max-test").text(), "command line");
+  check_checkpoint_geometry(eval, meta, "run/checkpoint.pt");
   const OneClassSplit evaluated = load_dataset(eval, 9, DatasetSplits::test_only);
   EXPECT_EQ(evaluated.test.ids, both.test.ids);
   EXPECT_TRUE(torch::equal(evaluated.test.images, both.test.images));
 
-  CommandLine other_size = parse_data_options({"--image-size", "20"});
-  EXPECT_EQ(error_of([&] { apply_checkpoint_dataset(other_size, meta, "run/checkpoint.pt"); }),
+  const CommandLine other_size = parse_eval_options({"--image-size", "20"}, meta);
+  EXPECT_EQ(error_of([&] { check_checkpoint_geometry(other_size, meta, "run/checkpoint.pt"); }),
             "--image-size: run/checkpoint.pt was trained with --image-size 16; leave the option out or give 16");
   // Another dataset: only the geometry is taken.
-  CommandLine other_data = parse_data_options({"--dataset", "cifar10"});
-  apply_checkpoint_dataset(other_data, meta, "run/checkpoint.pt");
+  const CommandLine other_data = parse_eval_options({"--dataset", "cifar10"}, meta);
   EXPECT_FALSE(other_data.values.count("category"));
   EXPECT_EQ(other_data.get<int64_t>("resize"), 32);
 }

@@ -1,7 +1,9 @@
 // Options (host/cli: cli/options.h) and pipeline resolution through them:
 // a config file and the command line mean the same, the command line wins,
-// `--set KEY=VALUE` equals KEY on the command line or in the file, and every
-// mistake is one line that names the option as the user wrote it.
+// `--set KEY=VALUE` equals KEY on the command line or in the file, a command
+// ignores other commands' keys in a file or a --set but refuses a key no
+// command knows, and every mistake is one line that names the option as the
+// user wrote it.
 #include <gtest/gtest.h>
 
 #include "piade/core/error.h"
@@ -18,26 +20,23 @@ namespace {
 using test::ScratchDir;
 using test::write_text;
 
-po::options_description all_options() {
-  po::options_description options = common_options();
-  options.add(pipeline_options());
-  return options;
+// `piade config` takes every key: the generic behaviour is tested with it.
+CommandLine parse(std::vector<std::string> args, const std::string& command = "config") {
+  return parse_options(args, command_spec(command));
 }
 
-CommandLine parse(std::vector<std::string> args) { return parse_options(args, all_options()); }
-
 // Parses with a config file holding `ini` (added as --config FILE).
-CommandLine parse_with_file(const ScratchDir& dir, const std::string& ini,
-                            std::vector<std::string> args = {}) {
+CommandLine parse_with_file(const ScratchDir& dir, const std::string& ini, std::vector<std::string> args = {},
+                            const std::string& command = "config") {
   write_text(dir / "piade.ini", ini);
   args.push_back("--config");
   args.push_back((dir / "piade.ini").string());
-  return parse(args);
+  return parse(args, command);
 }
 
-std::string parse_error(std::vector<std::string> args) {
+std::string parse_error(std::vector<std::string> args, const std::string& command = "config") {
   try {
-    parse(args);
+    parse(args, command);
   } catch (const Error& e) {
     return e.what();
   }
@@ -101,15 +100,13 @@ TEST(OptionsTest, CommandLineWinsOverTheFile) {
 // A switch never swallows the word after it, which stays a positional
 // input; a value is given as --switch=VALUE.
 TEST(OptionsTest, SwitchesDoNotTakeTheNextWord) {
-  po::options_description options = all_options();
-  options.add_options()("skip-bad", po::value<bool>()->default_value(false)->implicit_value(true), "");
-  CommandLine line = parse_options({"--skip-bad", "images/", "--threads", "2"}, options);
+  CommandLine line = parse({"--skip-bad", "images/", "--threads", "2"}, "score");
   EXPECT_TRUE(line.get<bool>("skip-bad"));
   EXPECT_EQ(line.positional, std::vector<std::string>{"images/"});
-  line = parse_options({"--skip-bad=false", "a.png"}, options);
+  line = parse({"--skip-bad=false", "a.png"}, "score");
   EXPECT_FALSE(line.get<bool>("skip-bad"));
   EXPECT_EQ(line.positional, std::vector<std::string>{"a.png"});
-  line = parse_options({"a.png", "--skip-bad"}, options);
+  line = parse({"a.png", "--skip-bad"}, "score");
   EXPECT_TRUE(line.get<bool>("skip-bad"));
 }
 
@@ -130,26 +127,147 @@ TEST(OptionsTest, LossRepeatedAndCommaSeparated) {
 TEST(OptionsTest, UnknownOptionGetsASuggestion) {
   EXPECT_EQ(parse_error({"--thread=4"}), "unknown option '--thread', did you mean '--threads'?");
   EXPECT_EQ(parse_error({"--backbon", "x"}), "unknown option '--backbon', did you mean '--backbone'?");
-  EXPECT_EQ(parse_error({"--set", "thread=4"}), "unknown option '--thread', did you mean '--threads'?");
+  EXPECT_EQ(parse_error({"--set", "thread=4"}), "--set: unknown key 'thread', did you mean 'threads'?");
   EXPECT_EQ(parse_error({"--completely-unknown"}), "unknown option '--completely-unknown'");
-  EXPECT_EQ(parse_error({"--set", "router.vectors=1"}), "unknown option '--router.vectors'");
+  EXPECT_EQ(parse_error({"--set", "router.vectors=1"}), "--set: unknown key 'router.vectors'");
+  // Every command refuses a key no command knows, with a suggestion among
+  // all keys, though it would ignore the real key.
+  for (const std::string& command : command_names())
+    EXPECT_EQ(parse_error({"--set", "epohcs=3"}, command), "--set: unknown key 'epohcs', did you mean 'epochs'?")
+        << command;
+  EXPECT_EQ(parse_error({"--set", "eval.pictuers=2"}, "train"),
+            "--set: unknown key 'eval.pictuers', did you mean 'eval.pictures'?");
 }
 
 TEST(OptionsTest, UnknownOptionInTheFileNamesTheFile) {
   ScratchDir dir;
   const std::string file = (dir / "piade.ini").string();
-  try {
-    parse_with_file(dir, "threads = 2\nthread = 4\n");
-    FAIL() << "an unknown key in the file was accepted";
-  } catch (const Error& e) {
-    EXPECT_EQ(std::string(e.what()), file + ": unknown option 'thread', did you mean 'threads'?");
+  for (const std::string& command : command_names()) {
+    try {
+      parse_with_file(dir, "threads = 2\nthread = 4\n", {}, command);
+      FAIL() << "an unknown key in the file was accepted by " << command;
+    } catch (const Error& e) {
+      EXPECT_EQ(std::string(e.what()), file + ": unknown key 'thread', did you mean 'threads'?");
+    }
   }
   try {
     parse_with_file(dir, "[router]\nvectors = 1\n");
     FAIL() << "an unknown section was accepted";
   } catch (const Error& e) {
-    EXPECT_EQ(std::string(e.what()), file + ": unknown option 'router.vectors'");
+    EXPECT_EQ(std::string(e.what()), file + ": unknown key 'router.vectors'");
   }
+}
+
+// One file for every command: each takes its keys and ignores the others'.
+TEST(OptionsTest, EachCommandTakesItsKeysFromOneFile) {
+  ScratchDir dir;
+  const std::string ini =
+      "epochs = 3\nbatch-size = 16\nseed = 7\npictures = 2\ndataset = mnist\nthreads = 2\n"
+      "[routing]\nvectors = 1\n[train]\nout = runs/t\n[eval]\nout = runs/t/eval\n"
+      "[bench]\nbatch-size = 4\n[compare]\njobs = 2\n";
+  const CommandLine train = parse_with_file(dir, ini, {}, "train");
+  EXPECT_EQ(train.get<int64_t>("epochs"), 3);
+  EXPECT_EQ(train.get<int64_t>("batch-size"), 16);
+  EXPECT_EQ(train.get<std::string>("out"), "runs/t");
+  EXPECT_EQ(train.plugin_params, (Params{{"routing", {{"vectors", "1"}}}}));
+  EXPECT_EQ(train.source("epochs").kind, Source::file);
+  EXPECT_EQ(train.source("lr").kind, Source::default_value);
+
+  const CommandLine eval = parse_with_file(dir, ini, {}, "eval");
+  EXPECT_EQ(eval.get<std::string>("out"), "runs/t/eval");
+  EXPECT_EQ(eval.get<int64_t>("pictures"), 2);
+  EXPECT_EQ(eval.get<int64_t>("batch-size"), 16);
+  EXPECT_EQ(eval.get<uint64_t>("seed"), 7u);
+  EXPECT_EQ(eval.values.count("epochs"), 0u);
+  EXPECT_TRUE(eval.plugin_params.empty());
+
+  const CommandLine bench = parse_with_file(dir, ini, {}, "bench");
+  EXPECT_EQ(bench.get<int64_t>("batch-size"), 4);  // bench's own key, not the training batch
+  EXPECT_EQ(bench.get<uint64_t>("seed"), 7u);
+  EXPECT_EQ(bench.values.count("out"), 0u);
+  EXPECT_EQ(parse_with_file(dir, ini, {}, "compare").get<int>("jobs"), 2);
+
+  // The command line still wins, and a command's own key may be given bare.
+  EXPECT_EQ(parse_with_file(dir, ini, {"--out", "elsewhere"}, "eval").get<std::string>("out"), "elsewhere");
+  EXPECT_EQ(parse({"--set", "out=x", "--set", "eval.pictures=5", "--set", "train.out=y"}, "eval").get<std::string>("out"),
+            "x");
+  EXPECT_EQ(parse({"--set", "eval.pictures=5", "--set", "epochs=9"}, "eval").get<int64_t>("pictures"), 5);
+
+  // `piade config` holds every command's keys, under the command's name.
+  const CommandLine all = parse_with_file(dir, ini);
+  EXPECT_EQ(all.get<std::string>("train.out"), "runs/t");
+  EXPECT_EQ(all.get<int64_t>("bench.batch-size"), 4);
+  EXPECT_EQ(all.get<int64_t>("batch-size"), 16);
+  EXPECT_EQ(all.get<int>("compare.jobs"), 2);
+  EXPECT_EQ(parse({"--set", "jobs=3"}).get<int>("compare.jobs"), 3);  // only compare has `jobs`
+  EXPECT_EQ(parse_error({"--set", "out=x"}),
+            "--set: 'out' is a key of several commands; write one of plugins.out, train.out, score.out, eval.out, "
+            "compare.out, bench.out, export.out");
+}
+
+TEST(OptionsTest, ADirectFlagOfAnotherCommandIsRefused) {
+  EXPECT_EQ(parse_error({"--epochs", "3"}, "eval"),
+            "unknown option '--epochs': it is a key of config, train, not of eval (in a --config file or a --set, "
+            "eval ignores it)");
+  EXPECT_EQ(parse_error({"--backbone", "x"}, "export"),
+            "unknown option '--backbone': it is a key of config, train, bench, not of export (in a --config file or a "
+            "--set, export ignores it)");
+  // ... but other commands' keys in a --set are ignored, and compare hands
+  // them to its grid.
+  EXPECT_EQ(parse({"--set", "epochs=1", "--set", "routing.vectors=1", "--set", "jobs=2"}, "compare").foreign_set,
+            (std::vector<std::string>{"epochs=1", "routing.vectors=1"}));
+}
+
+TEST(OptionsTest, AKeyGivenTwiceInOnePlaceIsAnError) {
+  ScratchDir dir;
+  const std::string file = (dir / "piade.ini").string();
+  EXPECT_EQ(parse_error({"--epochs", "1", "--epochs", "2"}), "'--epochs' is given twice");
+  EXPECT_EQ(parse_error({"--set", "epochs=1", "--set", "epochs=2"}), "--set: 'epochs' is given twice");
+  try {
+    parse_with_file(dir, "epochs = 1\n[routing]\nvectors = 1\nvectors = 2\n");
+    FAIL() << "a plugin parameter given twice was accepted";
+  } catch (const Error& e) {
+    EXPECT_EQ(std::string(e.what()), file + ": 'routing.vectors' is given twice");
+  }
+  try {
+    parse_with_file(dir, "epochs = many\n");
+    FAIL() << "a bad value was accepted";
+  } catch (const Error& e) {
+    EXPECT_EQ(std::string(e.what()), file + ": the argument ('many') for option '--epochs' is invalid");
+  }
+  // A repeatable key collects its values.
+  EXPECT_EQ(parse_with_file(dir, "train-dir = a\ntrain-dir = b\n").get<std::vector<std::string>>("train-dir"),
+            (std::vector<std::string>{"a", "b"}));
+}
+
+TEST(OptionsTest, SourcesSayWhereEachValueCameFrom) {
+  ScratchDir dir;
+  const CommandLine cl =
+      parse_with_file(dir, "epochs = 3\nlr = 0.01\n", {"--epochs", "4", "--set", "seed=2"}, "train");
+  EXPECT_EQ(cl.source("epochs").text(), "command line");
+  EXPECT_EQ(cl.source("seed").text(), "--set");
+  EXPECT_EQ(cl.source("lr").text(), "file " + (dir / "piade.ini").string());
+  EXPECT_EQ(cl.source("weight-decay").text(), "default");
+  EXPECT_TRUE(cl.given_by_user("lr"));
+  EXPECT_FALSE(cl.given_by_user("weight-decay"));
+}
+
+// Defaults print as typed, switches as switches, every group once.
+TEST(OptionsTest, HelpTellsTheTruth) {
+  for (const std::string& command : command_names()) {
+    const std::string help = help_text(command_spec(command));
+    EXPECT_EQ(help.find("[=arg(=1)]"), std::string::npos) << help;
+    EXPECT_EQ(help.find("0.29999"), std::string::npos) << help;
+    EXPECT_EQ(help.rfind("usage: piade " + command, 0), 0u) << help;
+  }
+  const std::string eval = help_text(command_spec("eval"));
+  EXPECT_NE(eval.find("(default: 0.3)"), std::string::npos) << eval;
+  EXPECT_NE(eval.find("--skip-bad"), std::string::npos) << eval;
+  EXPECT_NE(eval.find("a switch)"), std::string::npos) << eval;
+  EXPECT_NE(eval.find("(default: the checkpoint's)"), std::string::npos) << eval;
+  const std::string plugins = help_text(command_spec("plugins"));
+  for (const char* unused : {"--amp", "--device", "--threads", "--epochs"})
+    EXPECT_EQ(plugins.find(unused), std::string::npos) << unused << " in\n" << plugins;
 }
 
 TEST(OptionsTest, MalformedSetAndConfig) {

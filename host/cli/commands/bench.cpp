@@ -12,6 +12,7 @@
 #include <thread>
 
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 #include <nlohmann/json.hpp>
 #include <torch/cuda.h>
 #if PIADE_WITH_CUDA
@@ -113,27 +114,34 @@ nlohmann::json time_batches(const BenchSettings& settings, const torch::Device& 
 
 }  // namespace
 
-int commands::bench(const std::vector<std::string>& args) {
+po::options_description bench_own_options(const std::string& prefix) {
   const BenchSettings defaults;
-  po::options_description options = common_options();
-  po::options_description bench_options("Benchmark");
-  bench_options.add_options()
-      ("image-size", po::value<int64_t>()->default_value(defaults.image_size), "input height and width")
-      ("channels", po::value<int64_t>()->default_value(defaults.channels), "input channels (1 or 3)")
-      ("batch-size", po::value<int64_t>()->default_value(defaults.batch_size), "images per batch")
-      ("warmup", po::value<int64_t>()->default_value(defaults.warmup), "untimed batches first")
-      ("repeats", po::value<int64_t>()->default_value(defaults.repeats), "timed batches (the median is reported)")
-      ("mode", po::value<std::string>()->default_value("score,train"), "score, train or score,train")
-      ("seed", po::value<uint64_t>()->default_value(defaults.seed), "seed for the weights and the input")
-      ("save-model", po::value<std::string>(), "also write the benchmarked model as safetensors (for Python)")
-      ("out", po::value<std::string>(), "write the JSON here (default: standard output)");
-  options.add(pipeline_options()).add(bench_options);
-  const CommandLine command_line = parse_options(args, options);
-  if (print_help_if_asked(command_line, "piade bench [pipeline options] [--image-size 120 --batch-size 32] [--out FILE]",
-                          options))
-    return 0;
-  if (!command_line.positional.empty())
-    throw Error(fmt::format("bench: unexpected argument '{}'", command_line.positional[0]));
+  po::options_description options;
+  options.add_options()
+      ((prefix + "image-size").c_str(), po::value<int64_t>()->default_value(defaults.image_size)->value_name("N"),
+       "input height and width")
+      ((prefix + "channels").c_str(), po::value<int64_t>()->default_value(defaults.channels)->value_name("N"),
+       "input channels (1 or 3)")
+      ((prefix + "batch-size").c_str(), po::value<int64_t>()->default_value(defaults.batch_size)->value_name("N"),
+       "images per batch")
+      ((prefix + "warmup").c_str(), po::value<int64_t>()->default_value(defaults.warmup)->value_name("N"),
+       "untimed batches first")
+      ((prefix + "repeats").c_str(), po::value<int64_t>()->default_value(defaults.repeats)->value_name("N"),
+       "timed batches (the median is reported)")
+      ((prefix + "mode").c_str(), po::value<std::string>()->default_value("score,train")->value_name("MODE"),
+       "score, train or score,train")
+      ((prefix + "save-model").c_str(), po::value<std::string>()->value_name("FILE"),
+       "also write the benchmarked model as safetensors (for Python)")
+      ((prefix + "out").c_str(), po::value<std::string>()->value_name("FILE"),
+       "write the JSON here (default: standard output)");
+  return options;
+}
+
+int commands::bench(const std::vector<std::string>& args) {
+  std::optional<CommandLine> parsed = parse_command(args, command_spec("bench"));
+  if (!parsed) return 0;
+  const CommandLine& command_line = *parsed;
+  expect_no_positional(command_line);
   BenchSettings settings;
   settings.image_size = command_line.get<int64_t>("image-size");
   settings.channels = command_line.get<int64_t>("channels");
@@ -213,7 +221,7 @@ int commands::bench(const std::vector<std::string>& args) {
   }
   for (const char* part : {"score", "train_step"})
     if (report.contains(part))
-      fmt::print(stderr, "{}: {:.2f} img/s (median of {}; {:.2f} to {:.2f})\n", part,
+      spdlog::info("{}: {:.2f} img/s (median of {}; {:.2f} to {:.2f})", part,
                  report[part]["images_per_second"].get<double>(), settings.repeats,
                  report[part]["images_per_second_min"].get<double>(),
                  report[part]["images_per_second_max"].get<double>());

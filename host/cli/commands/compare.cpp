@@ -9,6 +9,7 @@
 #include <mutex>
 
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
 #include "piade/compare/grid.h"
 #include "piade/compare/job.h"
@@ -22,47 +23,10 @@ namespace {
 
 using namespace piade::compare;
 
-po::options_description compare_options() {
-  po::options_description options("Compare");
-  options.add_options()
-      ("help,h", "show this help")
-      ("out", po::value<std::string>(), "output directory: runs/, results.csv, results.json, summary.md, report.html")
-      ("jobs", po::value<int>()->default_value(1), "runs at once; the --threads are shared among them")
-      ("shard", po::value<std::string>(), "k/n: run only every n-th run, starting at the k-th (merge shards with `piade compare merge`)")
-      ("set", po::value<std::vector<std::string>>(), "KEY=VALUE: override a base setting of the grid (repeatable), e.g. --set epochs=1")
-      ("seeds", po::value<std::string>(), "N (seeds 0..N-1) or a list 3,4: instead of the grid's seeds")
-      ("classes", po::value<std::string>(), "a list 0,1 or all: instead of the grid's classes")
-      ("list", po::value<bool>()->default_value(false)->implicit_value(true), "list the runs and their state; run nothing")
-      ("plugin-dir", po::value<std::vector<std::string>>()->composing(), "search this directory for plugins first (repeatable; passed to every run)")
-      ("threads", po::value<int>()->default_value(static_cast<int>(std::max(1u, std::thread::hardware_concurrency()))),
-       "CPU threads in all (default: all cores)")
-      ("device", po::value<std::string>()->default_value("cpu"), "cpu, cuda, cuda:N or auto (passed to every run)");
-  return options;
-}
-
-// --set belongs to the grid, not to compare's own options, so it is taken
-// out before they are parsed.
-std::vector<std::string> take_set_options(std::vector<std::string>& args) {
-  std::vector<std::string> assignments, rest;
-  for (std::size_t i = 0; i < args.size(); ++i) {
-    if (args[i] == "--set") {
-      if (i + 1 >= args.size()) throw Error("--set: expects KEY=VALUE, got nothing");
-      assignments.push_back(args[++i]);
-    } else if (args[i].rfind("--set=", 0) == 0) {
-      assignments.push_back(args[i].substr(6));
-    } else {
-      rest.push_back(args[i]);
-    }
-  }
-  args = rest;
-  return assignments;
-}
-
 int merge(const std::vector<std::string>& args) {
-  po::options_description options("Merge");
-  options.add_options()("help,h", "show this help")("out", po::value<std::string>(), "the merged output directory");
-  const CommandLine command_line = parse_options(args, options);
-  if (print_help_if_asked(command_line, "piade compare merge SHARD_DIR... --out DIR", options)) return 0;
+  std::optional<CommandLine> parsed = parse_command(args, command_spec("compare"));
+  if (!parsed) return 0;
+  const CommandLine& command_line = *parsed;
   if (!command_line.values.count("out")) throw Error("merge: --out DIR is required");
   if (command_line.positional.empty()) throw Error("merge: give the --out directories of the shards to merge");
   std::vector<fs::path> inputs(command_line.positional.begin(), command_line.positional.end());
@@ -79,18 +43,32 @@ int merge(const std::vector<std::string>& args) {
 
 }  // namespace
 
+po::options_description compare_own_options(const std::string& prefix) {
+  po::options_description options;
+  options.add_options()
+      ((prefix + "out").c_str(), po::value<std::string>()->value_name("DIR"),
+       "output directory: runs/, results.csv, results.json, summary.md, report.html")
+      ((prefix + "jobs").c_str(), po::value<int>()->default_value(1)->value_name("N"),
+       "runs at once; the --threads are shared among them")
+      ((prefix + "shard").c_str(), po::value<std::string>()->value_name("K/N"),
+       "run only every n-th run, starting at the k-th (merge shards with `piade compare merge`)")
+      ((prefix + "seeds").c_str(), po::value<std::string>()->value_name("SEEDS"),
+       "N (seeds 0..N-1) or a list 3,4: instead of the grid's seeds")
+      ((prefix + "classes").c_str(), po::value<std::string>()->value_name("CLASSES"),
+       "a list 0,1 or all: instead of the grid's classes")
+      ((prefix + "list").c_str(), po::value<bool>()->default_value(false)->implicit_value(true),
+       "list the runs and their state; run nothing");
+  return options;
+}
+
 int commands::compare(const std::vector<std::string>& raw_args) {
   if (!raw_args.empty() && raw_args[0] == "merge") return merge({raw_args.begin() + 1, raw_args.end()});
-  std::vector<std::string> args = raw_args;
+  std::optional<CommandLine> parsed = parse_command(raw_args, command_spec("compare"));
+  if (!parsed) return 0;
+  const CommandLine& command_line = *parsed;
+  // A --set of a key compare does not use is a base setting of the grid.
   GridOverrides overrides;
-  overrides.set = take_set_options(args);
-  const po::options_description options = compare_options();
-  const CommandLine command_line = parse_options(args, options);
-  if (print_help_if_asked(command_line,
-                          "piade compare GRID --out DIR [--jobs N] [--shard k/n] [--set KEY=VALUE]... [--seeds N]\n"
-                          "       piade compare merge SHARD_DIR... --out DIR",
-                          options))
-    return 0;
+  overrides.set = command_line.foreign_set;
   if (command_line.positional.size() != 1)
     throw Error(command_line.positional.empty() ? "compare: give a grid file (see benchmarks/ablations/)"
                                                 : fmt::format("compare: unexpected argument '{}'", command_line.positional[1]));
@@ -142,8 +120,10 @@ int commands::compare(const std::vector<std::string>& raw_args) {
     if (state != RunState::finished) todo.push_back(i);
   }
   if (list_only) {
-    fmt::print("{} runs ({} configurations x {} classes x {} seeds{}), {} to do\n", runs.size(),
-               comparison.configs.size(), comparison.classes.size(), comparison.seeds.size(),
+    fmt::print("{} ({} x {} x {}{}), {} to do\n", count_of(int64_t(runs.size()), "run"),
+               count_of(int64_t(comparison.configs.size()), "configuration"),
+               count_of(int64_t(comparison.classes.size()), "class", "classes"),
+               count_of(int64_t(comparison.seeds.size()), "seed"),
                shard_text.empty() ? "" : ", shard " + shard_text, todo.size());
     return 0;
   }
@@ -151,9 +131,9 @@ int commands::compare(const std::vector<std::string>& raw_args) {
   fs::create_directories(context.out_dir);
   std::ifstream grid_in(grid_file);
   write_file_atomic(context.out_dir / "grid.ini", std::string(std::istreambuf_iterator<char>(grid_in), {}));
-  fmt::print(stderr, "compare: {} runs{} ({} finished before), {} at once with {} threads each, in {}\n",
-             runs.size(), shard_text.empty() ? "" : " in shard " + shard_text, runs.size() - todo.size(), jobs,
-             context.threads, context.out_dir.string());
+  spdlog::info("compare: {}{} ({} finished before), {} at once with {} each, in {}",
+             count_of(int64_t(runs.size()), "run"), shard_text.empty() ? "" : " in shard " + shard_text, runs.size() - todo.size(), jobs,
+             count_of(context.threads, "thread"), context.out_dir.string());
 
   std::mutex mutex;
   std::size_t done = runs.size() - todo.size(), done_now = 0, running = 0;
@@ -167,7 +147,7 @@ int commands::compare(const std::vector<std::string>& raw_args) {
       {
         std::lock_guard<std::mutex> lock(mutex);
         ++running;
-        fmt::print(stderr, "compare: start {} ({}){}\n", run.run_id, run.config,
+        spdlog::info("compare: start {} ({}){}", run.run_id, run.config,
                    state == RunState::pending ? "" : fmt::format(", {} before", state_name(state)));
       }
       const auto run_start = std::chrono::steady_clock::now();
@@ -189,7 +169,7 @@ int commands::compare(const std::vector<std::string>& raw_args) {
       }
       const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
       const double eta = elapsed / static_cast<double>(done_now) * static_cast<double>(runs.size() - done);
-      fmt::print(stderr, "[{}/{}] {}: {} in {:.0f} s | {} running, {} failed | elapsed {}, ETA {}\n", done,
+      spdlog::info("[{}/{}] {}: {} in {:.0f} s | {} running, {} failed | elapsed {}, ETA {}", done,
                  runs.size(), run.run_id, what, seconds, running, failures.size(), clock_text(elapsed),
                  clock_text(eta));
     });

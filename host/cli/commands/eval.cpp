@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 #include <nlohmann/json.hpp>
 #include <opencv2/core.hpp>
 
@@ -16,6 +17,8 @@
 #include "cli/cli.h"
 #include "piade/core/csv.h"
 #include "cli/data_options.h"
+#include "cli/logging.h"
+#include "cli/run_dir.h"
 #include "piade/eval/metrics.h"
 #include "piade/eval/pictures.h"
 #include "piade/core/scoring.h"
@@ -25,9 +28,9 @@ namespace piade {
 namespace {
 
 struct EvalSettings {
-  int64_t batch_size = 64;
-  int64_t pictures = 8;  // per class
-  double max_fpr = 0.3;
+  int64_t batch_size = 0;
+  int64_t pictures = 0;  // per class
+  double max_fpr = 0;
   uint64_t seed = 0;
 };
 
@@ -64,32 +67,23 @@ std::string metric_text(double value) { return fmt::format("{:.4f}", value); }
 
 }  // namespace
 
-po::options_description eval_command_options() {
-  po::options_description options = common_options();
-  const EvalSettings defaults;
-  po::options_description eval_options("Evaluation");
-  eval_options.add_options()
-      ("checkpoint", po::value<std::string>(), "checkpoint directory or file from `piade train`")
-      ("out", po::value<std::string>(), "output directory (metrics.json, scores.csv, roc.csv, pr.csv, roc.svg, pictures/)")
-      ("batch-size", po::value<int64_t>()->default_value(defaults.batch_size), "images per forward pass")
-      ("pictures", po::value<int64_t>()->default_value(defaults.pictures), "strips per class (normal, anomalous); 0 = none")
-      ("max-fpr", po::value<double>()->default_value(defaults.max_fpr), "PRO integration limit (false positive rate)")
-      ("seed", po::value<uint64_t>()->default_value(defaults.seed), "seed for --max-* subsets and the picture sample");
-  options.add(dataset_options()).add(eval_options);
+po::options_description eval_own_options(const std::string& prefix) {
+  po::options_description options;
+  options.add_options()
+      ((prefix + "out").c_str(), po::value<std::string>()->value_name("DIR"),
+       "output directory: metrics.json, scores.csv, roc.csv, pr.csv, roc.svg, pictures/ (required)")
+      ((prefix + "overwrite").c_str(), po::value<bool>()->default_value(false)->implicit_value(true),
+       "replace an earlier evaluation in --out (its files are removed first)");
   return options;
 }
 
 int commands::eval(const std::vector<std::string>& args) {
-  const po::options_description options = eval_command_options();
-  CommandLine command_line = parse_options(args, options);
-  if (print_help_if_asked(command_line,
-                          "piade eval --checkpoint DIR [--dataset ... (default: the checkpoint's)] --out DIR",
-                          options))
-    return 0;
-  if (!command_line.positional.empty())
-    throw Error(fmt::format("eval: unexpected argument '{}'", command_line.positional[0]));
-  if (!command_line.values.count("checkpoint")) throw Error("eval: --checkpoint is required");
-  if (!command_line.values.count("out")) throw Error("eval: --out DIR is required");
+  std::optional<CommandLine> parsed = parse_command(args, command_spec("eval"));
+  if (!parsed) return 0;
+  CommandLine& command_line = *parsed;
+  expect_no_positional(command_line);
+  if (!command_line.values.count("checkpoint")) throw Error("--checkpoint DIR is required");
+  if (!command_line.values.count("out")) throw Error("--out DIR is required");
   EvalSettings settings;
   settings.batch_size = command_line.get<int64_t>("batch-size");
   settings.pictures = command_line.get<int64_t>("pictures");
@@ -104,7 +98,7 @@ int commands::eval(const std::vector<std::string>& args) {
 
   const fs::path file = checkpoint_file(command_line.get<std::string>("checkpoint"));
   const nlohmann::json meta = read_checkpoint_meta(file);
-  apply_checkpoint_dataset(command_line, meta, file.string());
+  check_checkpoint_geometry(command_line, meta, file.string());
   const PluginRegistry registry = load_plugins(command_line);
   PiadeModel model = restore_model(registry, file, meta, device);
   const Preprocess preprocess_config = preprocess_settings(command_line);
@@ -112,6 +106,7 @@ int commands::eval(const std::vector<std::string>& args) {
   const OneClassSplit data = load_dataset(command_line, settings.seed, DatasetSplits::test_only);
   const ImageSet& test = data.test;
   const fs::path out = command_line.get<std::string>("out");
+  prepare_out_dir(out, RunKind::eval, command_line.get<bool>("overwrite"), /*resume=*/false);
   fs::create_directories(out / "pictures");
 
   // Pictures and per-pixel maps are gathered batch by batch, so memory holds
@@ -125,7 +120,7 @@ int commands::eval(const std::vector<std::string>& args) {
   std::vector<fs::path> pictures;
   const auto visit = [&](int64_t first, const BatchScores& scores) {
     if (!scores.map.defined())
-      throw Error(fmt::format("eval: none of this checkpoint's loss terms ({}) gives a per-pixel map, which {} "
+      throw Error(fmt::format("none of this checkpoint's loss terms ({}) gives a per-pixel map, which {} "
                               "need; evaluate with --pictures 0{}",
                               fmt::join(model->loss_names(), ", "), with_masks ? "pixel measures and pictures" : "pictures",
                               with_masks ? " and without masks" : ""));
@@ -152,11 +147,17 @@ int commands::eval(const std::vector<std::string>& args) {
     }
   };
   const bool visit_batches = with_masks || !normal_sample.empty() || !anomalous_sample.empty();
-  fmt::print(stderr, "evaluating {} on {} test images ({} normal, {} anomalous)\n", data.description, test.size(),
-             (test.labels == 0).sum().item<int64_t>(), (test.labels == 1).sum().item<int64_t>());
+  spdlog::info("evaluating {} on {} ({} normal, {} anomalous)", data.description, count_of(test.size(), "test image"),
+               (test.labels == 0).sum().item<int64_t>(), (test.labels == 1).sum().item<int64_t>());
+  Progress progress("scoring", test.size(), "images", command_line.get<bool>("progress"));
   const Autocast amp(device, precision);
-  const ScoreTable scores = score_all(model, test.images, preprocess_config, settings.batch_size, device,
-                                       visit_batches ? ScoreVisitor(visit) : ScoreVisitor());
+  const ScoreTable scores =
+      score_all(model, test.images, preprocess_config, settings.batch_size, device, [&](int64_t first, const BatchScores& batch) {
+        if (visit_batches) visit(first, batch);
+        progress.update(first + batch.total.size(0));
+      });
+  progress.finish();
+  spdlog::info("scored {} in {}", count_of(test.size(), "image"), clock_text(progress.elapsed()));
 
   const torch::Tensor totals = scores.total.to(torch::kDouble).contiguous();
   const std::vector<double> score_values(totals.data_ptr<double>(), totals.data_ptr<double>() + totals.numel());
@@ -196,7 +197,7 @@ int commands::eval(const std::vector<std::string>& args) {
     const torch::Tensor all_maps = torch::cat(maps);
     const torch::Tensor masks = test.masks.squeeze(1);
     if (all_maps.sizes() != masks.sizes())
-      throw Error(fmt::format("eval: the masks are {}x{} but the anomaly maps {}x{}; decode at the checkpoint's size",
+      throw Error(fmt::format("the masks are {}x{} but the anomaly maps {}x{}; decode at the checkpoint's size",
                               masks.size(1), masks.size(2), all_maps.size(1), all_maps.size(2)));
     const PixelMetrics pixel = pixel_metrics(all_maps, masks, settings.max_fpr);
     metrics["pixel_auroc"] = pixel.pixel_auroc;

@@ -10,18 +10,21 @@
 
 namespace piade {
 
-int commands::export_model(const std::vector<std::string>& args) {
-  po::options_description options = common_options();
+po::options_description export_own_options(const std::string& prefix) {
+  po::options_description options;
   options.add_options()
-      ("checkpoint", po::value<std::string>(), "checkpoint directory or file from `piade train`")
-      ("format", po::value<std::string>()->default_value("safetensors"), "output format: safetensors")
-      ("out", po::value<std::string>(), "file to write");
-  CommandLine command_line = parse_options(args, options);
-  if (print_help_if_asked(command_line, "piade export --checkpoint DIR --format safetensors --out FILE", options))
-    return 0;
-  if (!command_line.positional.empty())
-    throw Error(fmt::format("unexpected argument '{}'; give options only", command_line.positional[0]));
-  if (!command_line.values.count("checkpoint")) throw Error("--checkpoint is required");
+      ((prefix + "format").c_str(), po::value<std::string>()->default_value("safetensors")->value_name("FORMAT"),
+       "output format: safetensors")
+      ((prefix + "out").c_str(), po::value<std::string>()->value_name("FILE"), "file to write (required)");
+  return options;
+}
+
+int commands::export_model(const std::vector<std::string>& args) {
+  std::optional<CommandLine> parsed = parse_command(args, command_spec("export"));
+  if (!parsed) return 0;
+  CommandLine& command_line = *parsed;
+  expect_no_positional(command_line);
+  if (!command_line.values.count("checkpoint")) throw Error("--checkpoint DIR is required");
   if (!command_line.values.count("out")) throw Error("--out FILE is required");
   const std::string format = command_line.get<std::string>("format");
   if (format != "safetensors")

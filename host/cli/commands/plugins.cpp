@@ -119,15 +119,19 @@ int info(const PluginRegistry& registry, const std::string& query, bool json) {
 
 }  // namespace
 
+po::options_description plugins_own_options(const std::string& prefix) {
+  po::options_description options;
+  options.add_options()((prefix + "json").c_str(), po::value<bool>()->default_value(false)->implicit_value(true),
+                        "print JSON");
+  return options;
+}
+
 int commands::plugins(const std::vector<std::string>& args) {
-  po::options_description options = common_options();
-  options.add_options()("json", "print JSON");
-  CommandLine command_line = parse_options(args, options);
-  if (print_help_if_asked(command_line, "piade plugins [info NAME] [--json] [--plugin-dir DIR]...",
-                          options))
-    return 0;
+  std::optional<CommandLine> parsed = parse_command(args, command_spec("plugins"));
+  if (!parsed) return 0;
+  const CommandLine& command_line = *parsed;
   const PluginRegistry registry = load_plugins(command_line);
-  const bool json = command_line.values.count("json") != 0;
+  const bool json = command_line.get<bool>("json");
   const auto& words = command_line.positional;
   if (words.empty()) return list(registry, json);
   if (words[0] == "info" && words.size() == 2) return info(registry, words[1], json);

@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 #include <opencv2/imgproc.hpp>
 
 #include "piade/datasets/image_files.h"
@@ -15,6 +16,7 @@
 #include "cli/cli.h"
 #include "piade/core/csv.h"
 #include "cli/data_options.h"
+#include "cli/logging.h"
 #include "piade/eval/pictures.h"
 #include "piade/core/scoring.h"
 #include "piade/core/trainer.h"
@@ -122,33 +124,30 @@ class MapWriter {
 
 }  // namespace
 
-int commands::score(const std::vector<std::string>& args) {
-  po::options_description options = common_options();
+po::options_description score_own_options(const std::string& prefix) {
+  po::options_description options;
   options.add_options()
-      ("checkpoint", po::value<std::string>(), "checkpoint directory or file from `piade train`")
-      ("out", po::value<std::string>(), "CSV file to write (default: standard output)")
-      ("batch-size", po::value<int64_t>()->default_value(64), "images per forward pass")
-      ("seed", po::value<uint64_t>()->default_value(0), "seed for --max-test with --dataset")
-      ("maps", po::value<std::string>(), "write DIR/<stem>_map.png per image: its anomaly map at the network size in "
-                                         "JET colours, 0 blue to --map-max red (and DIR/maps.csv, path to file)")
-      ("strips", po::value<bool>()->default_value(false)->implicit_value(true),
+      ((prefix + "out").c_str(), po::value<std::string>()->value_name("FILE"),
+       "CSV file to write (default: standard output)")
+      ((prefix + "maps").c_str(), po::value<std::string>()->value_name("DIR"),
+       "write DIR/<stem>_map.png per image: its anomaly map at the network size in JET colours, 0 blue to "
+       "--map-max red (and DIR/maps.csv, path to file)")
+      ((prefix + "strips").c_str(), po::value<bool>()->default_value(false)->implicit_value(true),
        "with --maps, also DIR/<stem>_strip.png: input | reconstruction | overlay")
-      ("map-max", po::value<double>(), "top of the colour scale (default: the checkpoint's map_stats.max_p99, the "
-                                       "99th percentile of the training images' largest map values; for older "
-                                       "checkpoints the largest value among the images scored)");
-  // --skip-bad comes with the dataset options; without inputs, a dataset's
-  // test split is scored.
-  options.add(dataset_options());
-  CommandLine command_line = parse_options(args, options);
-  if (print_help_if_asked(command_line,
-                          "piade score --checkpoint DIR (IMAGE_OR_DIR... | --dataset ...) [--out FILE.csv] "
-                          "[--maps DIR [--strips]]",
-                          options))
-    return 0;
-  if (!command_line.values.count("checkpoint")) throw Error("score: --checkpoint is required");
+      ((prefix + "map-max").c_str(), po::value<double>()->value_name("X"),
+       "top of the colour scale (default: the checkpoint's map_stats.max_p99, the 99th percentile of the "
+       "training images' largest map values; for older checkpoints the largest value among the images scored)");
+  return options;
+}
+
+int commands::score(const std::vector<std::string>& args) {
+  std::optional<CommandLine> parsed = parse_command(args, command_spec("score"));
+  if (!parsed) return 0;
+  CommandLine& command_line = *parsed;
+  if (!command_line.values.count("checkpoint")) throw Error("--checkpoint DIR is required");
+  // Without inputs, a dataset's test split is scored: the one given, or
+  // the checkpoint's.
   const bool score_dataset = command_line.positional.empty();
-  if (score_dataset && !command_line.has("dataset"))
-    throw Error("score: give at least one image or directory, or a dataset (--dataset ...) to score its test split");
   apply_threads(command_line);
   const torch::Device device = parse_device(command_line.get<std::string>("device"));
   const Precision precision = parse_precision(command_line.get<std::string>("amp"));
@@ -177,8 +176,11 @@ int commands::score(const std::vector<std::string>& args) {
   decode.resize = preprocess_config.resize;
   decode.skip_bad = command_line.get<bool>("skip-bad");
   ImageSet images;
+  check_checkpoint_geometry(command_line, meta, file.string());
   if (score_dataset) {
-    apply_checkpoint_dataset(command_line, meta, file.string());
+    if (!command_line.given_by_user("dataset"))
+      spdlog::info("no images given: scoring the test split of the checkpoint's dataset ({})",
+                   command_line.get<std::string>("dataset"));
     images = load_dataset(command_line, command_line.get<uint64_t>("seed"), DatasetSplits::test_only).test;
   } else {
     int64_t skipped = 0;
@@ -197,8 +199,14 @@ int commands::score(const std::vector<std::string>& args) {
     maps.emplace(dir, images, strips, map_max);
     visit = [&](int64_t first, const BatchScores& scores) { maps->add(first, scores, model->loss_names()); };
   }
+  Progress progress("scoring", images.size(), "images", command_line.get<bool>("progress"));
   const Autocast amp(device, precision);
-  const ScoreTable scores = score_all(model, images.images, preprocess_config, batch_size, device, visit);
+  const ScoreTable scores =
+      score_all(model, images.images, preprocess_config, batch_size, device, [&](int64_t first, const BatchScores& batch) {
+        if (visit) visit(first, batch);
+        progress.update(first + batch.total.size(0));
+      });
+  progress.finish();
   const double threshold = checkpoint_threshold(meta);
 
   std::ostringstream csv;
@@ -215,7 +223,7 @@ int commands::score(const std::vector<std::string>& args) {
   if (maps) {
     const bool from_checkpoint = map_max.has_value() && !command_line.values.count("map-max");
     const double hi = maps->finish();
-    fmt::print(stderr, "wrote {} anomaly map(s){} to {} (colour scale 0 to {:.6g}, {})\n", images.size(),
+    spdlog::info("wrote {}{} to {} (colour scale 0 to {:.6g}, {})", count_of(images.size(), "anomaly map"),
                strips ? " and strips" : "", command_line.get<std::string>("maps"), hi,
                command_line.values.count("map-max") ? "--map-max"
                : from_checkpoint                    ? "the checkpoint's map_stats.max_p99"
@@ -223,7 +231,7 @@ int commands::score(const std::vector<std::string>& args) {
   }
   if (command_line.values.count("out")) {
     write_file_atomic(command_line.get<std::string>("out"), csv.str());
-    fmt::print(stderr, "scored {} images: {}\n", images.size(), command_line.get<std::string>("out"));
+    spdlog::info("scored {}: {}", count_of(images.size(), "image"), command_line.get<std::string>("out"));
   } else {
     fmt::print("{}", csv.str());
   }

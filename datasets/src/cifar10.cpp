@@ -37,33 +37,35 @@ const std::vector<std::string>& cifar10_classes() {
   return names;
 }
 
-ImageSet read_cifar10_batch(const std::string& file, bool skip_bad, int64_t* skipped) {
+ImageSet read_cifar10_batch(const std::string& file, bool skip_bad, std::vector<SkippedItem>* skipped) {
   const std::vector<uint8_t> data = read_bytes(file);
   const int64_t size = int64_t(data.size());
-  int64_t bad = 0;
   if (size == 0) throw DatasetError(fmt::format("{}: empty file, expected 3073-byte CIFAR-10 records", file));
-  if (size % kRecord != 0) {
-    if (!skip_bad || size < kRecord)
-      throw DatasetError(fmt::format("{}: {} bytes is not a whole number of 3073-byte records (1 label byte + "
-                              "32x32x3 pixels); the file is truncated or not a CIFAR-10 binary batch",
-                              file, size));
-    ++bad;  // the partial last record
-  }
   const int64_t records = size / kRecord;
+  std::string partial;  // why the trailing partial record is dropped; "" = there is none
+  if (size % kRecord != 0) {
+    partial = fmt::format("{}: {} bytes is not a whole number of 3073-byte records (1 label byte + 32x32x3 "
+                          "pixels); the file is truncated or not a CIFAR-10 binary batch",
+                          file, size);
+    if (!skip_bad || records == 0) throw DatasetError(partial);
+  }
   std::vector<int64_t> good;
+  std::vector<SkippedItem> dropped;
   good.reserve(std::size_t(records));
   for (int64_t r = 0; r < records; ++r) {
     const int label = data[std::size_t(r * kRecord)];
     if (label <= 9) {
       good.push_back(r);
-    } else if (!skip_bad) {
-      throw DatasetError(fmt::format("{}: record {} (byte {}) has label {}, CIFAR-10 labels are 0..9; the file is "
-                              "corrupt or not a CIFAR-10 batch",
-                              file, r, r * kRecord, label));
-    } else {
-      ++bad;
+      continue;
     }
+    const std::string error = fmt::format("{}: record {} (byte {}) has label {}, CIFAR-10 labels are 0..9; the file "
+                                          "is corrupt or not a CIFAR-10 batch",
+                                          file, r, r * kRecord, label);
+    if (!skip_bad) throw DatasetError(error);
+    dropped.push_back({fmt::format("{}#{}", file, r), error});
   }
+  // The partial record is the last one in the file, so it is listed last.
+  if (!partial.empty()) dropped.push_back({fmt::format("{}#{}", file, records), partial});
   if (good.empty()) throw DatasetError(fmt::format("{}: no record with a valid label", file));
   const int64_t n = int64_t(good.size());
   ImageSet set;
@@ -79,7 +81,7 @@ ImageSet read_cifar10_batch(const std::string& file, bool skip_bad, int64_t* ski
     std::memcpy(pixels + i * kPixels, record + 1, std::size_t(kPixels));
     set.ids.push_back(fmt::format("{}#{}", file, good[std::size_t(i)]));
   }
-  if (skipped) *skipped = bad;
+  if (skipped) skipped->insert(skipped->end(), dropped.begin(), dropped.end());
   return set;
 }
 
@@ -91,7 +93,7 @@ std::string cifar10_dir(const std::string& root) {
   return root;
 }
 
-ImageSet read_cifar10(const std::string& root, bool train, bool skip_bad, int64_t* skipped) {
+ImageSet read_cifar10(const std::string& root, bool train, bool skip_bad, std::vector<SkippedItem>* skipped) {
   const fs::path dir = cifar10_dir(root);
   std::vector<std::string> files;
   if (train) {
@@ -107,18 +109,14 @@ ImageSet read_cifar10(const std::string& root, bool train, bool skip_bad, int64_
                               root, fs::path(file).filename().string()));
   std::vector<torch::Tensor> images, labels;
   ImageSet set;
-  int64_t bad = 0;
   for (const std::string& file : files) {
-    int64_t dropped = 0;
-    ImageSet batch = read_cifar10_batch(file, skip_bad, &dropped);
-    bad += dropped;
+    ImageSet batch = read_cifar10_batch(file, skip_bad, skipped);
     images.push_back(batch.images);
     labels.push_back(batch.labels);
     set.ids.insert(set.ids.end(), batch.ids.begin(), batch.ids.end());
   }
   set.images = images.size() == 1 ? images[0] : torch::cat(images);
   set.labels = labels.size() == 1 ? labels[0] : torch::cat(labels);
-  if (skipped) *skipped = bad;
   return set;
 }
 

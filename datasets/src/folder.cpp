@@ -1,5 +1,6 @@
 #include "piade/datasets/folder.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <map>
 #include <set>
@@ -33,7 +34,7 @@ void add_images(const std::vector<std::string>& dirs, int64_t label, const char*
 // Pairs the anomalous images in files[begin, end) with the masks of
 // `mask_folder`; masks of no image are errors (or skipped).
 void pair_masks(const std::string& mask_folder, std::vector<ImageFile>& files, std::size_t begin, std::size_t end,
-                bool skip_bad, int64_t& skipped) {
+                bool skip_bad, std::vector<SkippedItem>& skipped) {
   // Image stem -> mask; "NAME_mask.*" wins over "NAME.*".
   std::map<std::string, std::string> masks;
   std::map<std::string, bool> suffixed;
@@ -57,11 +58,10 @@ void pair_masks(const std::string& mask_folder, std::vector<ImageFile>& files, s
   }
   for (const auto& [stem, mask] : masks) {
     if (used.count(stem)) continue;
-    if (!skip_bad)
-      throw DatasetError(fmt::format("{}: mask without its image (no {}.* among the anomalous test images it "
-                              "belongs to); remove it, or pass `skip_bad`",
-                              mask, stem));
-    ++skipped;
+    const std::string error =
+        fmt::format("{}: mask without its image (no {}.* among the anomalous test images it belongs to)", mask, stem);
+    if (!skip_bad) throw DatasetError(error + "; remove it, or pass `skip_bad`");
+    skipped.push_back({mask, error});
   }
 }
 
@@ -93,12 +93,12 @@ FolderSources folder_layout(const std::string& root, const std::string& normal) 
   return sources;
 }
 
-FolderFiles list_folder(const FolderSources& sources, bool skip_bad, int64_t* skipped) {
+FolderFiles list_folder(const FolderSources& sources, bool skip_bad, std::vector<SkippedItem>* skipped) {
   if (sources.train_dirs.empty()) throw DatasetError("folder dataset: no training directory given");
   if (sources.test_normal_dirs.empty()) throw DatasetError("folder dataset: no normal test directory given");
   if (sources.test_anomalous_dirs.empty()) throw DatasetError("folder dataset: no anomalous test directory given");
   FolderFiles files;
-  int64_t dropped = 0;
+  std::vector<SkippedItem> dropped;
   add_images(sources.train_dirs, 0, "training", files.train);
   add_images(sources.test_normal_dirs, 0, "normal test", files.test);
 
@@ -121,17 +121,22 @@ FolderFiles list_folder(const FolderSources& sources, bool skip_bad, int64_t* sk
     by_mask_folder[folder].push_back({begin, files.test.size()});
   }
   if (!sources.mask_dir.empty()) {
-    // A mask folder named after no anomalous directory holds masks without images.
+    // A mask folder named after no anomalous directory holds masks without
+    // images. Sorted, so that the error and the skipped list do not depend
+    // on the directory's order.
     std::error_code ec;
-    for (const auto& entry : fs::directory_iterator(sources.mask_dir, ec)) {
-      if (!entry.is_directory() || anomalous_names.count(entry.path().filename().string())) continue;
-      const std::vector<std::string> orphans = images_in(entry.path().string());
-      if (orphans.empty()) continue;
-      if (!skip_bad)
-        throw DatasetError(fmt::format("{}: mask without its image (no anomalous test directory named {}); "
-                                "remove it, or pass `skip_bad`",
-                                orphans.front(), entry.path().filename().string()));
-      dropped += int64_t(orphans.size());
+    std::vector<fs::path> mask_folders;
+    for (const auto& entry : fs::directory_iterator(sources.mask_dir, ec))
+      if (entry.is_directory() && !anomalous_names.count(entry.path().filename().string()))
+        mask_folders.push_back(entry.path());
+    std::sort(mask_folders.begin(), mask_folders.end());
+    for (const fs::path& folder : mask_folders) {
+      for (const std::string& orphan : images_in(folder.string())) {
+        const std::string error = fmt::format("{}: mask without its image (no anomalous test directory named {})",
+                                              orphan, folder.filename().string());
+        if (!skip_bad) throw DatasetError(error + "; remove it, or pass `skip_bad`");
+        dropped.push_back({orphan, error});
+      }
     }
     for (const auto& [folder, ranges] : by_mask_folder) {
       // Folders shared by several anomalous directories match against all of them.
@@ -147,11 +152,10 @@ FolderFiles list_folder(const FolderSources& sources, bool skip_bad, int64_t* sk
     std::vector<ImageFile> kept;
     for (const ImageFile& file : files.test) {
       if (file.label == 1 && file.mask.empty()) {
-        if (!skip_bad)
-          throw DatasetError(fmt::format("{}: anomalous image without a mask (no {}_mask.* under {}); add it, or "
-                                  "pass `skip_bad`",
-                                  file.path, fs::path(file.path).stem().string(), sources.mask_dir));
-        ++dropped;
+        const std::string error = fmt::format("{}: anomalous image without a mask (no {}_mask.* under {})", file.path,
+                                              fs::path(file.path).stem().string(), sources.mask_dir);
+        if (!skip_bad) throw DatasetError(error + "; add it, or pass `skip_bad`");
+        dropped.push_back({file.path, error});
         continue;
       }
       kept.push_back(file);
@@ -160,7 +164,7 @@ FolderFiles list_folder(const FolderSources& sources, bool skip_bad, int64_t* sk
     if (std::none_of(files.test.begin(), files.test.end(), [](const ImageFile& f) { return f.label == 1; }))
       throw DatasetError(fmt::format("{}: no anomalous test image has a mask", sources.mask_dir));
   }
-  if (skipped) *skipped = dropped;
+  if (skipped) skipped->insert(skipped->end(), dropped.begin(), dropped.end());
   return files;
 }
 

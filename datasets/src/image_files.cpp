@@ -157,7 +157,7 @@ Geometry settle_geometry(const std::vector<ImageFile>& files, const DecodeOption
     const cv::Mat first = read(file.path, cv::IMREAD_UNCHANGED, error);
     if (first.empty()) {
       if (!options.skip_bad) throw DatasetError(error + "; fix or remove it, or pass `skip_bad`");
-      continue;  // counted when the decode skips it again
+      continue;  // reported when the decode skips it again
     }
     if (geometry.channels == 0) geometry.channels = first.channels() == 1 ? 1 : 3;
     if (geometry.size == 0) {
@@ -213,8 +213,8 @@ std::vector<std::string> list_images(const std::vector<std::string>& inputs) {
   return files;
 }
 
-ImageSet read_image_files(const std::vector<ImageFile>& files, const DecodeOptions& options, int64_t* skipped) {
-  if (skipped) *skipped = 0;
+ImageSet read_image_files(const std::vector<ImageFile>& files, const DecodeOptions& options,
+                          std::vector<SkippedItem>* skipped) {
   if (files.empty()) throw DatasetError("no image files to read");
   const Geometry geometry = settle_geometry(files, options);
   const int64_t n = static_cast<int64_t>(files.size());
@@ -242,6 +242,7 @@ ImageSet read_image_files(const std::vector<ImageFile>& files, const DecodeOptio
   for (std::thread& thread : pool) thread.join();
 
   std::vector<int64_t> good;
+  std::vector<SkippedItem> dropped;
   for (int64_t i = 0; i < n; ++i) {
     const Outcome& outcome = outcomes[std::size_t(i)];
     if (outcome.error.empty()) {
@@ -250,12 +251,14 @@ ImageSet read_image_files(const std::vector<ImageFile>& files, const DecodeOptio
       throw DatasetError(outcome.error);
     } else if (!options.skip_bad) {
       throw DatasetError(outcome.error + "; fix or remove it, or pass `skip_bad`");
+    } else {
+      dropped.push_back({files[std::size_t(i)].path, outcome.error});
     }
   }
   if (good.empty())
     throw DatasetError(fmt::format("no image could be read: all {} file(s) failed ({})", n,
                             outcomes[0].error));
-  if (skipped) *skipped = n - int64_t(good.size());
+  if (skipped) skipped->insert(skipped->end(), dropped.begin(), dropped.end());
 
   ImageSet set;
   set.images = images;
@@ -270,7 +273,8 @@ ImageSet read_image_files(const std::vector<ImageFile>& files, const DecodeOptio
   return int64_t(good.size()) == n ? set : set.select(good);
 }
 
-ImageSet read_images(const std::vector<std::string>& files, const DecodeOptions& options, int64_t* skipped) {
+ImageSet read_images(const std::vector<std::string>& files, const DecodeOptions& options,
+                     std::vector<SkippedItem>* skipped) {
   std::vector<ImageFile> list;
   list.reserve(files.size());
   for (const std::string& file : files) list.push_back({file, 0, ""});
@@ -278,7 +282,7 @@ ImageSet read_images(const std::vector<std::string>& files, const DecodeOptions&
 }
 
 ImageSet read_images(const std::vector<std::string>& files, int64_t channels, int64_t size, bool skip_bad,
-                     int64_t* skipped) {
+                     std::vector<SkippedItem>* skipped) {
   if (channels != 1 && channels != 3) throw DatasetError("channels", fmt::format("must be 1 or 3, got {}", channels));
   DecodeOptions options;
   options.channels = channels;

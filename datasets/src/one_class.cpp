@@ -97,7 +97,7 @@ OneClassSplit one_class_files(const std::vector<ImageFile>& train, const std::ve
   for (int64_t i : kept.train) files.push_back(train[std::size_t(i)]);
   for (int64_t i : kept.test) files.push_back(test[std::size_t(i)]);
   for (std::size_t i = 0; i < files.size(); ++i) files[i].label = int64_t(i);
-  int64_t skipped = 0;
+  std::vector<SkippedItem> skipped;
   const ImageSet all = read_image_files(files, decode, &skipped);
 
   const int64_t train_count = int64_t(kept.train.size());
@@ -113,11 +113,13 @@ OneClassSplit one_class_files(const std::vector<ImageFile>& train, const std::ve
     }
   }
   if (train_rows.empty() && !train.empty())
-    throw DatasetError("skip_bad", fmt::format("no training image left after skipping {} unreadable file(s)", skipped));
+    throw DatasetError("skip_bad",
+                       fmt::format("no training image left after skipping {} unreadable file(s)", skipped.size()));
   if (test_rows.empty())
-    throw DatasetError("skip_bad", fmt::format("no test image left after skipping {} unreadable file(s)", skipped));
+    throw DatasetError("skip_bad",
+                       fmt::format("no test image left after skipping {} unreadable file(s)", skipped.size()));
   OneClassSplit split;
-  split.skipped = skipped;
+  split.skipped_items = std::move(skipped);
   if (!train_rows.empty()) {
     split.train = all.select(train_rows);
     split.train.labels.zero_();
@@ -128,7 +130,7 @@ OneClassSplit one_class_files(const std::vector<ImageFile>& train, const std::ve
   const int64_t anomalous = split.test.labels.sum().item<int64_t>();
   if (anomalous == 0 || anomalous == split.test.size())
     throw DatasetError("skip_bad", fmt::format("the test split has no {} image left after skipping {} unreadable file(s)",
-                            anomalous == 0 ? "anomalous" : "normal", skipped));
+                            anomalous == 0 ? "anomalous" : "normal", skipped.size()));
   return split;
 }
 

@@ -78,12 +78,12 @@ OneClassSplit load_mnist(const DatasetRequest& request) { return load_idx(reques
 OneClassSplit load_cifar10(const DatasetRequest& request) {
   const std::string root = need_root(request, root_of(request));
   const int64_t normal = class_0_to_9(request);
-  int64_t skipped_train = 0, skipped_test = 0;
+  std::vector<SkippedItem> skipped;  // training batches first, as read
   const ImageSet train =
-      request.with_train ? read_cifar10(root, true, request.decode.skip_bad, &skipped_train) : ImageSet();
-  const ImageSet test = read_cifar10(root, false, request.decode.skip_bad, &skipped_test);
+      request.with_train ? read_cifar10(root, true, request.decode.skip_bad, &skipped) : ImageSet();
+  const ImageSet test = read_cifar10(root, false, request.decode.skip_bad, &skipped);
   OneClassSplit split = one_class_split(train, test, normal, request.max_train, request.max_test, request.seed);
-  split.skipped = skipped_train + skipped_test;
+  split.skipped_items = std::move(skipped);
   split.description = fmt::format("CIFAR-10 class {} ({})", normal, cifar10_classes()[std::size_t(normal)]);
   return split;
 }
@@ -103,11 +103,12 @@ OneClassSplit load_coil100(const DatasetRequest& request) {
 }
 
 OneClassSplit load_sources(const DatasetRequest& request, const FolderSources& sources, std::string description) {
-  int64_t unmatched = 0;
+  std::vector<SkippedItem> unmatched;
   const FolderFiles files = list_folder(sources, request.decode.skip_bad, &unmatched);
   OneClassSplit split = one_class_files(request.with_train ? files.train : std::vector<ImageFile>(), files.test, 0,
                                         request.max_train, request.max_test, request.seed, request.decode);
-  split.skipped += unmatched;
+  // Listing comes before decoding: the unmatched masks and images first.
+  split.skipped_items.insert(split.skipped_items.begin(), unmatched.begin(), unmatched.end());
   split.description = std::move(description);
   return split;
 }

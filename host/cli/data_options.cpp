@@ -138,10 +138,25 @@ OneClassSplit load_dataset(const CommandLine& command_line, uint64_t seed, Datas
   } catch (const DatasetError& e) {
     throw Error(cli_message(e));
   }
-  if (split.skipped > 0)
-    warn(fmt::format("--skip-bad: skipped {} unreadable file(s) or record(s) of {}", split.skipped,
-                     split.description));
+  warn_skipped(fmt::format("--skip-bad: skipped {} unreadable file(s) or record(s) of {}", split.skipped_items.size(),
+                           split.description),
+               split.skipped_items);
   return split;
+}
+
+void warn_skipped(const std::string& summary, const std::vector<SkippedItem>& skipped) {
+  if (skipped.empty()) return;
+  // A handful is enough on the terminal; the rest would bury the run's output.
+  constexpr std::size_t kShown = 5;
+  warn(summary);
+  for (std::size_t i = 0; i < std::min(skipped.size(), kShown); ++i) {
+    const SkippedItem& skip = skipped[i];
+    // Reasons about a file start with its path, which the line already names.
+    const std::string prefix = skip.item + ": ";
+    const bool named = skip.reason.compare(0, prefix.size(), prefix) == 0;
+    warn(fmt::format("skipped {}: {}", skip.item, named ? skip.reason.substr(prefix.size()) : skip.reason));
+  }
+  if (skipped.size() > kShown) warn(fmt::format("... and {} more", skipped.size() - kShown));
 }
 
 nlohmann::json dataset_to_json(const CommandLine& command_line, const OneClassSplit& data) {

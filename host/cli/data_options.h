@@ -3,6 +3,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -38,11 +39,18 @@ enum class DatasetSplits {
 /// IDX and CIFAR-10 when --resize is given); otherwise IDX and CIFAR-10 keep
 /// their own size and preprocess() resizes. --max-train / --max-test
 /// subsample before decoding. Files or records dropped by --skip-bad are
-/// counted in `skipped` and reported with warn(). The test subset depends on
-/// the seed and --max-test only, so test_only picks the same test images as
-/// both. Throws piade::Error naming the option or file at fault.
+/// listed in `skipped_items` and reported with warn_skipped(). The test
+/// subset depends on the seed and --max-test only, so test_only picks the
+/// same test images as both. Throws piade::Error naming the option or file
+/// at fault.
 OneClassSplit load_dataset(const CommandLine& command_line, uint64_t seed,
                            DatasetSplits splits = DatasetSplits::both);
+
+/// Nothing when `skipped` is empty; otherwise warn()s `summary`, then
+/// "skipped ITEM: REASON" for the first 5 items (a reason that starts with
+/// "ITEM: " loses that prefix, so the path is said once) and "... and K
+/// more" for the rest.
+void warn_skipped(const std::string& summary, const std::vector<SkippedItem>& skipped);
 
 /// The dataset a checkpoint records (`piade train` stores it as
 /// meta["dataset"]): name, description, normal_class, train_images, and

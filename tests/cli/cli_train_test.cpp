@@ -115,6 +115,9 @@ TEST_F(CliTrainTest, TrainsOnFashionMnistThenScoresImageFiles) {
                       csv.string(), "--threads", "1"});
   ASSERT_EQ(score.status, 0) << score.output;
   EXPECT_NE(score.output.find("skipped 1 unreadable image(s)"), std::string::npos) << score.output;
+  EXPECT_NE(score.output.find("skipped " + (images / "broken.png").string() + ": cannot decode as an image"),
+            std::string::npos)
+      << score.output;
   // Scoring restores every weight: no "no pretrained weights" advice.
   EXPECT_EQ(score.output.find("pretrained"), std::string::npos) << score.output;
   const auto rows = lines(csv);

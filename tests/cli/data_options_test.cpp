@@ -145,6 +145,34 @@ TEST_F(MvtecOptions, DatasetErrorsNameTheFlags) {
             "--resize: must be at least --image-size (32), got 20");
 }
 
+// --skip-bad names what it skipped: the count, the first five with their
+// reasons (the path said once), and how many more.
+TEST_F(MvtecOptions, SkipBadWarnsWithTheFirstSkippedFiles) {
+  std::vector<std::string> orphans;
+  for (int i = 0; i < 7; ++i) {
+    const fs::path mask = dir_.path() / "bottle/ground_truth/scratch" / fmt::format("{:03d}_mask.png", i);
+    fs::create_directories(mask.parent_path());
+    ASSERT_TRUE(cv::imwrite(mask.string(), cv::Mat(64, 64, CV_8UC1, cv::Scalar(255))));
+    orphans.push_back(mask.string());
+  }
+  testing::internal::CaptureStderr();
+  const OneClassSplit split = load(args({"--skip-bad", "--image-size", "16"}));
+  const std::string warnings = testing::internal::GetCapturedStderr();
+  ASSERT_EQ(split.skipped_items.size(), 7u);
+  std::string expected = "piade: warning: --skip-bad: skipped 7 unreadable file(s) or record(s) of MVTec AD bottle\n";
+  for (int i = 0; i < 5; ++i)
+    expected += "piade: warning: skipped " + orphans[std::size_t(i)] +
+                ": mask without its image (no anomalous test directory named scratch)\n";
+  expected += "piade: warning: ... and 2 more\n";
+  EXPECT_EQ(warnings, expected);
+
+  // Nothing skipped: nothing said.
+  fs::remove_all(dir_.path() / "bottle/ground_truth/scratch");
+  testing::internal::CaptureStderr();
+  EXPECT_TRUE(load(args({"--skip-bad", "--image-size", "16"})).skipped_items.empty());
+  EXPECT_EQ(testing::internal::GetCapturedStderr(), "");
+}
+
 TEST_F(MvtecOptions, TestOnlyAndTheCheckpointRecordGiveTheSameTestSplit) {
   const std::vector<std::string> training = args({"--resize", "32", "--image-size", "16", "--max-train", "3",
                                                   "--max-test", "4"});

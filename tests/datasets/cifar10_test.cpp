@@ -78,25 +78,39 @@ TEST(Cifar10, CorruptFilesAreNamedWithWhatIsWrong) {
   std::string cut = records(3);
   cut.resize(cut.size() - 100);
   const std::string short_file = write_bytes(dir / "short.bin", cut);
-  EXPECT_EQ(error_of([&] { read_cifar10_batch(short_file); }),
-            short_file + ": 9119 bytes is not a whole number of 3073-byte records (1 label byte + 32x32x3 "
-                         "pixels); the file is truncated or not a CIFAR-10 binary batch");
+  const std::string not_whole = " bytes is not a whole number of 3073-byte records (1 label byte + 32x32x3 pixels); "
+                                "the file is truncated or not a CIFAR-10 binary batch";
+  EXPECT_EQ(error_of([&] { read_cifar10_batch(short_file); }), short_file + ": 9119" + not_whole);
   std::string labelled = records(3);
   labelled[2 * 3073] = char(12);
   const std::string bad_label = write_bytes(dir / "label.bin", labelled);
-  EXPECT_EQ(error_of([&] { read_cifar10_batch(bad_label); }),
-            bad_label + ": record 2 (byte 6146) has label 12, CIFAR-10 labels are 0..9; the file is corrupt or not "
-                        "a CIFAR-10 batch");
+  const std::string label_12 = ": record 2 (byte 6146) has label 12, CIFAR-10 labels are 0..9; the file is corrupt "
+                               "or not a CIFAR-10 batch";
+  EXPECT_EQ(error_of([&] { read_cifar10_batch(bad_label); }), bad_label + label_12);
   const std::string empty = write_bytes(dir / "empty.bin", "");
   EXPECT_EQ(error_of([&] { read_cifar10_batch(empty); }), empty + ": empty file, expected 3073-byte CIFAR-10 records");
 
-  int64_t skipped = 0;
+  // skip_bad: each dropped record by its id, with the error it would have thrown.
+  std::vector<SkippedItem> skipped;
   EXPECT_EQ(read_cifar10_batch(short_file, true, &skipped).size(), 2);
-  EXPECT_EQ(skipped, 1);
+  ASSERT_EQ(skipped.size(), 1u);
+  EXPECT_EQ(skipped[0].item, short_file + "#2");
+  EXPECT_EQ(skipped[0].reason, short_file + ": 9119" + not_whole);
+  skipped.clear();
   EXPECT_EQ(read_cifar10_batch(bad_label, true, &skipped).size(), 2);
-  EXPECT_EQ(skipped, 1);
+  ASSERT_EQ(skipped.size(), 1u);
+  EXPECT_EQ(skipped[0].item, bad_label + "#2");
+  EXPECT_EQ(skipped[0].reason, bad_label + label_12);
+  // Both at once, in record order: the partial record is the file's last.
+  std::string both = records(3);
+  both[1 * 3073] = char(11);
+  both.resize(both.size() - 100);
+  const std::string both_file = write_bytes(dir / "both.bin", both);
+  skipped.clear();
+  EXPECT_EQ(read_cifar10_batch(both_file, true, &skipped).size(), 1);
+  EXPECT_EQ(test::items_of(skipped), (std::vector<std::string>{both_file + "#1", both_file + "#2"}));
 
-  // Through load_one_class: a missing batch is named; skip_bad counts.
+  // Through load_one_class: a missing batch is named; skip_bad names the record.
   write_cifar(dir / "set");
   std::filesystem::remove(dir / "set" / "data_batch_4.bin");
   EXPECT_EQ(error_of([&] { load(Request("cifar10", (dir / "set").string())); }),
@@ -108,7 +122,9 @@ TEST(Cifar10, CorruptFilesAreNamedWithWhatIsWrong) {
                 .find(batch4 + ": record 2 (byte 6146) has label 12"),
             std::string::npos);
   const OneClassSplit split = load(Request("cifar10", (dir / "set").string()).skip_bad());
-  EXPECT_EQ(split.skipped, 1);
+  ASSERT_EQ(split.skipped_items.size(), 1u);
+  EXPECT_EQ(split.skipped_items[0].item, batch4 + "#2");
+  EXPECT_EQ(split.skipped_items[0].reason, batch4 + label_12);
 }
 
 }  // namespace

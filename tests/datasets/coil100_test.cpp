@@ -102,7 +102,9 @@ TEST_F(Coil100, BadFilesAreNamedOrSkipped) {
   EXPECT_EQ(error_of([&] { load(Request("coil100", root()).normal_class(2)); }),
             bad + ": cannot decode as an image (unreadable, truncated or not an image); fix or remove it, or pass `skip_bad`");
   const OneClassSplit split = load(Request("coil100", root()).normal_class(2).skip_bad());
-  EXPECT_EQ(split.skipped, 1);
+  ASSERT_EQ(split.skipped_items.size(), 1u);
+  EXPECT_EQ(split.skipped_items[0].item, bad);
+  EXPECT_EQ(split.skipped_items[0].reason, bad + ": cannot decode as an image (unreadable, truncated or not an image)");
   EXPECT_EQ(split.train.size() + split.test.size(), 58 + 45 - 1);  // 73 views of object 2: 58 / 15
 }
 

@@ -149,6 +149,13 @@ inline OneClassSplit load(const Request& request, uint64_t seed = 0) {
   return load_one_class(seeded);
 }
 
+/// The items of `skipped`, in order.
+inline std::vector<std::string> items_of(const std::vector<SkippedItem>& skipped) {
+  std::vector<std::string> items;
+  for (const SkippedItem& skip : skipped) items.push_back(skip.item);
+  return items;
+}
+
 /// How many of `ids` contain `part`.
 inline int64_t count_containing(const std::vector<std::string>& ids, const std::string& part) {
   int64_t n = 0;

@@ -112,7 +112,7 @@ TEST_F(Mvtec, BadLayoutsAreNamed) {
   EXPECT_EQ(error_of([&] { load(args().size(16)); }),
             orphan + ": mask without its image (no 007.* among the anomalous test images it belongs to); remove it, "
                      "or pass `skip_bad`");
-  EXPECT_EQ(load(args().skip_bad().size(16)).skipped, 1);
+  EXPECT_EQ(test::items_of(load(args().skip_bad().size(16)).skipped_items), std::vector<std::string>{orphan});
   fs::remove(orphan);
 
   const std::string lost = write_image(dir_ / "bottle/ground_truth/scratch/000_mask.png", defect(0, 0, true));
@@ -134,13 +134,13 @@ TEST_F(Mvtec, BadLayoutsAreNamed) {
                 " is 64x64; fix or remove it, or pass `skip_bad`");
   write_image(dir_ / "bottle/ground_truth/hole/000_mask.png", defect(48, 48, true));
 
-  // A truncated image, named; skipped and counted with --skip-bad.
+  // A truncated image, named; skipped and named with --skip-bad.
   const std::string cut = bottle("test/crack/001.png");
   fs::resize_file(cut, fs::file_size(cut) / 2);
   EXPECT_EQ(error_of([&] { load(args().size(16)); }),
             cut + ": cannot decode as an image (unreadable, truncated or not an image); fix or remove it, or pass `skip_bad`");
   const OneClassSplit skipped = load(args().skip_bad().size(16));
-  EXPECT_EQ(skipped.skipped, 1);
+  EXPECT_EQ(test::items_of(skipped.skipped_items), std::vector<std::string>{cut});
   EXPECT_EQ(skipped.test.size(), 4);
   EXPECT_EQ(skipped.test.masks.size(0), 4);
   EXPECT_EQ(skipped.test.masks[3].sum().item<int64_t>(), 16 * 255);  // hole/000's 4x4 defect, still aligned
@@ -153,6 +153,35 @@ TEST_F(Mvtec, BadLayoutsAreNamed) {
   EXPECT_EQ(error_of([&] { load(args()); }),
             bottle() + ": no test/good/ directory; expected train/good/, test/good/, test/<anomaly>/ and optionally "
                        "ground_truth/<anomaly>/");
+}
+
+TEST_F(Mvtec, SkipBadNamesEverySkippedFileWithItsReason) {
+  // Two masks of no anomalous directory, a mask of no image, an anomalous
+  // image without its mask, and a truncated image: five files, which the
+  // old count gave as 5.
+  const std::string lost0 = write_image(dir_ / "bottle/ground_truth/scratch/000_mask.png", defect(0, 0, true));
+  const std::string lost1 = write_image(dir_ / "bottle/ground_truth/scratch/001_mask.png", defect(0, 0, true));
+  const std::string orphan = write_image(dir_ / "bottle/ground_truth/crack/007_mask.png", defect(0, 0, true));
+  fs::remove(dir_ / "bottle/ground_truth/hole/000_mask.png");
+  const std::string unmasked = bottle("test/hole/000.png");
+  const std::string cut = bottle("test/crack/001.png");
+  fs::resize_file(cut, fs::file_size(cut) / 2);
+
+  const OneClassSplit split = load(args().skip_bad().size(16));
+  // Listing order (unknown mask directories, unmatched masks, images
+  // without masks), then the decode's.
+  EXPECT_EQ(test::items_of(split.skipped_items), (std::vector<std::string>{lost0, lost1, orphan, unmasked, cut}));
+  ASSERT_EQ(split.skipped_items.size(), 5u);
+  EXPECT_EQ(split.skipped_items[0].reason, lost0 + ": mask without its image (no anomalous test directory named scratch)");
+  EXPECT_EQ(split.skipped_items[2].reason,
+            orphan + ": mask without its image (no 007.* among the anomalous test images it belongs to)");
+  EXPECT_EQ(split.skipped_items[3].reason,
+            unmasked + ": anomalous image without a mask (no 000_mask.* under " + bottle("ground_truth") + ")");
+  EXPECT_EQ(split.skipped_items[4].reason, cut + ": cannot decode as an image (unreadable, truncated or not an image)");
+  EXPECT_EQ(split.test.ids,
+            (std::vector<std::string>{bottle("test/good/000.png"), bottle("test/good/001.png"), bottle("test/crack/000.png")}));
+  // The same list on every load.
+  EXPECT_EQ(test::items_of(load(args().skip_bad().size(16)).skipped_items), test::items_of(split.skipped_items));
 }
 
 TEST(Folder, LayoutAndNamedDirectories) {

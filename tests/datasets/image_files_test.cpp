@@ -104,7 +104,7 @@ TEST(ImageFiles, ParallelDecodingGivesTheSameCacheAsOneThread) {
   EXPECT_EQ(four.ids, files);
 }
 
-TEST(ImageFiles, BadFilesAreNamedOrSkippedAndCounted) {
+TEST(ImageFiles, BadFilesAreNamedOrSkippedWithTheirReasons) {
   ScratchDir dir;
   const std::string good = write_image(dir / "0good.png", test::solid(32, {9, 9, 9}));
   const std::string truncated = write_image(dir / "1cut.png", blocks(64));
@@ -113,21 +113,37 @@ TEST(ImageFiles, BadFilesAreNamedOrSkippedAndCounted) {
   const std::string missing = (dir / "3missing.png").string();
   DecodeOptions options;
   options.image_size = 16;
-  const std::string why = ": cannot decode as an image (unreadable, truncated or not an image); fix or remove it, or pass `skip_bad`";
-  EXPECT_EQ(error_of([&] { read_images({good, truncated}, options); }), truncated + why);
-  EXPECT_EQ(error_of([&] { read_images({good, text}, options); }), text + why);
-  EXPECT_EQ(error_of([&] { read_images({good, missing}, options); }),
-            missing + ": no such file; fix or remove it, or pass `skip_bad`");
+  const std::string undecodable = ": cannot decode as an image (unreadable, truncated or not an image)";
+  const std::string advice = "; fix or remove it, or pass `skip_bad`";
+  EXPECT_EQ(error_of([&] { read_images({good, truncated}, options); }), truncated + undecodable + advice);
+  EXPECT_EQ(error_of([&] { read_images({good, text}, options); }), text + undecodable + advice);
+  EXPECT_EQ(error_of([&] { read_images({good, missing}, options); }), missing + ": no such file" + advice);
   // The first bad file in the list's order, whatever thread met it first.
-  EXPECT_EQ(error_of([&] { read_images({good, text, truncated}, options); }), text + why);
+  EXPECT_EQ(error_of([&] { read_images({good, text, truncated}, options); }), text + undecodable + advice);
 
+  // skip_bad: each bad file in the list's order, with the error it would
+  // have thrown less the advice, appended to what the list already holds.
   options.skip_bad = true;
-  int64_t skipped = -1;
+  std::vector<SkippedItem> skipped = {{"earlier.png", "from another read"}};
   const ImageSet set = read_images({truncated, good, text, missing}, options, &skipped);
-  EXPECT_EQ(skipped, 3);
+  EXPECT_EQ(test::items_of(skipped), (std::vector<std::string>{"earlier.png", truncated, text, missing}));
+  ASSERT_EQ(skipped.size(), 4u);
+  EXPECT_EQ(skipped[1].reason, truncated + undecodable);
+  EXPECT_EQ(skipped[2].reason, text + undecodable);
+  EXPECT_EQ(skipped[3].reason, missing + ": no such file");
   EXPECT_EQ(set.ids, std::vector<std::string>{good});
   EXPECT_EQ(set.size(), 1);
   EXPECT_NE(error_of([&] { read_images({truncated, text}, options); }).find("no image could be read"), std::string::npos);
+
+  // A bad mask drops its image: the item is the image, the reason names the mask.
+  const std::string other = write_image(dir / "4good.png", test::solid(32, {9, 9, 9}));
+  const std::string no_mask = (dir / "4good_mask.png").string();
+  std::vector<SkippedItem> masked;
+  EXPECT_EQ(read_image_files({{good, 0, ""}, {other, 1, no_mask}}, options, &masked).ids,
+            std::vector<std::string>{good});
+  ASSERT_EQ(masked.size(), 1u);
+  EXPECT_EQ(masked[0].item, other);
+  EXPECT_EQ(masked[0].reason, no_mask + ": no such file");
 }
 
 TEST(ImageFiles, ListsCommonExtensionsInAnyCase) {

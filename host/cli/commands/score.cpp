@@ -183,9 +183,9 @@ int commands::score(const std::vector<std::string>& args) {
                    command_line.get<std::string>("dataset"));
     images = load_dataset(command_line, command_line.get<uint64_t>("seed"), DatasetSplits::test_only).test;
   } else {
-    int64_t skipped = 0;
+    std::vector<SkippedItem> skipped;
     images = read_images(list_images(command_line.positional), decode, &skipped);
-    if (skipped > 0) warn(fmt::format("skipped {} unreadable image(s)", skipped));
+    warn_skipped(fmt::format("skipped {} unreadable image(s)", skipped.size()), skipped);
   }
 
   std::optional<MapWriter> maps;

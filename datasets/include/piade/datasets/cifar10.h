@@ -18,15 +18,19 @@ const std::vector<std::string>& cifar10_classes();
 /// "<file>#<record>". Throws piade::DatasetError naming the file when it cannot be
 /// read, is empty, is not a whole number of records, or a record's label is
 /// above 9; with skip_bad, bad-label records and a trailing partial record
-/// are dropped and counted in `*skipped` instead.
-ImageSet read_cifar10_batch(const std::string& file, bool skip_bad = false, int64_t* skipped = nullptr);
+/// are dropped and appended to `*skipped` instead ("<file>#<record>", in
+/// record order).
+ImageSet read_cifar10_batch(const std::string& file, bool skip_bad = false,
+                            std::vector<SkippedItem>* skipped = nullptr);
 
 /// The directory holding the batches: `root`, or root/cifar-10-batches-bin
 /// (where the archive unpacks). Throws piade::DatasetError naming the missing file.
 std::string cifar10_dir(const std::string& root);
 
 /// The 50000 training images (data_batch_1..5.bin, in order) or the 10000
-/// test images (test_batch.bin) of cifar10_dir(root).
-ImageSet read_cifar10(const std::string& root, bool train, bool skip_bad = false, int64_t* skipped = nullptr);
+/// test images (test_batch.bin) of cifar10_dir(root); records dropped by
+/// skip_bad are appended to `*skipped` batch by batch.
+ImageSet read_cifar10(const std::string& root, bool train, bool skip_bad = false,
+                      std::vector<SkippedItem>* skipped = nullptr);
 
 }  // namespace piade

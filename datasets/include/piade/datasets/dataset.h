@@ -9,6 +9,14 @@
 
 namespace piade {
 
+/// A file or record that `skip_bad` dropped instead of throwing.
+struct SkippedItem {
+  std::string item;    ///< the file's path, or "<file>#<record>" as image ids
+  /// The one-line error that would have been thrown without skip_bad, less
+  /// its advice ("; fix or remove it, or pass `skip_bad`").
+  std::string reason;
+};
+
 struct ImageSet {
   torch::Tensor images;          ///< [N,C,H,W] uint8, as decoded
   torch::Tensor labels;          ///< [N] int64: class label, or 1 = anomalous / 0 = normal

@@ -37,7 +37,10 @@ struct FolderFiles {
 /// Lists `sources`. Throws piade::DatasetError naming the directory or file for a
 /// missing or empty directory, a mask without its image, or an anomalous
 /// image without a mask when there are masks; with skip_bad the last two
-/// are dropped and counted in `*skipped` instead.
-FolderFiles list_folder(const FolderSources& sources, bool skip_bad = false, int64_t* skipped = nullptr);
+/// are dropped and appended to `*skipped` instead (item = the mask's or the
+/// image's path): masks of unknown directories, then unmatched masks by
+/// mask folder, then images without masks in listing order.
+FolderFiles list_folder(const FolderSources& sources, bool skip_bad = false,
+                        std::vector<SkippedItem>* skipped = nullptr);
 
 }  // namespace piade

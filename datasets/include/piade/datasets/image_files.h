@@ -22,7 +22,7 @@ struct DecodeOptions {
   /// Resize to resize x resize first, then center-crop image_size (the
   /// authors' code: 156 then 120); 0 = resize straight to image_size.
   int64_t resize = 0;
-  /// Drop (and count) files that cannot be decoded instead of throwing.
+  /// Drop (and report) files that cannot be decoded instead of throwing.
   bool skip_bad = false;
   /// Decoding threads; 0 = at::get_num_threads().
   int64_t threads = 0;
@@ -56,18 +56,19 @@ std::vector<std::string> list_images(const std::vector<std::string>& inputs);
 /// the first file (in `files` order) that cannot be decoded, a mask whose
 /// size differs from its image's, or, with image_size 0, a file whose size
 /// is not square or differs from the first's. With skip_bad such files
-/// (and their masks) are dropped and counted in `*skipped`; a result with
-/// no image left is still an error.
+/// (and their masks) are dropped and appended to `*skipped` (item = the
+/// image's path), in `files` order; a result with no image left is still an
+/// error.
 ImageSet read_image_files(const std::vector<ImageFile>& files, const DecodeOptions& options,
-                          int64_t* skipped = nullptr);
+                          std::vector<SkippedItem>* skipped = nullptr);
 
 /// Unlabelled files (labels 0, no masks), as read_image_files.
 ImageSet read_images(const std::vector<std::string>& files, const DecodeOptions& options,
-                     int64_t* skipped = nullptr);
+                     std::vector<SkippedItem>* skipped = nullptr);
 
 /// The same with channels 1 or 3 resized straight to size x size.
 ImageSet read_images(const std::vector<std::string>& files, int64_t channels, int64_t size,
-                     bool skip_bad = false, int64_t* skipped = nullptr);
+                     bool skip_bad = false, std::vector<SkippedItem>* skipped = nullptr);
 
 /// One picture already decoded (8-bit gray, BGR or BGRA, as cv::imread gives
 /// it; any size) turned into the network input exactly as read_image_files

@@ -16,7 +16,8 @@ struct OneClassSplit {
   ImageSet train;  ///< normal images only, labels all 0
   ImageSet test;   ///< labels 0 = normal, 1 = anomalous
   std::string description;  ///< what was loaded, e.g. "MVTec AD bottle", "CIFAR-10 class 3 (cat)"
-  int64_t skipped = 0;      ///< unreadable files or records dropped with --skip-bad
+  /// Unreadable files or records dropped with skip_bad, in the order read.
+  std::vector<SkippedItem> skipped_items;
 };
 
 /// The indices the protocol keeps, each list ascending.
@@ -42,7 +43,7 @@ OneClassSplit one_class_split(const ImageSet& train, const ImageSet& test, int64
 /// The same on files: subsamples first, then decodes only the files kept
 /// (read_image_files; both splits in one decode, so with image_size 0 they
 /// must share one size). An empty `train` decodes the test split alone.
-/// Files that --skip-bad drops are counted in `skipped`; a split left
+/// Files that skip_bad drops are listed in `skipped_items`; a split left
 /// without training images, or without normal or anomalous test images, is
 /// an error.
 OneClassSplit one_class_files(const std::vector<ImageFile>& train, const std::vector<ImageFile>& test,

@@ -54,7 +54,7 @@ const DatasetFormat& dataset_format(const std::string& name);
 /// Checks the request (settings that belong to another format, bounds),
 /// loads the split and, for IDX and CIFAR-10, applies `resize` now (file
 /// formats are decoded to their final geometry). Files or records dropped by
-/// skip_bad are counted in `skipped`. Throws DatasetError.
+/// skip_bad are listed in `skipped_items`. Throws DatasetError.
 OneClassSplit load_one_class(const DatasetRequest& request);
 
 }  // namespace piade

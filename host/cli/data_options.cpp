@@ -11,6 +11,7 @@
 #include "piade/core/error.h"
 #include "piade/datasets/registry.h"
 #include "piade/sdk/log.h"
+#include "cli/logging.h"
 
 namespace piade {
 namespace fs = std::filesystem;
@@ -138,7 +139,9 @@ OneClassSplit load_dataset(const CommandLine& command_line, uint64_t seed, Datas
   } catch (const DatasetError& e) {
     throw Error(cli_message(e));
   }
-  warn_skipped(fmt::format("--skip-bad: skipped {} unreadable file(s) or record(s) of {}", split.skipped_items.size(),
+  warn_skipped(fmt::format("--skip-bad: skipped {} of {}",
+                           count_of(int64_t(split.skipped_items.size()), "unreadable file or record",
+                                    "unreadable files or records"),
                            split.description),
                split.skipped_items);
   return split;
@@ -149,14 +152,19 @@ void warn_skipped(const std::string& summary, const std::vector<SkippedItem>& sk
   // A handful is enough on the terminal; the rest would bury the run's output.
   constexpr std::size_t kShown = 5;
   warn(summary);
-  for (std::size_t i = 0; i < std::min(skipped.size(), kShown); ++i) {
+  for (std::size_t i = 0; i < skipped.size(); ++i) {
     const SkippedItem& skip = skipped[i];
     // Reasons about a file start with its path, which the line already names.
     const std::string prefix = skip.item + ": ";
     const bool named = skip.reason.compare(0, prefix.size(), prefix) == 0;
-    warn(fmt::format("skipped {}: {}", skip.item, named ? skip.reason.substr(prefix.size()) : skip.reason));
+    const std::string line =
+        fmt::format("skipped {}: {}", skip.item, named ? skip.reason.substr(prefix.size()) : skip.reason);
+    if (i < kShown) warn(line);
+    else log_to_file_only(line);  // the log file lists every one
   }
-  if (skipped.size() > kShown) warn(fmt::format("... and {} more", skipped.size() - kShown));
+  if (skipped.size() > kShown)
+    warn(fmt::format("... and {} more{}", skipped.size() - kShown,
+                     logging_to_file() ? " (all of them in --log-file)" : " (--log-file FILE lists them all)"));
 }
 
 nlohmann::json dataset_to_json(const CommandLine& command_line, const OneClassSplit& data) {

@@ -159,11 +159,11 @@ TEST_F(MvtecOptions, SkipBadWarnsWithTheFirstSkippedFiles) {
   const OneClassSplit split = load(args({"--skip-bad", "--image-size", "16"}));
   const std::string warnings = testing::internal::GetCapturedStderr();
   ASSERT_EQ(split.skipped_items.size(), 7u);
-  std::string expected = "piade: warning: --skip-bad: skipped 7 unreadable file(s) or record(s) of MVTec AD bottle\n";
+  std::string expected = "piade: warning: --skip-bad: skipped 7 unreadable files or records of MVTec AD bottle\n";
   for (int i = 0; i < 5; ++i)
     expected += "piade: warning: skipped " + orphans[std::size_t(i)] +
                 ": mask without its image (no anomalous test directory named scratch)\n";
-  expected += "piade: warning: ... and 2 more\n";
+  expected += "piade: warning: ... and 2 more (--log-file FILE lists them all)\n";
   EXPECT_EQ(warnings, expected);
 
   // Nothing skipped: nothing said.

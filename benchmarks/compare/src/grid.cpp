@@ -18,8 +18,9 @@ namespace po = boost::program_options;
 
 // Options compare sets itself for every run, or that say where and how a
 // run executes rather than what it computes (given to `piade compare`).
-const std::set<std::string> kReservedKeys = {"out",      "resume", "config", "set",    "threads",   "progress",
-                                             "help",     "checkpoint", "device", "plugin-dir"};
+const std::set<std::string> kReservedKeys = {"out",      "resume",     "overwrite", "config",     "set",
+                                             "threads",  "progress",   "help",      "show-config", "checkpoint",
+                                             "device",   "plugin-dir", "log-file"};
 const char* const kCompareKeys[] = {"classes", "seeds", "metric"};
 const char* const kMetrics[] = {"image_auroc", "aupr",      "best_tpr",  "best_tnr",
                                 "best_balanced", "f1_max", "pixel_auroc", "pro_auc"};

@@ -136,21 +136,24 @@ JobOutcome run_job(const JobContext& context, const RunSpec& run, RunState state
 
   if (state != RunState::trained) {
     std::vector<std::string> argv = {"--out", (folder / "train").string(), "--progress=false"};
-    if (state == RunState::interrupted) argv.push_back("--resume");
+    // An interrupted run continues; anything else in the folder is the
+    // remains of a failed attempt, which the new one replaces.
+    argv.push_back(state == RunState::interrupted ? "--resume" : "--overwrite");
     for (const auto& [key, value] : run.train) argv.push_back("--" + key + "=" + value);
     if (!step("train", argv)) return outcome;
   }
 
   // Evaluation takes its data from the checkpoint; the dataset settings
   // that are not recorded there (--max-test, --skip-bad, ...) go along.
-  std::vector<std::string> argv = {"--checkpoint", (folder / "train").string(), "--out", (folder / "eval").string()};
+  // An earlier evaluation here describes an unfinished or older attempt.
+  std::vector<std::string> argv = {"--checkpoint", (folder / "train").string(), "--out", (folder / "eval").string(),
+                                   "--overwrite"};
   const std::vector<std::string>& data_keys = context.dataset_keys;
   for (const auto& [key, value] : run.train)
     if (key == "seed" || key == "device" || key == "plugin-dir" ||
         std::find(data_keys.begin(), data_keys.end(), key) != data_keys.end())
       argv.push_back("--" + key + "=" + value);
   for (const auto& [key, value] : run.eval) argv.push_back("--" + key + "=" + value);
-  fs::remove(folder / "eval" / "metrics.json");
   const auto eval_start = std::chrono::steady_clock::now();
   if (!step("eval", argv)) return outcome;
 

@@ -185,7 +185,7 @@ int commands::score(const std::vector<std::string>& args) {
   } else {
     std::vector<SkippedItem> skipped;
     images = read_images(list_images(command_line.positional), decode, &skipped);
-    warn_skipped(fmt::format("skipped {} unreadable image(s)", skipped.size()), skipped);
+    warn_skipped(fmt::format("--skip-bad: skipped {}", count_of(int64_t(skipped.size()), "unreadable image")), skipped);
   }
 
   std::optional<MapWriter> maps;

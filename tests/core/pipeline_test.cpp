@@ -200,7 +200,6 @@ TEST_F(PipelineTest, TrainingLowersTheLossAndCheckpointsRoundTripBitForBit) {
   TrainSettings settings;
   settings.epochs = 6;
   settings.batch_size = 8;
-  settings.progress = false;
   nlohmann::json meta = {{"pipeline", pipeline_to_json(config)}, {"preprocess", {{"image_size", 28}}}};
   const TrainResult result = train(model, data, pre, settings, torch::kCPU, out, meta, false);
   EXPECT_EQ(result.epochs_done, 6);
@@ -242,7 +241,6 @@ TEST_F(PipelineTest, ResumeContinuesTheSameRun) {
   nlohmann::json meta = {{"pipeline", pipeline_to_json(config)}, {"preprocess", {{"image_size", 28}}}};
   TrainSettings settings;
   settings.batch_size = 6;
-  settings.progress = false;
   settings.checkpoint_every = 1;
 
   const test::ScratchDir scratch;

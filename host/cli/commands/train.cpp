@@ -46,7 +46,6 @@ TrainSettings train_settings(const CommandLine& command_line) {
   settings.weight_decay = command_line.get<double>("weight-decay");
   settings.seed = command_line.get<uint64_t>("seed");
   settings.checkpoint_every = command_line.get<int64_t>("checkpoint-every");
-  settings.progress = command_line.get<bool>("progress");
   settings.precision = parse_precision(command_line.get<std::string>("amp"));
   if (settings.epochs < 1) throw Error(fmt::format("--epochs: must be at least 1, got {}", settings.epochs));
   if (settings.batch_size < 2)

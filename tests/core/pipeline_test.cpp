@@ -24,6 +24,7 @@
 #include "piade/core/trainer.h"
 
 #include "tests/support/builtin_plugins.h"
+#include "tests/support/files.h"
 #include "tests/support/scratch_dir.h"
 
 namespace piade {
@@ -65,6 +66,37 @@ torch::Tensor synthetic_images(int64_t n, int64_t channels, int64_t size, uint64
                .mode(torch::kBilinear)
                .align_corners(false));
   return up.mul(255).round().clamp(0, 255).to(torch::kUInt8);
+}
+
+// `n` synthetic normal images, labelled normal, with ids.
+ImageSet synthetic_set(int64_t n, uint64_t seed) {
+  ImageSet data;
+  data.images = synthetic_images(n, 1, 28, seed);
+  data.labels = torch::zeros({n}, torch::kLong);
+  for (int64_t i = 0; i < n; ++i) data.ids.push_back(std::to_string(i));
+  return data;
+}
+
+using State = std::map<std::string, torch::Tensor>;
+
+// Every parameter and buffer of `model`, by name, copied.
+State state_of(PiadeModel& model) {
+  State state;
+  for (const auto& item : model->named_parameters()) state[item.key()] = item.value().detach().clone();
+  for (const auto& item : model->named_buffers())
+    if (item.value().defined()) state[item.key()] = item.value().clone();
+  return state;
+}
+
+// How many tensors are not bit for bit the same, and the first ("" for none).
+std::string differing(const State& a, const State& b) {
+  std::string first;
+  int count = 0;
+  for (const auto& [name, tensor] : a)
+    if (!b.count(name) || !torch::equal(tensor, b.at(name))) {
+      if (count++ == 0) first = name;
+    }
+  return count == 0 ? "" : std::to_string(count) + " tensors differ, the first " + first;
 }
 
 class PipelineTest : public ::testing::Test {
@@ -200,7 +232,6 @@ TEST_F(PipelineTest, TrainingLowersTheLossAndCheckpointsRoundTripBitForBit) {
   TrainSettings settings;
   settings.epochs = 6;
   settings.batch_size = 8;
-  settings.progress = false;
   nlohmann::json meta = {{"pipeline", pipeline_to_json(config)}, {"preprocess", {{"image_size", 28}}}};
   const TrainResult result = train(model, data, pre, settings, torch::kCPU, out, meta, false);
   EXPECT_EQ(result.epochs_done, 6);
@@ -242,7 +273,6 @@ TEST_F(PipelineTest, ResumeContinuesTheSameRun) {
   nlohmann::json meta = {{"pipeline", pipeline_to_json(config)}, {"preprocess", {{"image_size", 28}}}};
   TrainSettings settings;
   settings.batch_size = 6;
-  settings.progress = false;
   settings.checkpoint_every = 1;
 
   const test::ScratchDir scratch;
@@ -274,6 +304,297 @@ TEST_F(PipelineTest, ResumeContinuesTheSameRun) {
   other["pipeline"]["routing"]["params"]["vectors"] = "1";
   PiadeModel third(piade::test::builtin_plugins(), config, shape, true);
   EXPECT_THROW(train(third, data, pre, settings, torch::kCPU, split_dir, other, true), Error);
+}
+
+// The fast pipeline and 28x28 images the training tests below share.
+class TrainingTest : public PipelineTest {
+ protected:
+  // A model of config_ initialised from `seed` (or empty, for restoring).
+  PiadeModel model(uint64_t seed, bool restoring = false) {
+    torch::manual_seed(seed);
+    return PiadeModel(piade::test::builtin_plugins(), config_, kShape, restoring);
+  }
+  // The weights a checkpoint file holds (read into one model per test: each
+  // build of the network takes a second or two).
+  State checkpoint_state(const fs::path& file) {
+    if (!reader_) reader_ = model(123, /*restoring=*/true);
+    load_checkpoint_state(file, reader_, nullptr, torch::kCPU);
+    return state_of(reader_);
+  }
+  // Training that cannot improve: at a learning rate of 1e-12 no weight moves
+  // enough to change the loss by the relative 1e-4 that counts, and one batch
+  // of all 8 images gives every epoch the same batch statistics. The
+  // batch-norm running statistics still move each epoch, so the weights after
+  // epoch 1 are not those after epoch 3.
+  static TrainSettings plateau() {
+    TrainSettings settings;
+    settings.epochs = 10;
+    settings.batch_size = 8;
+    settings.lr = 1e-12;
+    settings.early_stop = 2;
+    settings.checkpoint_every = 1;
+    return settings;
+  }
+
+  static constexpr ImageShape kShape{1, 28, 28};
+  const PipelineConfig config_ = pipeline({"mse"}, "resnet18");
+  const Preprocess pre_{28, 1};
+  const nlohmann::json meta_ = {{"pipeline", pipeline_to_json(config_)}, {"preprocess", {{"image_size", 28}}}};
+  const test::ScratchDir scratch_;
+  PiadeModel reader_{nullptr};
+};
+
+TEST_F(TrainingTest, TheValidationSplitIsDisjointCoveringAndFixedBySeed) {
+  const auto [train_index, val_index] = validation_split(20, 0.25, 3);
+  EXPECT_EQ(val_index.size(0), 5);
+  EXPECT_EQ(train_index.size(0), 15);
+  const torch::Tensor both = std::get<0>(torch::cat({train_index, val_index}).sort());
+  EXPECT_TRUE(torch::equal(both, torch::arange(20, torch::kLong))) << "disjoint and covering";
+  const auto again = validation_split(20, 0.25, 3);
+  EXPECT_TRUE(torch::equal(again.first, train_index));
+  EXPECT_TRUE(torch::equal(again.second, val_index));
+  EXPECT_FALSE(torch::equal(validation_split(20, 0.25, 4).second, val_index)) << "another seed, another split";
+  EXPECT_EQ(validation_split(20, 0.01, 3).second.size(0), 1) << "at least one image is held out";
+  EXPECT_EQ(validation_split(20, 0.0, 3).first.size(0), 20);
+  EXPECT_EQ(validation_split(20, 0.0, 3).second.size(0), 0);
+  EXPECT_THROW(validation_split(20, 0.6, 3), Error);
+  EXPECT_THROW(validation_split(20, -0.1, 3), Error);
+  try {
+    validation_split(3, 0.5, 3);  // 2 held out, 1 left
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("--val-fraction: holding out 2 of the 3 training images"),
+              std::string::npos) << e.what();
+  }
+}
+
+// The held-out third is logged as val_loss and is never trained on: training
+// on the full set with the hold-out is training on the other images alone.
+TEST_F(TrainingTest, AValidationHoldOutIsLoggedAndNeverTrainedOn) {
+  const ImageSet data = synthetic_set(12, 6);
+  TrainSettings settings;
+  settings.epochs = 2;
+  settings.batch_size = 4;
+  settings.val_fraction = 1.0 / 3;
+  const fs::path out = scratch_ / "val";
+  PiadeModel held_out = model(8);
+  int steps = 0;
+  std::vector<EpochRecord> records;
+  TrainObserver observer;
+  observer.on_step = [&](const StepProgress&) { ++steps; };
+  observer.on_epoch = [&](const EpochRecord& record) { records.push_back(record); };
+  const TrainResult result = train(held_out, data, pre_, settings, torch::kCPU, out, meta_, false, observer);
+  EXPECT_EQ(result.epochs_done, 2);
+  EXPECT_EQ(steps, 2 * 2) << "8 training images in batches of 4, not 12";
+
+  const std::vector<std::string> log = test::lines(test::read_text(out / "train_log.csv"));
+  ASSERT_EQ(log.size(), 3u);
+  EXPECT_EQ(log[0], "epoch,loss,mse,val_loss,images_per_second,seconds");
+  ASSERT_EQ(records.size(), 2u);
+  for (std::size_t e = 0; e < 2; ++e) {
+    std::vector<std::string> fields;
+    std::istringstream row(log[e + 1]);
+    for (std::string field; std::getline(row, field, ',');) fields.push_back(field);
+    ASSERT_EQ(fields.size(), 6u) << log[e + 1];
+    const double val_loss = std::stod(fields[3]);
+    EXPECT_TRUE(std::isfinite(val_loss) && val_loss > 0) << log[e + 1];
+    ASSERT_TRUE(records[e].val_loss.has_value());
+    EXPECT_NEAR(*records[e].val_loss, val_loss, 1e-5 * val_loss);
+  }
+  const nlohmann::json saved = read_checkpoint_meta(out / "checkpoint.pt");
+  EXPECT_EQ(saved["training"]["val_images"], 4);
+  EXPECT_EQ(saved["training"]["val_fraction"], 1.0 / 3);
+  EXPECT_EQ(saved["score_stats"]["count"], 8) << "statistics of the images trained on";
+
+  // The same seed's training images alone, without a hold-out: the same run.
+  ImageSet train_only;
+  const torch::Tensor train_index = validation_split(12, settings.val_fraction, settings.seed).first;
+  train_only.images = data.images.index_select(0, train_index);
+  train_only.labels = torch::zeros({8}, torch::kLong);
+  train_only.ids.assign(8, "x");
+  settings.val_fraction = 0;
+  PiadeModel alone = model(8);
+  train(alone, train_only, pre_, settings, torch::kCPU, scratch_ / "alone", meta_, false);
+  EXPECT_EQ(differing(state_of(held_out), state_of(alone)), "");
+}
+
+TEST_F(TrainingTest, TheObserverSeesEveryStepAndEveryEpoch) {
+  const ImageSet data = synthetic_set(12, 5);
+  TrainSettings settings;
+  settings.epochs = 3;
+  settings.batch_size = 6;
+  std::vector<StepProgress> steps;
+  std::vector<EpochRecord> epochs;
+  TrainObserver observer;
+  observer.on_step = [&](const StepProgress& step) { steps.push_back(step); };
+  observer.on_epoch = [&](const EpochRecord& record) { epochs.push_back(record); };
+  PiadeModel trained = model(7);
+  const TrainResult result = train(trained, data, pre_, settings, torch::kCPU, scratch_ / "observed", meta_, false, observer);
+
+  ASSERT_EQ(steps.size(), 3u * 2u);
+  for (std::size_t i = 0; i < steps.size(); ++i) {
+    EXPECT_EQ(steps[i].epoch, static_cast<int64_t>(i / 2 + 1)) << i;
+    EXPECT_EQ(steps[i].batch, static_cast<int64_t>(i % 2 + 1)) << i;
+    EXPECT_EQ(steps[i].epochs, 3);
+    EXPECT_EQ(steps[i].batches, 2);
+    EXPECT_TRUE(std::isfinite(steps[i].loss) && steps[i].loss > 0);
+    ASSERT_EQ(steps[i].terms.size(), 1u);
+    EXPECT_EQ(steps[i].terms[0].first, "mse");
+    EXPECT_GT(steps[i].images_per_second, 0);
+    EXPECT_GE(steps[i].eta_seconds, 0);
+  }
+  EXPECT_EQ(steps.back().eta_seconds, 0);
+  ASSERT_EQ(epochs.size(), 3u);
+  int64_t best = 0;
+  for (std::size_t e = 0; e < epochs.size(); ++e) {
+    EXPECT_EQ(epochs[e].epoch, static_cast<int64_t>(e + 1));
+    EXPECT_EQ(epochs[e].epochs, 3);
+    EXPECT_FALSE(epochs[e].val_loss.has_value());
+    EXPECT_GT(epochs[e].seconds, 0);
+    if (epochs[e].improved) best = epochs[e].epoch;
+    EXPECT_EQ(epochs[e].best_epoch, best) << e;
+  }
+  EXPECT_TRUE(epochs[0].improved);
+  EXPECT_EQ(result.best_epoch, best);
+  EXPECT_EQ(result.last_loss, epochs.back().loss);
+  EXPECT_FALSE(result.stopped_early);
+  EXPECT_FALSE(fs::exists(scratch_ / "observed" / "best.pt"));
+}
+
+TEST_F(TrainingTest, EarlyStoppingOnAPlateauKeepsTheFirstEpochsWeights) {
+  const ImageSet data = synthetic_set(8, 9);
+  const fs::path out = scratch_ / "plateau";
+  // Epoch 2's checkpoint is the first to come with best.pt, written while the
+  // model holds epoch 2's weights, not the best.
+  TrainSettings settings = plateau();
+  settings.checkpoint_every = 2;
+  PiadeModel trained = model(3);
+  std::vector<State> after;  // after[e]: the weights after epoch e + 1
+  std::vector<EpochRecord> records;
+  State best_file;
+  TrainObserver observer;
+  observer.on_epoch = [&](const EpochRecord& record) {
+    records.push_back(record);
+    after.push_back(state_of(trained));
+    if (record.epoch == 2) best_file = checkpoint_state(out / "best.pt");
+  };
+  const TrainResult result = train(trained, data, pre_, settings, torch::kCPU, out, meta_, false, observer);
+  EXPECT_EQ(result.epochs_done, 3);
+  EXPECT_TRUE(result.stopped_early);
+  EXPECT_EQ(result.best_epoch, 1);
+  ASSERT_EQ(records.size(), 3u);
+  EXPECT_TRUE(records[0].improved);
+  EXPECT_FALSE(records[1].improved);
+  EXPECT_FALSE(records[2].improved);
+  ASSERT_TRUE(result.best_loss.has_value());
+  EXPECT_EQ(*result.best_loss, records[0].loss);
+  // The later epochs did change the weights, so keeping epoch 1's is a choice;
+  // writing best.pt after epoch 2 left the model with epoch 2's.
+  EXPECT_NE(differing(after[0], after[2]), "");
+  EXPECT_NE(differing(after[0], after[1]), "");
+  EXPECT_NE(differing(after[1], after[2]), "");
+  EXPECT_EQ(differing(after[0], best_file), "");
+
+  EXPECT_EQ(differing(after[0], checkpoint_state(out / "checkpoint.pt")), "");
+  EXPECT_EQ(differing(after[0], state_of(trained)), "") << "the model is left with the best weights";
+  const nlohmann::json training = read_checkpoint_meta(out / "checkpoint.pt").at("training");
+  EXPECT_EQ(training["epochs_done"], 3);
+  EXPECT_EQ(training["best_epoch"], 1);
+  EXPECT_EQ(training["best_loss"].get<double>(), records[0].loss);
+  EXPECT_EQ(training["monitored"], "loss");
+  EXPECT_EQ(training["stopped_early"], true);
+  EXPECT_EQ(training["early_stop"], 2);
+  EXPECT_EQ(training["val_fraction"], 0.0);
+  EXPECT_EQ(test::lines(test::read_text(out / "train_log.csv")).size(), 4u);
+  EXPECT_FALSE(fs::exists(out / "best.pt")) << "removed when the run finishes";
+}
+
+// A run resumed after a crash, or continued after finishing fewer epochs,
+// stops where an uninterrupted one does, with the same kept weights.
+TEST_F(TrainingTest, EarlyStoppingResumesToTheSameEpochAndWeights) {
+  const ImageSet data = synthetic_set(8, 9);
+  const TrainSettings settings = plateau();
+  PiadeModel straight = model(3);
+  const TrainResult uninterrupted = train(straight, data, pre_, settings, torch::kCPU, scratch_ / "straight", meta_, false);
+  ASSERT_EQ(uninterrupted.epochs_done, 3);
+  const State kept = checkpoint_state(scratch_ / "straight" / "checkpoint.pt");
+
+  // Continued after a run of 1 epoch, whose best is its last.
+  const fs::path continued_dir = scratch_ / "continued";
+  TrainSettings first = settings;
+  first.epochs = 1;
+  PiadeModel once = model(3);
+  train(once, data, pre_, first, torch::kCPU, continued_dir, meta_, false);
+  PiadeModel continued = model(123, /*restoring=*/true);
+  const TrainResult second = train(continued, data, pre_, settings, torch::kCPU, continued_dir, meta_, true);
+  EXPECT_EQ(second.epochs_done, 3);
+  EXPECT_TRUE(second.stopped_early);
+  EXPECT_EQ(second.best_epoch, 1);
+  EXPECT_EQ(differing(kept, checkpoint_state(continued_dir / "checkpoint.pt")), "");
+
+  // Crashed right after epoch 2's checkpoint: the best (epoch 1) is in best.pt.
+  const fs::path crashed_dir = scratch_ / "crashed";
+  struct Crash {};
+  TrainObserver crash;
+  crash.on_epoch = [](const EpochRecord& record) {
+    if (record.epoch == 2) throw Crash{};
+  };
+  PiadeModel crashing = model(3);
+  EXPECT_THROW(train(crashing, data, pre_, settings, torch::kCPU, crashed_dir, meta_, false, crash), Crash);
+  ASSERT_TRUE(fs::exists(crashed_dir / "best.pt"));
+  const nlohmann::json left = read_checkpoint_meta(crashed_dir / "checkpoint.pt").at("training");
+  EXPECT_EQ(left["epochs_done"], 2);
+  EXPECT_EQ(left["best_epoch"], 1);
+  EXPECT_EQ(left["epochs_without_improvement"], 1);
+  EXPECT_EQ(differing(kept, checkpoint_state(crashed_dir / "best.pt")), "");
+  // Another patience would stop elsewhere: refused.
+  TrainSettings other = settings;
+  other.early_stop = 3;
+  PiadeModel resumed = model(123, /*restoring=*/true);
+  EXPECT_THROW(train(resumed, data, pre_, other, torch::kCPU, crashed_dir, meta_, true), Error);
+  const TrainResult after_crash = train(resumed, data, pre_, settings, torch::kCPU, crashed_dir, meta_, true);
+  EXPECT_EQ(after_crash.epochs_done, 3);
+  EXPECT_TRUE(after_crash.stopped_early);
+  EXPECT_EQ(after_crash.best_epoch, 1);
+  ASSERT_TRUE(after_crash.best_loss.has_value());
+  EXPECT_EQ(*after_crash.best_loss, *uninterrupted.best_loss);
+  EXPECT_EQ(differing(kept, checkpoint_state(crashed_dir / "checkpoint.pt")), "");
+  EXPECT_FALSE(fs::exists(crashed_dir / "best.pt"));
+  EXPECT_EQ(test::lines(test::read_text(crashed_dir / "train_log.csv")).size(), 4u);
+}
+
+TEST_F(TrainingTest, ResumingAFinishedRunChangesNothing) {
+  const ImageSet data = synthetic_set(8, 9);
+  PiadeModel again = model(123, /*restoring=*/true);
+  auto check_untouched = [&](const TrainSettings& settings, const fs::path& dir) {
+    const std::string checkpoint = test::read_text(dir / "checkpoint.pt");
+    const std::string log = test::read_text(dir / "train_log.csv");
+    const TrainResult result = train(again, data, pre_, settings, torch::kCPU, dir, meta_, true);
+    EXPECT_TRUE(result.already_finished);
+    EXPECT_EQ(test::read_text(dir / "checkpoint.pt"), checkpoint);
+    EXPECT_EQ(test::read_text(dir / "train_log.csv"), log);
+    EXPECT_EQ(differing(checkpoint_state(dir / "checkpoint.pt"), state_of(again)), "") << "loaded all the same";
+    return result;
+  };
+  // All its epochs done.
+  TrainSettings settings;
+  settings.epochs = 1;
+  settings.batch_size = 4;
+  PiadeModel trained = model(3);
+  train(trained, data, pre_, settings, torch::kCPU, scratch_ / "done", meta_, false);
+  const TrainResult done = check_untouched(settings, scratch_ / "done");
+  EXPECT_EQ(done.epochs_done, 1);
+  EXPECT_FALSE(done.stopped_early);
+  // Stopped early, even when asked for the full epochs again.
+  TrainSettings plateau_settings = plateau();
+  plateau_settings.checkpoint_every = 0;
+  PiadeModel stopped = model(3);
+  train(stopped, data, pre_, plateau_settings, torch::kCPU, scratch_ / "stopped", meta_, false);
+  const TrainResult finished = check_untouched(plateau_settings, scratch_ / "stopped");
+  EXPECT_EQ(finished.epochs_done, 3);
+  EXPECT_TRUE(finished.stopped_early);
+  EXPECT_EQ(finished.best_epoch, 1);
+  EXPECT_TRUE(finished.best_loss.has_value());
 }
 
 TEST_F(PipelineTest, ACheckpointNeedingAnotherPluginVersionIsRefusedWithTheReason) {

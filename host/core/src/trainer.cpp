@@ -1,7 +1,9 @@
 #include "piade/core/trainer.h"
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <csignal>
 #include <fstream>
 #include <sstream>
@@ -15,6 +17,17 @@
 
 namespace piade {
 namespace {
+
+// An epoch improves on the best when its monitored loss is below
+// best * (1 - kRelativeImprovement): the relative threshold of PyTorch's
+// ReduceLROnPlateau (threshold_mode "rel", threshold 1e-4), so that a loss
+// that only moves in its last digits counts as a plateau. A constant, not a
+// setting: early_stop alone says how patient to be.
+constexpr double kRelativeImprovement = 1e-4;
+
+// Mixed into the seed for the validation hold-out, so that its permutation is
+// a stream of its own and not one of the epochs' orders (seed * 1000003 + epoch).
+constexpr uint64_t kSplitSeedSalt = 0x9E3779B97F4A7C15ull;
 
 std::atomic<bool> g_interrupted{false};
 
@@ -56,12 +69,62 @@ void truncate_log(const fs::path& log, int64_t first_epoch, const std::string& h
   write_file_atomic(log, kept.str());
 }
 
+void check_val_fraction(double fraction) {
+  if (!(fraction >= 0 && fraction <= 0.5))
+    throw Error(fmt::format("--val-fraction: must be in [0, 0.5], got {}", fraction));
+}
+
+double seconds_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+// The tensors that make up the trained state: the parameters training
+// changes and every buffer (batch-norm statistics). Frozen parameters (the
+// perceptual loss's VGG) are the same in every epoch; copying them would only
+// cost memory.
+std::vector<torch::Tensor> trained_tensors(PiadeModel& model) {
+  std::vector<torch::Tensor> tensors;
+  for (const torch::Tensor& parameter : model->parameters())
+    if (parameter.requires_grad()) tensors.push_back(parameter);
+  for (const torch::Tensor& buffer : model->buffers())
+    if (buffer.defined()) tensors.push_back(buffer);
+  return tensors;
+}
+
+// A deep copy of the trained state, on the model's device.
+std::vector<torch::Tensor> copy_trained_state(PiadeModel& model) {
+  torch::NoGradGuard no_grad;
+  std::vector<torch::Tensor> copy;
+  for (const torch::Tensor& tensor : trained_tensors(model)) copy.push_back(tensor.detach().clone());
+  return copy;
+}
+
+// Writes a copy_trained_state() back into the same model's tensors.
+void load_trained_state(PiadeModel& model, const std::vector<torch::Tensor>& state) {
+  torch::NoGradGuard no_grad;
+  const std::vector<torch::Tensor> tensors = trained_tensors(model);
+  for (std::size_t i = 0; i < tensors.size(); ++i) tensors[i].copy_(state[i]);
+}
+
 }  // namespace
 
 std::string clock_text(double seconds) {
   const auto s = static_cast<int64_t>(seconds + 0.5);
   return s >= 3600 ? fmt::format("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
                    : fmt::format("{:02}:{:02}", s / 60, s % 60);
+}
+
+std::pair<torch::Tensor, torch::Tensor> validation_split(int64_t n, double fraction, uint64_t seed) {
+  check_val_fraction(fraction);
+  if (fraction == 0) return {torch::arange(n, torch::kLong), torch::empty({0}, torch::kLong)};
+  const int64_t held_out = std::max<int64_t>(1, std::llround(fraction * static_cast<double>(n)));
+  if (n - held_out < 2)
+    throw Error(fmt::format("--val-fraction: holding out {} of the {} training images leaves fewer than 2 to "
+                            "train on; use a smaller --val-fraction, 0 for none, or more images",
+                            held_out, n));
+  torch::Generator generator = at::detail::createCPUGenerator(seed ^ kSplitSeedSalt);
+  const torch::Tensor order = torch::randperm(n, generator, torch::kLong);
+  return {std::get<0>(order.slice(0, held_out).sort()), std::get<0>(order.slice(0, 0, held_out).sort())};
 }
 
 BatchScores train_step(PiadeModel& model, torch::optim::Optimizer& optimizer, const torch::Tensor& images,
@@ -80,16 +143,40 @@ BatchScores train_step(PiadeModel& model, torch::optim::Optimizer& optimizer, co
 
 TrainResult train(PiadeModel& model, const ImageSet& train_set, const Preprocess& preprocess_settings,
                   const TrainSettings& settings, const torch::Device& device, const fs::path& out_dir,
-                  nlohmann::json meta, bool resume) {
+                  nlohmann::json meta, bool resume, const TrainObserver& observer) {
   if (train_set.size() == 0) throw Error("train: the training set is empty");
+  check_val_fraction(settings.val_fraction);
+  if (settings.early_stop < 0)
+    throw Error(fmt::format("--early-stop: must not be negative (0 = off), got {}", settings.early_stop));
+  const bool validating = settings.val_fraction > 0;
+  const bool stopping_early = settings.early_stop > 0;
+  // The hold-out is never trained on; the score statistics at the end come
+  // from the images that were.
+  torch::Tensor train_images = train_set.images;
+  torch::Tensor val_images;
+  if (validating) {
+    const auto [train_index, val_index] = validation_split(train_set.size(), settings.val_fraction, settings.seed);
+    train_images = train_set.images.index_select(0, train_index);
+    val_images = train_set.images.index_select(0, val_index);
+  }
   fs::create_directories(out_dir);
   const fs::path checkpoint = out_dir / "checkpoint.pt";
+  const fs::path best_file = out_dir / "best.pt";
   const fs::path log = out_dir / "train_log.csv";
 
   model->to(device);
   torch::optim::Adam optimizer(model->parameters(),
                                torch::optim::AdamOptions(settings.lr).weight_decay(settings.weight_decay));
+  // The monitored loss (see TrainSettings::early_stop): its best so far, in
+  // which epoch, and how many epochs have passed since without improvement.
+  // With early stopping, best_state is that epoch's trained state and
+  // best_state_written the epoch DIR/best.pt holds (0: none).
   int64_t first_epoch = 0;
+  int64_t best_epoch = 0;
+  std::optional<double> best_loss;
+  int64_t stale_epochs = 0;
+  std::vector<torch::Tensor> best_state;
+  int64_t best_state_written = 0;
   if (resume) {
     if (!fs::exists(checkpoint))
       throw Error(fmt::format("--resume: no checkpoint in '{}' to resume from", out_dir.string()));
@@ -98,28 +185,119 @@ TrainResult train(PiadeModel& model, const ImageSet& train_set, const Preprocess
       throw Error(fmt::format("--resume: {} was trained with another pipeline or preprocessing; "
                               "resume with the same options or use a new --out",
                               checkpoint.string()));
+    const nlohmann::json& training = saved.at("training");
+    first_epoch = training.at("epochs_done").get<int64_t>();
+    // Only the final checkpoint records all its epochs as done: periodic ones
+    // are written before the last epoch, interrupt ones for an unfinished one.
+    const bool ran_to_end = first_epoch >= training.at("epochs").get<int64_t>();
+    const bool stopped = training.value("stopped_early", false);
+    if (const auto recorded = training.find("best_loss"); recorded != training.end() && recorded->is_number())
+      best_loss = recorded->get<double>();
+    best_epoch = training.value("best_epoch", int64_t{0});
+    if (stopped || (ran_to_end && first_epoch >= settings.epochs)) {
+      load_checkpoint_state(checkpoint, model, nullptr, device);
+      TrainResult finished;
+      finished.already_finished = true;
+      finished.epochs_done = first_epoch;
+      finished.stopped_early = stopped;
+      finished.best_epoch = best_epoch;
+      finished.best_loss = best_loss;
+      return finished;
+    }
+    const double saved_fraction = training.value("val_fraction", 0.0);
+    const int64_t saved_early_stop = training.value("early_stop", int64_t{0});
+    if (saved_fraction != settings.val_fraction || saved_early_stop != settings.early_stop)
+      throw Error(fmt::format("--resume: {} was trained with --val-fraction {} --early-stop {}; resume with the "
+                              "same values or use a new --out",
+                              checkpoint.string(), saved_fraction, saved_early_stop));
+    if (stopping_early) {
+      stale_epochs = training.value("epochs_without_improvement", int64_t{0});
+      // A finished run keeps the best epoch's weights, not the last one's; only
+      // when they are the same can it go on as if it had never stopped.
+      if (ran_to_end && best_epoch != first_epoch)
+        throw Error(fmt::format("--resume: {} finished its {} epochs with --early-stop and holds the weights of "
+                                "epoch {}, its best, not those of the last epoch to continue from; train anew "
+                                "with more --epochs",
+                                checkpoint.string(), first_epoch, best_epoch));
+      if (!ran_to_end && best_epoch > 0) {
+        if (!fs::exists(best_file))
+          throw Error(fmt::format("--resume: {} is missing: {} needs it for the best weights so far (epoch {}); "
+                                  "train anew",
+                                  best_file.string(), checkpoint.string(), best_epoch));
+        const int64_t held = read_checkpoint_meta(best_file).at("training").at("epochs_done").get<int64_t>();
+        if (held != best_epoch)
+          throw Error(fmt::format("--resume: {} holds the weights of epoch {}, but {} has epoch {} as the best; "
+                                  "the two were not written together; train anew",
+                                  best_file.string(), held, checkpoint.string(), best_epoch));
+        load_checkpoint_state(best_file, model, nullptr, device);
+        best_state = copy_trained_state(model);
+        best_state_written = best_epoch;
+      }
+    }
     load_checkpoint_state(checkpoint, model, &optimizer, device);
-    first_epoch = saved.at("training").at("epochs_done").get<int64_t>();
+    if (stopping_early && ran_to_end) best_state = copy_trained_state(model);
+  } else {
+    std::error_code ec;
+    fs::remove(best_file, ec);  // left by an earlier run in DIR
   }
 
   std::string header = "epoch,loss";
   for (const std::string& name : model->loss_names()) header += "," + name;
+  if (validating) header += ",val_loss";
   header += ",images_per_second,seconds";
   truncate_log(log, first_epoch, header);
 
+  TrainResult result;
+  result.epochs_done = first_epoch;
+  result.best_epoch = best_epoch;
+  result.best_loss = best_loss;
+
+  auto training_meta = [&](int64_t epochs_done) {
+    nlohmann::json training = {{"epochs_done", epochs_done}, {"epochs", settings.epochs},
+                               {"batch_size", settings.batch_size}, {"lr", settings.lr},
+                               {"weight_decay", settings.weight_decay}, {"seed", settings.seed},
+                               {"precision", precision_name(settings.precision)},
+                               {"val_fraction", settings.val_fraction}, {"early_stop", settings.early_stop}};
+    if (validating) training["val_images"] = val_images.size(0);
+    if (stopping_early) {
+      training["monitored"] = validating ? "val_loss" : "loss";
+      training["best_epoch"] = best_epoch;
+      training["best_loss"] = best_loss ? nlohmann::json(*best_loss) : nlohmann::json();
+      training["epochs_without_improvement"] = stale_epochs;
+      training["stopped_early"] = result.stopped_early;
+    }
+    return training;
+  };
   auto save = [&](int64_t epochs_done, const nlohmann::json* stats) {
-    meta["training"] = {{"epochs_done", epochs_done}, {"epochs", settings.epochs},
-                        {"batch_size", settings.batch_size}, {"lr", settings.lr},
-                        {"weight_decay", settings.weight_decay}, {"seed", settings.seed},
-                        {"precision", precision_name(settings.precision)}};
+    meta["training"] = training_meta(epochs_done);
     if (stats) meta["score_stats"] = *stats;
     save_checkpoint(checkpoint, model, &optimizer, meta);
   };
+  // A checkpoint to resume from, and with early stopping the best weights
+  // beside it, written first so that checkpoint.pt never refers to a best.pt
+  // that is not there yet. best.pt is a checkpoint without optimizer state
+  // whose epochs_done is the best epoch.
+  auto save_resumable = [&](int64_t epochs_done) {
+    if (stopping_early && best_epoch > 0 && best_state_written != best_epoch) {
+      const std::vector<torch::Tensor> current = copy_trained_state(model);
+      load_trained_state(model, best_state);
+      nlohmann::json best_meta = meta;
+      best_meta["training"] = training_meta(best_epoch);
+      try {
+        save_checkpoint(best_file, model, nullptr, best_meta);
+      } catch (...) {
+        load_trained_state(model, current);
+        throw;
+      }
+      load_trained_state(model, current);
+      best_state_written = best_epoch;
+    }
+    save(epochs_done, nullptr);
+  };
 
   InterruptGuard interrupt_guard;
-  TrainResult result;
-  result.epochs_done = first_epoch;
-  const int64_t n = train_set.size();
+  const std::vector<std::string>& loss_names = model->loss_names();
+  const int64_t n = train_images.size(0);
   const int64_t batches = (n + settings.batch_size - 1) / settings.batch_size;
   const auto run_start = std::chrono::steady_clock::now();
   int64_t images_seen = 0;
@@ -129,13 +307,13 @@ TrainResult train(PiadeModel& model, const ImageSet& train_set, const Preprocess
     // run sees the same batches as an uninterrupted one.
     torch::Generator generator = at::detail::createCPUGenerator(settings.seed * 1000003u + epoch);
     torch::Tensor order = torch::randperm(n, generator, torch::kLong);
-    std::vector<double> sums(model->loss_names().size() + 1, 0.0);
+    std::vector<double> sums(loss_names.size() + 1, 0.0);
     const auto epoch_start = std::chrono::steady_clock::now();
     for (int64_t b = 0; b < batches; ++b) {
       torch::Tensor index = order.slice(0, b * settings.batch_size, std::min(n, (b + 1) * settings.batch_size));
       // BatchNorm needs two images; a last batch of one is folded into no step.
       if (index.size(0) < 2 && batches > 1) continue;
-      torch::Tensor images = preprocess(train_set.images.index_select(0, index), preprocess_settings).to(device);
+      torch::Tensor images = preprocess(train_images.index_select(0, index), preprocess_settings).to(device);
       BatchScores scores = train_step(model, optimizer, images, settings.precision);
       const double batch_n = static_cast<double>(index.size(0));
       const double loss = scores.total.mean().item<double>();
@@ -143,52 +321,91 @@ TrainResult train(PiadeModel& model, const ImageSet& train_set, const Preprocess
       for (std::size_t t = 0; t < scores.terms.size(); ++t)
         sums[t + 1] += scores.terms[t].sum().item<double>();
       images_seen += index.size(0);
-      if (settings.progress) {
-        const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - run_start).count();
-        const double rate = images_seen / std::max(elapsed, 1e-9);
-        const double remaining = ((settings.epochs - epoch) * n - (b + 1) * settings.batch_size) / std::max(rate, 1e-9);
-        const int filled = static_cast<int>(20.0 * (b + 1) / batches);
-        std::string terms;
+      if (observer.on_step) {
+        StepProgress step;
+        step.epoch = epoch + 1;
+        step.epochs = settings.epochs;
+        step.batch = b + 1;
+        step.batches = batches;
+        step.loss = loss;
+        // Each item() waits for the device, hence only with an observer.
         for (std::size_t t = 0; t < scores.terms.size(); ++t)
-          terms += fmt::format(" {} {:.4f}", model->loss_names()[t], scores.terms[t].mean().item<double>());
-        fmt::print(stderr, "\repoch {}/{} [{}{}] loss {:.4f}{} | {:.1f} img/s | ETA {}   ", epoch + 1,
-                   settings.epochs, std::string(filled, '#'), std::string(20 - filled, '.'),
-                   loss, terms, rate, clock_text(std::max(0.0, remaining)));
+          step.terms.emplace_back(loss_names[t], scores.terms[t].mean().item<double>());
+        step.images_per_second = images_seen / std::max(seconds_since(run_start), 1e-9);
+        const int64_t images_left = (settings.epochs - epoch) * n - std::min(n, (b + 1) * settings.batch_size);
+        step.eta_seconds = images_left / std::max(step.images_per_second, 1e-9);
+        observer.on_step(step);
       }
       if (g_interrupted) break;
     }
     if (g_interrupted) {
       // The unfinished epoch is redone on resume.
-      save(epoch, nullptr);
-      if (settings.progress) fmt::print(stderr, "\n");
+      save_resumable(epoch);
       warn(fmt::format("interrupted in epoch {}: checkpoint written to {}; continue with --resume",
                        epoch + 1, checkpoint.string()));
       result.interrupted = true;
       result.epochs_done = epoch;
       return result;
     }
-    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - epoch_start).count();
-    std::string row = fmt::format("{},{:.6g}", epoch + 1, sums[0] / n);
-    for (std::size_t t = 1; t < sums.size(); ++t) row += fmt::format(",{:.6g}", sums[t] / n);
-    row += fmt::format(",{:.2f},{:.3f}\n", n / seconds, seconds);
+    EpochRecord record;
+    record.epoch = epoch + 1;
+    record.epochs = settings.epochs;
+    record.seconds = seconds_since(epoch_start);
+    record.images_per_second = n / record.seconds;
+    record.loss = sums[0] / n;
+    for (std::size_t t = 0; t < loss_names.size(); ++t) record.terms.emplace_back(loss_names[t], sums[t + 1] / n);
+    if (validating) {
+      Autocast amp(device, settings.precision);
+      record.val_loss =
+          score_all(model, val_images, preprocess_settings, settings.batch_size, device).total.mean().item<double>();
+    }
+    const double monitored = validating ? *record.val_loss : record.loss;
+    record.improved = !best_loss || monitored < *best_loss * (1 - kRelativeImprovement);
+    if (record.improved) {
+      best_loss = monitored;
+      best_epoch = epoch + 1;
+      stale_epochs = 0;
+      if (stopping_early) best_state = copy_trained_state(model);
+    } else {
+      ++stale_epochs;
+    }
+    record.best_epoch = best_epoch;
+    const double rate = images_seen / std::max(seconds_since(run_start), 1e-9);
+    record.eta_seconds = (settings.epochs - epoch - 1) * n / std::max(rate, 1e-9);
+
+    std::string row = fmt::format("{},{:.6g}", record.epoch, record.loss);
+    for (const auto& term : record.terms) row += fmt::format(",{:.6g}", term.second);
+    if (record.val_loss) row += fmt::format(",{:.6g}", *record.val_loss);
+    row += fmt::format(",{:.2f},{:.3f}\n", record.images_per_second, record.seconds);
     std::ofstream(log, std::ios::app) << row;
     result.epochs_done = epoch + 1;
-    result.last_loss = sums[0] / n;
+    result.last_loss = record.loss;
+    result.best_epoch = best_epoch;
+    result.best_loss = best_loss;
+    result.stopped_early = stopping_early && stale_epochs >= settings.early_stop;
     if (settings.checkpoint_every > 0 && (epoch + 1) % settings.checkpoint_every == 0 &&
-        epoch + 1 < settings.epochs)
-      save(epoch + 1, nullptr);
+        epoch + 1 < settings.epochs && !result.stopped_early)
+      save_resumable(epoch + 1);
+    // After the checkpoint, so that an observer that ends the run (by an
+    // exception) leaves DIR as a crash after this epoch would.
+    if (observer.on_epoch) observer.on_epoch(record);
+    if (result.stopped_early) break;
   }
-  if (settings.progress) fmt::print(stderr, "\n");
+  // With early stopping the run keeps its best epoch, also when resumed from
+  // an interrupt checkpoint, whose weights are those of an unfinished epoch.
+  if (stopping_early && best_epoch > 0) load_trained_state(model, best_state);
   std::vector<torch::Tensor> map_maxima;
   Autocast amp(device, settings.precision);
   const ScoreTable train_scores =
-      score_all(model, train_set.images, preprocess_settings, settings.batch_size, device,
+      score_all(model, train_images, preprocess_settings, settings.batch_size, device,
                 [&](int64_t, const BatchScores& scores) {
                   if (scores.map.defined()) map_maxima.push_back(scores.map.flatten(1).amax(1).cpu());
                 });
   const nlohmann::json stats = score_statistics(train_scores.total);
   if (!map_maxima.empty()) meta["map_stats"] = map_statistics(torch::cat(map_maxima));
   save(result.epochs_done, &stats);
+  std::error_code ec;
+  fs::remove(best_file, ec);  // the checkpoint holds the best weights now
   return result;
 }
 

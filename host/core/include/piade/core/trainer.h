@@ -1,12 +1,17 @@
 // The training loop (paper sec. 4.2, Table 1): Adam on the per-image loss
-// averaged over the batch, a progress bar, a per-epoch CSV log, periodic and
-// final checkpoints, resume, and a clean stop on Ctrl-C.
+// averaged over the batch, a per-epoch CSV log, an optional validation
+// hold-out and early stopping, periodic and final checkpoints, resume, and a
+// clean stop on Ctrl-C. Progress goes to a TrainObserver: the loop itself
+// prints nothing but the interruption warning.
 #pragma once
 
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 #include <torch/optim/optimizer.h>
@@ -26,14 +31,63 @@ struct TrainSettings {
   double weight_decay = 1e-4; ///< Table 1
   uint64_t seed = 0;
   int64_t checkpoint_every = 10;  ///< epochs; 0 = only at the end
-  bool progress = true;
   Precision precision = Precision::fp32;  ///< --amp
+  /// Share of the training images held out, [0, 0.5]: a split fixed by `seed`
+  /// (validation_split) whose mean per-image loss, in eval mode, is logged
+  /// each epoch as val_loss. 0 = none; every image is trained on.
+  double val_fraction = 0;
+  /// Stop after this many epochs in a row without improvement of the
+  /// monitored loss, which is the validation loss with a hold-out and the
+  /// epoch's training loss without; improving means falling below the best
+  /// so far times (1 - 1e-4). The checkpoint then holds the best epoch's
+  /// weights. 0 = off: all `epochs` run and the last weights are kept.
+  int64_t early_stop = 0;
+};
+
+/// After every optimisation step (a last batch of one image takes no step).
+struct StepProgress {
+  int64_t epoch = 0, epochs = 0;   ///< epoch is 1-based (the one running)
+  int64_t batch = 0, batches = 0;  ///< batch is 1-based
+  double loss = 0;                 ///< this batch's mean per-image loss
+  std::vector<std::pair<std::string, double>> terms;  ///< per loss term, batch mean
+  double images_per_second = 0;    ///< since the run (or resume) started
+  double eta_seconds = 0;          ///< for the remaining epochs at that rate
+};
+
+/// After every finished epoch: what its row of train_log.csv holds, and more.
+struct EpochRecord {
+  int64_t epoch = 0, epochs = 0;   ///< 1-based finished epoch
+  double loss = 0;                 ///< mean per-image training loss
+  std::vector<std::pair<std::string, double>> terms;  ///< per loss term, mean per image
+  std::optional<double> val_loss;  ///< with a validation hold-out
+  double images_per_second = 0;    ///< this epoch's
+  double seconds = 0;              ///< this epoch's training time (validation not included)
+  double eta_seconds = 0;          ///< for the remaining epochs at the run's rate
+  bool improved = false;           ///< the monitored loss improved (always true for epoch 1)
+  int64_t best_epoch = 0;          ///< best epoch so far (monitored loss)
+};
+
+/// Where train() reports progress; either may be empty. Both run on the
+/// training thread, between steps, so they should be quick.
+struct TrainObserver {
+  std::function<void(const StepProgress&)> on_step;
+  std::function<void(const EpochRecord&)> on_epoch;
 };
 
 struct TrainResult {
-  int64_t epochs_done = 0;
+  int64_t epochs_done = 0;  ///< epochs run in all, resumed ones included
   bool interrupted = false;
-  double last_loss = 0;
+  double last_loss = 0;     ///< the last epoch's training loss (0 when none ran in this call)
+  /// The epoch with the lowest monitored loss (see TrainSettings::early_stop)
+  /// and that loss; with early stopping, the epoch whose weights were saved.
+  int64_t best_epoch = 0;
+  std::optional<double> best_loss;
+  bool stopped_early = false;  ///< `early_stop` epochs passed without improvement
+  /// A resume of a run that had already finished (all its epochs, or stopped
+  /// early): nothing was trained or written, the model holds the checkpoint's
+  /// weights, and epochs_done, stopped_early and, with early stopping,
+  /// best_epoch and best_loss are the checkpoint's.
+  bool already_finished = false;
 };
 
 /// A duration for progress lines: mm:ss, or h:mm:ss from an hour on.
@@ -48,13 +102,29 @@ std::string clock_text(double seconds);
 BatchScores train_step(PiadeModel& model, torch::optim::Optimizer& optimizer, const torch::Tensor& images,
                   Precision precision = Precision::fp32);
 
+/// The hold-out of `fraction` of `n` training images: (train indices, val
+/// indices), each ascending, disjoint and together 0..n-1. Depends only on
+/// (n, fraction, seed). round(fraction * n) images are held out, at least
+/// one; throws piade::Error when `fraction` is outside [0, 0.5] or fewer than
+/// two images would be left to train on. fraction 0 holds out none.
+std::pair<torch::Tensor, torch::Tensor> validation_split(int64_t n, double fraction, uint64_t seed);
+
 /// Trains `model` on `train` and writes DIR/checkpoint.pt and
-/// DIR/train_log.csv. `meta` (pipeline, preprocessing, dataset) is stored in
-/// every checkpoint, with the training state and, at the end, the score
-/// statistics on the training set. With `resume`, continues from the
-/// checkpoint in DIR (same configuration) at the first unfinished epoch.
+/// DIR/train_log.csv (epoch, loss, one column per loss term, val_loss with a
+/// hold-out, images_per_second, seconds). `meta` (pipeline, preprocessing,
+/// dataset) is stored in every checkpoint, with the training state and, at
+/// the end, the score statistics on the images trained on. With early
+/// stopping, every periodic or interrupt checkpoint comes with DIR/best.pt,
+/// the best weights so far, removed when the run finishes. With `resume`,
+/// continues from the checkpoint in DIR (same configuration, val_fraction and
+/// early_stop) at the first unfinished epoch, or returns `already_finished`
+/// when that run is over; a run that finished all its epochs with early
+/// stopping can only be given more when its best epoch was its last. The
+/// model ends with the weights the checkpoint holds. Progress goes to
+/// `observer`.
 TrainResult train(PiadeModel& model, const ImageSet& train, const Preprocess& preprocess,
                   const TrainSettings& settings, const torch::Device& device,
-                  const std::filesystem::path& out_dir, nlohmann::json meta, bool resume);
+                  const std::filesystem::path& out_dir, nlohmann::json meta, bool resume,
+                  const TrainObserver& observer = {});
 
 }  // namespace piade

@@ -39,22 +39,22 @@ static std::string dataset_help() {
 }
 
 po::options_description dataset_options() {
-  po::options_description options("Dataset");
+  po::options_description options;
   options.add_options()
-      ("dataset", po::value<std::string>()->default_value(DatasetRequest().name), dataset_help().c_str())
-      ("data-root", po::value<std::string>(), "dataset directory (default for fmnist: /usr/share/datasets/fashion-mnist)")
-      ("normal-class", po::value<int64_t>()->default_value(0), "the normal class (one-class protocol): 0..9 for fmnist, mnist, cifar10; the object N of obj<N> for coil100 (default: the first)")
-      ("category", po::value<std::string>(), "MVTec AD category (bottle, cable, ...)")
-      ("max-train", po::value<int64_t>()->default_value(0), "keep at most N training images (seeded; 0 = all)")
-      ("max-test", po::value<int64_t>()->default_value(0), "keep at most N test images (stratified, seeded; 0 = all)")
-      ("image-size", po::value<int64_t>()->default_value(0), "resize images to S x S (0 = keep the dataset's size)")
-      ("resize", po::value<int64_t>()->default_value(0), "resize to R x R first, then center-crop to --image-size (the authors' code: --resize 156 --image-size 120; 0 = no crop)")
-      ("channels", po::value<int64_t>()->default_value(0), "1 or 3 (0 = the dataset's); gray is repeated")
-      ("skip-bad", po::value<bool>()->default_value(false)->implicit_value(true), "skip unreadable images or records, and say how many")
-      ("train-dir", po::value<std::vector<std::string>>()->composing(), "folder dataset: normal training images (repeatable)")
-      ("test-normal-dir", po::value<std::vector<std::string>>()->composing(), "folder dataset: normal test images (repeatable)")
-      ("test-anomalous-dir", po::value<std::vector<std::string>>()->composing(), "folder dataset: anomalous test images (repeatable)")
-      ("mask-dir", po::value<std::string>(), "folder dataset: masks of the anomalous images, NAME_mask.png (in a sub-directory named after each anomalous directory, if there is one)");
+      ("dataset", po::value<std::string>()->default_value(DatasetRequest().name)->value_name("NAME"), dataset_help().c_str())
+      ("data-root", po::value<std::string>()->value_name("DIR"), "dataset directory (fmnist without it: /usr/share/datasets/fashion-mnist)")
+      ("normal-class", po::value<int64_t>()->default_value(0)->value_name("N"), "the normal class (one-class protocol): 0..9 for fmnist, mnist, cifar10; the object N of obj<N> for coil100 (unset: its first object)")
+      ("category", po::value<std::string>()->value_name("NAME"), "MVTec AD category (bottle, cable, ...)")
+      ("max-train", po::value<int64_t>()->default_value(0)->value_name("N"), "keep at most N training images (seeded; 0 = all)")
+      ("max-test", po::value<int64_t>()->default_value(0)->value_name("N"), "keep at most N test images (stratified, seeded; 0 = all)")
+      ("image-size", po::value<int64_t>()->default_value(0)->value_name("S"), "resize images to S x S (0 = keep the dataset's size)")
+      ("resize", po::value<int64_t>()->default_value(0)->value_name("R"), "resize to R x R first, then center-crop to --image-size (the authors' code: --resize 156 --image-size 120; 0 = no crop)")
+      ("channels", po::value<int64_t>()->default_value(0)->value_name("C"), "1 or 3 (0 = the dataset's); gray is repeated")
+      ("skip-bad", po::value<bool>()->default_value(false)->implicit_value(true), "skip unreadable images or records, and name them")
+      ("train-dir", po::value<std::vector<std::string>>()->composing()->value_name("DIR"), "folder dataset: normal training images")
+      ("test-normal-dir", po::value<std::vector<std::string>>()->composing()->value_name("DIR"), "folder dataset: normal test images")
+      ("test-anomalous-dir", po::value<std::vector<std::string>>()->composing()->value_name("DIR"), "folder dataset: anomalous test images")
+      ("mask-dir", po::value<std::string>()->value_name("DIR"), "folder dataset: masks of the anomalous images, NAME_mask.png (in a sub-directory named after each anomalous directory, if there is one)");
   return options;
 }
 
@@ -126,7 +126,7 @@ OneClassSplit load_dataset(const CommandLine& command_line, uint64_t seed, Datas
   request.folders.test_normal_dirs = dirs("test-normal-dir");
   request.folders.test_anomalous_dirs = dirs("test-anomalous-dir");
   request.folders.mask_dir = text("mask-dir").value_or("");
-  request.max_train = command_line.get<int64_t>("max-train");
+  request.max_train = command_line.values.count("max-train") ? command_line.get<int64_t>("max-train") : 0;
   request.max_test = command_line.get<int64_t>("max-test");
   request.seed = seed;
   request.with_train = splits == DatasetSplits::both;

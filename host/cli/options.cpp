@@ -46,8 +46,8 @@ po::options_description meta_options() {
       ("help,h", "show this help")
       ("config", po::value<std::string>()->value_name("FILE"),
        "read keys from an INI file (what `piade config` prints); the command line wins")
-      ("set", po::value<std::vector<std::string>>()->value_name("KEY=VALUE"),
-       "set any key or plugin parameter (repeatable): --set epochs=5, --set routing.vectors=1, "
+      ("set", po::value<std::vector<std::string>>()->composing()->value_name("KEY=VALUE"),
+       "set any key or plugin parameter: --set epochs=5, --set routing.vectors=1, "
        "--set eval.out=DIR")
       ("show-config", "print the configuration this command would use, each value with its source, and exit");
   return options;
@@ -97,10 +97,16 @@ struct Resolved {
   std::string owner, param;    // plugin
 };
 
+// `in_file`: the key is at the top of a file, where a key that is both
+// shared and one command's own (bench's `batch-size`) has its shared
+// meaning; the command's own is written in its section.
 Resolved resolve_key(const std::string& key, const CommandSpec& spec, const po::options_description& options,
-                     const std::string& where) {
-  if (!kMetaKeys.count(key) && options.find_nothrow(key, false) != nullptr) return {Resolved::mine, key, {}, {}};
+                     const std::string& where, bool in_file = false) {
   const Catalogue& known = catalogue();
+  if (!kMetaKeys.count(key) && options.find_nothrow(key, false) != nullptr) {
+    if (in_file && known.shared.count(key) && spec.own_keys().count(key)) return {};
+    return {Resolved::mine, key, {}, {}};
+  }
   const auto unknown = [&](const std::vector<std::string>& candidates) {
     return Error(fmt::format("{}unknown key '{}'{}", where, key, did_you_mean(key, candidates)));
   };
@@ -111,6 +117,9 @@ Resolved resolve_key(const std::string& key, const CommandSpec& spec, const po::
     if (std::find(commands.begin(), commands.end(), prefix) != commands.end()) {
       const std::set<std::string> own = command_spec(prefix).own_keys();
       if (!own.count(rest)) {
+        if (known.shared.count(rest))
+          throw Error(fmt::format("{}'{}': '{}' means the same to every command; write it without [{}]", where, key,
+                                  rest, prefix));
         std::vector<std::string> spellings;
         for (const std::string& k : own) spellings.push_back(prefix + "." + k);
         throw unknown(spellings);
@@ -241,9 +250,9 @@ po::options_description general_options(const std::vector<std::string>& names) {
   const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   options.add_options()
       ("plugin-dir", po::value<std::vector<std::string>>()->composing()->value_name("DIR"),
-       "search this directory for plugins first (repeatable)")
+       "search this directory for plugins first")
       ("threads", po::value<int>()->default_value(cores)->value_name("N"),
-       "CPU threads for LibTorch (default: all cores; `compare` shares them among its runs)")
+       "CPU threads for LibTorch, all cores unless given (`compare` shares them among its runs)")
       ("device", po::value<std::string>()->default_value("cpu")->value_name("DEVICE"), "cpu, cuda, cuda:N or auto")
       ("amp", po::value<std::string>()->default_value("off")->value_name("MODE"),
        "mixed precision: off, or bf16 (convolutions and matrix products in bfloat16; the loss terms stay fp32)")
@@ -412,7 +421,7 @@ CommandLine parse_options(const std::vector<std::string>& raw_args, const Comman
       throw Error(fmt::format("{}: {}", *config_file, e.what()));
     }
     for (const po::option& option : from_file.options) {
-      const Resolved resolved = resolve_key(option.string_key, spec, options, *config_file + ": ");
+      const Resolved resolved = resolve_key(option.string_key, spec, options, *config_file + ": ", true);
       if (resolved.kind == Resolved::foreign) continue;
       if (option.value.empty() || (option.value.size() == 1 && option.value[0].empty() &&
                                    resolved.kind == Resolved::plugin))
@@ -494,8 +503,9 @@ std::string help_text(const CommandSpec& spec) {
   std::string text = fmt::format("usage: {}\n", spec.usage);
   const auto line = [&](const po::option_description& option, const std::string& default_note) {
     std::string left = "  ";
-    const std::string shorter = option.canonical_display_name(po::command_line_style::allow_dash_for_short);
-    if (shorter != "--" + option.long_name()) left += shorter + ", ";
+    // format_name() is "-q [ --quiet ]" for an option with a short name.
+    const std::string formatted = option.format_name();
+    if (formatted.size() > 1 && formatted[0] == '-' && formatted[1] != '-') left += formatted.substr(0, 2) + ", ";
     left += "--" + option.long_name();
     std::string note;
     if (is_switch(option)) {
@@ -534,7 +544,8 @@ std::string help_text(const CommandSpec& spec) {
     }
   }
   text += "\nConfiguration:\n";
-  for (const auto& option : meta_options().options()) text += line(*option, "");
+  const po::options_description meta = meta_options();
+  for (const auto& option : meta.options()) text += line(*option, "");
   return text;
 }
 

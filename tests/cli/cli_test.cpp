@@ -258,7 +258,7 @@ TEST(CliTest, EveryCommandReadsTheFileConfigPrints) {
   const auto printed = run_piade(
       {"config", "--plugin-dir", good_dir(), "--backbone", "tiny", "--pooling", "tiny", "--routing", "tiny",
        "--decoder", "tiny", "--loss", "tiny", "--set", "epochs=3", "--set", "batch-size=16", "--set",
-       "eval.pictures=2", "--set", "train.out=" + (dir / "run").string(), "--set", "bench.repeats=2", "--set",
+       "pictures=2", "--set", "train.out=" + (dir / "run").string(), "--set", "bench.repeats=2", "--set",
        "jobs=2", "--set", "score.out=" + (dir / "scores.csv").string(), "--set", "routing.vectors=1", "--set",
        "export.format=safetensors", "--set", "threads=1"});
   ASSERT_EQ(printed.exit_code, 0) << printed.err;
@@ -280,10 +280,13 @@ TEST(CliTest, EveryCommandReadsTheFileConfigPrints) {
   for (const auto& [command, want] : expected) {
     const auto shown = run_piade({command, "--config", file, "--show-config"});
     ASSERT_EQ(shown.exit_code, 0) << command << ": " << shown.err;
-    for (const std::string& line : want) EXPECT_TRUE(has_line(shown.out, line)) << command << ": " << line << " in\n" << shown.out;
+    for (const std::string& line : want) {
+      EXPECT_TRUE(has_line(shown.out, line)) << command << ": " << line << " in\n" << shown.out;
+    }
     // Keys of other commands are not the command's.
-    if (command != "config" && command != "train")
+    if (command != "config" && command != "train") {
       EXPECT_EQ(shown.out.find("epochs ="), std::string::npos) << command << ":\n" << shown.out;
+    }
   }
   // ... and they act on them: plugins finds the file's plugin directory,
   // config prints the file back unchanged.

@@ -135,8 +135,10 @@ TEST(OptionsTest, UnknownOptionGetsASuggestion) {
   for (const std::string& command : command_names())
     EXPECT_EQ(parse_error({"--set", "epohcs=3"}, command), "--set: unknown key 'epohcs', did you mean 'epochs'?")
         << command;
-  EXPECT_EQ(parse_error({"--set", "eval.pictuers=2"}, "train"),
-            "--set: unknown key 'eval.pictuers', did you mean 'eval.pictures'?");
+  EXPECT_EQ(parse_error({"--set", "eval.ovewrite=true"}, "train"),
+            "--set: unknown key 'eval.ovewrite', did you mean 'eval.overwrite'?");
+  EXPECT_EQ(parse_error({"--set", "eval.pictures=2"}, "train"),
+            "--set: 'eval.pictures': 'pictures' means the same to every command; write it without [eval]");
 }
 
 TEST(OptionsTest, UnknownOptionInTheFileNamesTheFile) {
@@ -189,9 +191,11 @@ TEST(OptionsTest, EachCommandTakesItsKeysFromOneFile) {
 
   // The command line still wins, and a command's own key may be given bare.
   EXPECT_EQ(parse_with_file(dir, ini, {"--out", "elsewhere"}, "eval").get<std::string>("out"), "elsewhere");
-  EXPECT_EQ(parse({"--set", "out=x", "--set", "eval.pictures=5", "--set", "train.out=y"}, "eval").get<std::string>("out"),
+  EXPECT_EQ(parse({"--set", "out=x", "--set", "pictures=5", "--set", "train.out=y"}, "eval").get<std::string>("out"),
             "x");
-  EXPECT_EQ(parse({"--set", "eval.pictures=5", "--set", "epochs=9"}, "eval").get<int64_t>("pictures"), 5);
+  EXPECT_EQ(parse({"--set", "pictures=5", "--set", "epochs=9"}, "eval").get<int64_t>("pictures"), 5);
+  // On bench's command line, `batch-size` is bench's own.
+  EXPECT_EQ(parse({"--set", "batch-size=8"}, "bench").get<int64_t>("batch-size"), 8);
 
   // `piade config` holds every command's keys, under the command's name.
   const CommandLine all = parse_with_file(dir, ini);
@@ -201,8 +205,8 @@ TEST(OptionsTest, EachCommandTakesItsKeysFromOneFile) {
   EXPECT_EQ(all.get<int>("compare.jobs"), 2);
   EXPECT_EQ(parse({"--set", "jobs=3"}).get<int>("compare.jobs"), 3);  // only compare has `jobs`
   EXPECT_EQ(parse_error({"--set", "out=x"}),
-            "--set: 'out' is a key of several commands; write one of plugins.out, train.out, score.out, eval.out, "
-            "compare.out, bench.out, export.out");
+            "--set: 'out' is a key of several commands; write one of train.out, score.out, eval.out, compare.out, "
+            "bench.out, export.out");
 }
 
 TEST(OptionsTest, ADirectFlagOfAnotherCommandIsRefused) {
@@ -233,7 +237,7 @@ TEST(OptionsTest, AKeyGivenTwiceInOnePlaceIsAnError) {
     parse_with_file(dir, "epochs = many\n");
     FAIL() << "a bad value was accepted";
   } catch (const Error& e) {
-    EXPECT_EQ(std::string(e.what()), file + ": the argument ('many') for option '--epochs' is invalid");
+    EXPECT_EQ(std::string(e.what()), file + ": the argument ('many') for option 'epochs' is invalid");
   }
   // A repeatable key collects its values.
   EXPECT_EQ(parse_with_file(dir, "train-dir = a\ntrain-dir = b\n").get<std::vector<std::string>>("train-dir"),

@@ -475,10 +475,16 @@ CommandLine parse_options(const std::vector<std::string>& raw_args, const Comman
       continue;
     }
     const po::option_description& description = options.find(key, false);
-    if (entry.second.size() > 1 && !description.semantic()->is_composing())
-      throw Error(fmt::format("{}'{}' is given twice", where_of(layer.source), shown_key(layer.source, key)));
+    std::vector<std::vector<std::string>> given = entry.second;
+    if (given.size() > 1 && !description.semantic()->is_composing()) {
+      // On the command line the last one wins, as scripts that append a
+      // flag expect; in a file or --set a second value is a mistake.
+      if (layer.source.kind != Source::command_line)
+        throw Error(fmt::format("{}'{}' is given twice", where_of(layer.source), shown_key(layer.source, key)));
+      given.erase(given.begin(), given.end() - 1);
+    }
     po::parsed_options one(&options);
-    for (const auto& tokens : entry.second) {
+    for (const auto& tokens : given) {
       po::option option(key, tokens);
       one.options.push_back(option);
     }

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include <gtest/gtest.h>
+#include <regex>
 #include <opencv2/imgcodecs.hpp>
 
 #include "piade/core/checkpoint.h"
@@ -128,6 +129,107 @@ TEST_F(CliTrainTest, TrainsOnFashionMnistThenScoresImageFiles) {
     const double value = std::stod(rows[i].substr(rows[i].find(',') + 1));
     EXPECT_GT(value, 0.0);
   }
+}
+
+std::string file_bytes(const fs::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+// Output to a pipe (a cluster job's log): a line per epoch, no \r; a run in
+// --out is never replaced without --overwrite, which leaves nothing of it.
+TEST_F(CliTrainTest, RunsAreNeverOverwrittenAndLogsSuitPipes) {
+  const fs::path out = dir_ / "run";
+  const fs::path log = dir_ / "train.log";
+  Result first = run(with(with({"train"}, kSmallRun),
+                          {"--progress=true", "--epochs", "2", "--out", out.string(), "--log-file", log.string()}));
+  ASSERT_EQ(first.status, 0) << first.output;
+  EXPECT_EQ(first.output.find('\r'), std::string::npos) << first.output;
+  const std::regex epoch_line("epoch [12]/2: loss [0-9.]+ \\(mse [0-9.]+\\) \\| [0-9.]+ img/s \\| [0-9:]+ \\| ETA [0-9:]+");
+  int epoch_lines = 0;
+  for (const std::string& line : piade::test::lines(first.output)) epoch_lines += std::regex_match(line, epoch_line);
+  EXPECT_EQ(epoch_lines, 2) << first.output;
+  const std::string logged = file_bytes(log);
+  EXPECT_NE(logged.find("[info] piade train "), std::string::npos) << logged;
+  EXPECT_NE(logged.find("[info] epoch 2/2: loss "), std::string::npos) << logged;
+
+  Result eval = run({"eval", "--checkpoint", out.string(), "--out", (out / "eval").string(), "--max-test", "40",
+                     "--pictures", "1", "--threads", "1", "--progress=false"});
+  ASSERT_EQ(eval.status, 0) << eval.output;
+  const std::vector<fs::path> outputs = {out / "checkpoint.pt", out / "train_log.csv", out / "eval" / "metrics.json",
+                                         out / "eval" / "scores.csv"};
+  std::vector<std::string> before;
+  for (const fs::path& file : outputs) before.push_back(file_bytes(file));
+
+  // Refused: nothing changes.
+  Result again = run(with(with({"train"}, kSmallRun), {"--epochs", "1", "--out", out.string()}));
+  EXPECT_EQ(again.status, 1);
+  EXPECT_NE(again.output.find("piade train: --out: '" + out.string() +
+                              "' holds an earlier train run (checkpoint.pt, train_log.csv); pass --resume to continue "
+                              "it, --overwrite to replace it"),
+            std::string::npos)
+      << again.output;
+  Result eval_again = run({"eval", "--checkpoint", out.string(), "--out", (out / "eval").string()});
+  EXPECT_EQ(eval_again.status, 1);
+  EXPECT_NE(eval_again.output.find("holds an earlier eval run"), std::string::npos) << eval_again.output;
+  // A finished run: --resume says so and changes nothing.
+  Result resumed = run(with(with({"train"}, kSmallRun), {"--epochs", "2", "--out", out.string(), "--resume"}));
+  EXPECT_EQ(resumed.status, 0) << resumed.output;
+  EXPECT_NE(resumed.output.find("is a finished run (2 epochs); nothing to do"), std::string::npos) << resumed.output;
+  for (std::size_t i = 0; i < outputs.size(); ++i)
+    EXPECT_EQ(file_bytes(outputs[i]), before[i]) << outputs[i] << " changed";
+
+  // --overwrite: the old run's outputs, its evaluation included, are gone
+  // before the new run writes; a file of the user's stays.
+  std::ofstream(out / "notes.txt") << "mine";
+  std::ofstream(out / ".checkpoint.pt.tmp-999999") << "left by a killed run";
+  Result replaced = run(with(with({"train"}, kSmallRun), {"--epochs", "1", "--out", out.string(), "--overwrite"}));
+  ASSERT_EQ(replaced.status, 0) << replaced.output;
+  EXPECT_FALSE(fs::exists(out / "eval"));
+  EXPECT_FALSE(fs::exists(out / ".checkpoint.pt.tmp-999999"));
+  EXPECT_TRUE(fs::exists(out / "notes.txt"));
+  EXPECT_EQ(lines(out / "train_log.csv").size(), 2u);  // header and the one new epoch
+  EXPECT_EQ(piade::read_checkpoint_meta(out / "checkpoint.pt")["training"]["epochs_done"], 1);
+  std::vector<std::string> left;
+  for (const auto& entry : fs::directory_iterator(out)) left.push_back(entry.path().filename().string());
+  std::sort(left.begin(), left.end());
+  EXPECT_EQ(left, (std::vector<std::string>{"checkpoint.pt", "notes.txt", "train_log.csv"}));
+
+  // eval starts from the checkpoint's stored configuration: its dataset,
+  // class and seed, with the command line on top.
+  Result shown = run({"eval", "--checkpoint", out.string(), "--out", (dir_ / "e").string(), "--show-config"});
+  ASSERT_EQ(shown.status, 0) << shown.output;
+  for (const std::string& line : {"dataset = fmnist  # checkpoint " + out.string(),
+                                  "batch-size = 16  # checkpoint " + out.string(),
+                                  "image-size = 28  # checkpoint " + out.string(),
+                                  "out = " + (dir_ / "e").string() + "  # command line"})
+    EXPECT_NE(shown.output.find(line + "\n"), std::string::npos) << line << " in\n" << shown.output;
+}
+
+// --skip-bad names every skipped file in the log file, the first five on
+// the screen.
+TEST_F(CliTrainTest, SkipBadListsEverySkippedFileInTheLogFile) {
+  const fs::path out = dir_ / "run";
+  Result train = run(with(with({"train"}, kSmallRun), {"--epochs", "1", "--out", out.string()}));
+  ASSERT_EQ(train.status, 0) << train.output;
+  const fs::path images = dir_ / "images";
+  fs::create_directories(images);
+  ASSERT_TRUE(cv::imwrite((images / "good.png").string(), cv::Mat(28, 28, CV_8UC1, cv::Scalar(9))));
+  for (int i = 0; i < 7; ++i) std::ofstream(images / ("broken" + std::to_string(i) + ".png")) << "not a png";
+  const fs::path log = dir_ / "score.log";
+  Result score = run({"score", "--checkpoint", out.string(), images.string(), "--skip-bad", "--log-file", log.string(),
+                      "--out", (dir_ / "scores.csv").string(), "--threads", "1"});
+  ASSERT_EQ(score.status, 0) << score.output;
+  EXPECT_NE(score.output.find("piade: warning: --skip-bad: skipped 7 unreadable images"), std::string::npos)
+      << score.output;
+  EXPECT_NE(score.output.find("... and 2 more (all of them in --log-file)"), std::string::npos) << score.output;
+  const std::string logged = file_bytes(log);
+  for (int i = 0; i < 7; ++i) {
+    const std::string name = (images / ("broken" + std::to_string(i) + ".png")).string();
+    EXPECT_NE(logged.find("skipped " + name + ": cannot decode as an image"), std::string::npos) << name << logged;
+    EXPECT_EQ(score.output.find(name) != std::string::npos, i < 5) << name << "\n" << score.output;
+  }
+  EXPECT_EQ(lines(dir_ / "scores.csv").size(), 2u);
 }
 
 TEST_F(CliTrainTest, CtrlCWritesACheckpointAndResumeFinishesTheRun) {

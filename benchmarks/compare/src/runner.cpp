@@ -49,7 +49,7 @@ std::size_t register_child(pid_t pid) {
       return i;
     }
   }
-  throw Error(fmt::format("compare: more than {} child processes at once", kMaxChildren));
+  throw Error(fmt::format("more than {} child processes at once", kMaxChildren));
 }
 
 }  // namespace
@@ -89,7 +89,7 @@ int run_process(const std::vector<std::string>& argv, const std::filesystem::pat
   const int failed = posix_spawn(&pid, args[0], &actions, &attributes, args.data(), environ);
   posix_spawn_file_actions_destroy(&actions);
   posix_spawnattr_destroy(&attributes);
-  if (failed != 0) throw Error(fmt::format("compare: cannot start '{}': {}", argv[0], std::strerror(failed)));
+  if (failed != 0) throw Error(fmt::format("cannot start '{}': {}", argv[0], std::strerror(failed)));
 
   const std::size_t slot = register_child(pid);
   int status = 0;

@@ -70,10 +70,10 @@ int commands::compare(const std::vector<std::string>& raw_args) {
   GridOverrides overrides;
   overrides.set = command_line.foreign_set;
   if (command_line.positional.size() != 1)
-    throw Error(command_line.positional.empty() ? "compare: give a grid file (see benchmarks/ablations/)"
-                                                : fmt::format("compare: unexpected argument '{}'", command_line.positional[1]));
+    throw Error(command_line.positional.empty() ? "give a grid file (see benchmarks/ablations/)"
+                                                : fmt::format("unexpected argument '{}'", command_line.positional[1]));
   const bool list_only = command_line.get<bool>("list");
-  if (!command_line.values.count("out") && !list_only) throw Error("compare: --out DIR is required");
+  if (!command_line.values.count("out") && !list_only) throw Error("--out DIR is required");
   if (command_line.values.count("seeds")) overrides.seeds = command_line.get<std::string>("seeds");
   if (command_line.values.count("classes")) overrides.classes = command_line.get<std::string>("classes");
   const int threads = command_line.get<int>("threads");

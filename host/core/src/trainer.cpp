@@ -144,7 +144,7 @@ BatchScores train_step(PiadeModel& model, torch::optim::Optimizer& optimizer, co
 TrainResult train(PiadeModel& model, const ImageSet& train_set, const Preprocess& preprocess_settings,
                   const TrainSettings& settings, const torch::Device& device, const fs::path& out_dir,
                   nlohmann::json meta, bool resume, const TrainObserver& observer) {
-  if (train_set.size() == 0) throw Error("train: the training set is empty");
+  if (train_set.size() == 0) throw Error("the training set is empty");
   check_val_fraction(settings.val_fraction);
   if (settings.early_stop < 0)
     throw Error(fmt::format("--early-stop: must not be negative (0 = off), got {}", settings.early_stop));

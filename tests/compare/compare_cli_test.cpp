@@ -70,7 +70,7 @@ TEST(CompareCli, ShardsMergeBackToTheWholeGridsTableAndFinishedRunsAreSkipped) {
   const std::string grid = write_grid(dir.path(), kTinyGrid).string();
   const CommandResult list = run_piade_command({"compare", grid, "--list"});
   ASSERT_EQ(list.status, 0) << list.output;
-  EXPECT_NE(list.output.find("4 runs (2 configurations x 1 classes x 2 seeds), 4 to do"), std::string::npos)
+  EXPECT_NE(list.output.find("4 runs (2 configurations x 1 class x 2 seeds), 4 to do"), std::string::npos)
       << list.output;
 
   const fs::path a = dir / "a", b = dir / "b", merged = dir / "merged", whole = dir / "whole";

@@ -374,7 +374,7 @@ TEST_F(DetectorTest, ScoreMapsWritesOnePicturePerInputOnTheCheckpointsScale) {
   for (const std::string& file : file_names()) args.push_back(file);
   const Result score = run(args);
   ASSERT_EQ(score.status, 0) << score.err;
-  EXPECT_NE(score.err.find("wrote 10 anomaly map(s) and strips to " + maps.string()), std::string::npos) << score.err;
+  EXPECT_NE(score.err.find("wrote 10 anomaly maps and strips to " + maps.string()), std::string::npos) << score.err;
   EXPECT_NE(score.err.find("the checkpoint's map_stats.max_p99"), std::string::npos) << score.err;
   // The score CSV is unchanged by --maps.
   EXPECT_EQ(split(read_text(work_ / "scores.csv"), '\n')[0], "path,score,mse,ssim,vector,anomalous");

@@ -329,7 +329,7 @@ TEST_F(InstallTest, ConfigResolvesTheExampleParameters) {
                           " --set loss.gradient.order=l2 --set loss.gradient.step=3",
                       kStubPath);
   ASSERT_EQ(config.status, 0) << config.describe();
-  const nlohmann::json json = nlohmann::json::parse(config.out);
+  const nlohmann::json json = nlohmann::json::parse(config.out).at("components");
   ASSERT_EQ(json.at("loss").size(), 2u) << config.describe();
   EXPECT_EQ(json.at("loss")[0].at("name"), "mse");
   const nlohmann::json& gradient = json.at("loss")[1];
@@ -341,7 +341,7 @@ TEST_F(InstallTest, ConfigResolvesTheExampleParameters) {
   // Without --set, the defaults the plugin declared.
   Result defaults = run(config_command(piade(), example_build_), kStubPath);
   ASSERT_EQ(defaults.status, 0) << defaults.describe();
-  const nlohmann::json resolved = nlohmann::json::parse(defaults.out);
+  const nlohmann::json resolved = nlohmann::json::parse(defaults.out).at("components");
   EXPECT_EQ(resolved.at("loss")[1].at("params").at("order"), "l1");
   EXPECT_EQ(resolved.at("loss")[1].at("params").at("step"), "1");
 }

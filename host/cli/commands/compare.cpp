@@ -103,7 +103,10 @@ int commands::compare(const std::vector<std::string>& raw_args) {
   jobs = std::min<int>(jobs, static_cast<int>(std::max<std::size_t>(1, runs.size())));
   context.threads = std::max(1, threads / jobs);
   context.common_args = {"--device", command_line.get<std::string>("device")};
-  for (const auto& option : tables.dataset.options()) context.dataset_keys.push_back(option->long_name());
+  // The dataset keys eval takes (it has no use for --max-train).
+  const po::options_description eval_keys = command_spec("eval").all_options();
+  for (const auto& option : tables.dataset.options())
+    if (eval_keys.find_nothrow(option->long_name(), false)) context.dataset_keys.push_back(option->long_name());
   if (command_line.values.count("plugin-dir"))
     for (const std::string& dir : command_line.get<std::vector<std::string>>("plugin-dir"))
       context.common_args.insert(context.common_args.end(), {"--plugin-dir", fs::absolute(dir).string()});

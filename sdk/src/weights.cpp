@@ -1,5 +1,6 @@
 #include "piade/sdk/weights.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstdint>
@@ -12,8 +13,9 @@
 #include <vector>
 
 #include <nlohmann/json.hpp>
-#include <torch/serialize.h>
 #include <torch/torch.h>
+
+#include "torch_save.h"
 
 // safetensors stores little-endian data, which is copied as it is.
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
@@ -35,26 +37,17 @@ std::string shape_text(torch::IntArrayRef sizes) {
   return out.str();
 }
 
-std::vector<char> read_bytes(const std::string& path) {
+/// The whole file, or its first `limit` bytes.
+std::vector<char> read_bytes(const std::string& path, std::size_t limit = std::numeric_limits<std::size_t>::max()) {
   std::ifstream in(path, std::ios::binary | std::ios::ate);
   if (!in) fail(path, std::string("cannot open the file (") + std::strerror(errno) + "); check the path");
   std::streamoff size = in.tellg();
   if (size < 0) fail(path, "cannot read the file size; pass a regular file");
-  std::vector<char> bytes(static_cast<std::size_t>(size));
+  std::vector<char> bytes(std::min(static_cast<std::size_t>(size), limit));
   in.seekg(0);
-  if (size > 0 && !in.read(bytes.data(), size)) fail(path, "cannot read the file; check the file");
+  if (!bytes.empty() && !in.read(bytes.data(), static_cast<std::streamsize>(bytes.size())))
+    fail(path, "cannot read the file; check the file");
   return bytes;
-}
-
-/// The one-line fix for a torch.save file LibTorch cannot read.
-std::string conversion_hint(const std::string& path) {
-  std::string out = path;
-  std::size_t dot = out.find_last_of('.');
-  std::size_t slash = out.find_last_of('/');
-  if (dot != std::string::npos && (slash == std::string::npos || dot > slash)) out.erase(dot);
-  out += "_dict.pth";
-  return "convert it once with: python3 -c \"import torch; torch.save(dict(torch.load('" + path +
-         "', map_location='cpu')), '" + out + "')\" and pass '" + out + "'";
 }
 
 // ---- safetensors (https://github.com/huggingface/safetensors, format in its README)
@@ -163,37 +156,6 @@ std::map<std::string, torch::Tensor> read_safetensors(const std::string& path,
   return tensors;
 }
 
-// ---- torch.save
-
-std::map<std::string, torch::Tensor> read_torch_save(const std::string& path, std::vector<char> bytes) {
-  torch::IValue value;
-  try {
-    value = torch::pickle_load(bytes);
-  } catch (const std::exception& e) {
-    // LibTorch 1.13's unpickler cannot rebuild the OrderedDict (with its
-    // `_metadata` attribute) that model.state_dict() returns.
-    std::string why = e.what();
-    why = why.substr(0, why.find('\n'));
-    fail(path, "LibTorch cannot read this torch.save file (" + why +
-                   "); it reads only a plain dict of tensors, not the OrderedDict of "
-                   "model.state_dict() that torchvision's files hold; " + conversion_hint(path));
-  }
-  if (!value.isGenericDict())
-    fail(path, "the file holds a " + value.tagKind() +
-                   ", not a dict of tensors; save a state dict: torch.save(dict(model.state_dict()), 'out.pth')");
-  std::map<std::string, torch::Tensor> tensors;
-  for (const auto& item : value.toGenericDict()) {
-    if (!item.key().isString())
-      fail(path, "a key is a " + item.key().tagKind() + ", not a string; save a state dict");
-    const std::string name = item.key().toStringRef();
-    if (!item.value().isTensor())
-      fail(path, "entry '" + name + "' is a " + item.value().tagKind() +
-                     ", not a tensor; save a flat state dict: torch.save(dict(model.state_dict()), 'out.pth')");
-    tensors.emplace(name, item.value().toTensor());
-  }
-  return tensors;
-}
-
 bool starts_with(const std::vector<char>& bytes, const char* magic, std::size_t n) {
   return bytes.size() >= n && std::memcmp(bytes.data(), magic, n) == 0;
 }
@@ -246,15 +208,24 @@ void save_safetensors(const std::string& path, const std::map<std::string, torch
 }
 
 std::map<std::string, torch::Tensor> load_tensors(const std::string& path) {
-  std::vector<char> bytes = read_bytes(path);
+  const std::vector<char> head = read_bytes(path, 32);
   // torch.save has written zip archives since PyTorch 1.6.
-  if (starts_with(bytes, "PK\x03\x04", 4)) return read_torch_save(path, std::move(bytes));
-  // The legacy format is a bare pickle stream (PROTO opcode 0x80 first).
-  if (!bytes.empty() && static_cast<unsigned char>(bytes[0]) == 0x80 &&
+  if (starts_with(head, "PK\x03\x04", 4)) {
+    try {
+      return detail::read_torch_save(path);
+    } catch (const std::runtime_error& e) {
+      fail(path, e.what());
+    }
+  }
+  if (detail::is_legacy_torch_save(head.data(), head.size()))
+    fail(path, "a legacy (pre-1.6, non-zip) torch.save file; re-save it with PyTorch >= 1.6 "
+               "(torch.save(torch.load(path), 'out.pth')) or convert it to safetensors");
+  // Another bare pickle stream (PROTO opcode 0x80 first) under a torch name.
+  if (!head.empty() && static_cast<unsigned char>(head[0]) == 0x80 &&
       (ends_with(path, ".pth") || ends_with(path, ".pt") || ends_with(path, ".bin")))
-    fail(path, "a torch.save file in the legacy (pre-1.6, non-zip) format, which LibTorch cannot read; " +
-                   conversion_hint(path));
-  return read_safetensors(path, bytes);
+    fail(path, "a bare pickle, not a torch.save zip archive; save a state dict with PyTorch >= 1.6: "
+               "torch.save(model.state_dict(), 'out.pth')");
+  return read_safetensors(path, read_bytes(path));
 }
 
 void load_module_weights(torch::nn::Module& module, const std::map<std::string, torch::Tensor>& tensors,

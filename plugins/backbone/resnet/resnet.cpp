@@ -160,8 +160,8 @@ class ResNet18Impl : public nn::Cloneable<ResNet18Impl<kSqueezeExcitation>>, pub
       piade::warn_once(std::string(kId) +
                        ": no pretrained weights, the layers start from orthogonal init; the paper "
                        "used torchvision's ImageNet ResNet18 (sec. 3.1, 4.2): pass --set "
-                       "backbone.weights=PATH (a .safetensors or plain-dict .pth of torchvision's "
-                       "resnet18 state dict)");
+                       "backbone.weights=PATH (torchvision's resnet18-f37072fd.pth as downloaded, "
+                       "or a .safetensors of its state dict)");
     } else {
       load_weights();
     }

@@ -20,7 +20,7 @@ struct ResNet18Options {
 
   PIADE_OPTIONS(
       PIADE_OPTION(weights,
-                   "torchvision resnet18 weights (.safetensors, or a .pth holding a plain dict); "
+                   "torchvision resnet18 weights (its .pth as downloaded, or .safetensors); "
                    "empty: orthogonal init"),
       PIADE_OPTION(normalize,
                    "map [-1,1] images to [0,1] and normalise with ImageNet mean/std, as "

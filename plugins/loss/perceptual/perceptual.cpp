@@ -74,8 +74,8 @@ class PerceptualLossImpl : public nn::Cloneable<PerceptualLossImpl>, public piad
       piade::warn_once(std::string(kId) +
                        ": no pretrained weights, the VGG11 layers are random and fixed; the paper "
                        "used torchvision's ImageNet VGG11 (sec. 3.2): pass --set "
-                       "loss.perceptual.weights=PATH (a .safetensors or plain-dict .pth of "
-                       "torchvision's vgg11 state dict)");
+                       "loss.perceptual.weights=PATH (torchvision's vgg11-8a719046.pth as "
+                       "downloaded, or a .safetensors of its state dict)");
     } else {
       std::map<std::string, torch::Tensor> tensors;
       try {

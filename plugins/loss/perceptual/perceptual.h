@@ -17,7 +17,7 @@ struct PerceptualLossOptions {
 
   PIADE_OPTIONS(PIADE_OPTION(
       weights,
-      "torchvision vgg11 weights (.safetensors, or a .pth holding a plain dict; only "
+      "torchvision vgg11 weights (its .pth as downloaded, or .safetensors; only "
       "features.0 and features.3 are read); empty: orthogonal init"))
 };
 

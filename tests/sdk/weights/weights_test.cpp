@@ -6,7 +6,12 @@
 #include "tests/support/process.h"
 #include <gmock/gmock.h>
 
+#include <c10/util/strides.h>
 #include <torch/torch.h>
+
+#include <cstring>
+#include <string>
+#include <vector>
 
 #include "tests/sdk/weights/reference_data.h"
 
@@ -74,19 +79,168 @@ TEST(LoadTensors, ReadsPlainDictPth) {
   EXPECT_EQ(tensors.at("bn.num_batches_tracked").item<int64_t>(), 7);
 }
 
-TEST(LoadTensors, OrderedDictPthGivesTheConversionCommand) {
-  const fs::path path = python_files() / "ordered.pth";
-  EXPECT_THAT(load_error(path),
-              AllOf(StartsWith("weights '" + path.string() + "': "),
-                    HasSubstr("OrderedDict"),
-                    HasSubstr("python3 -c \"import torch; torch.save(dict(torch.load('" + path.string()),
-                    HasSubstr("ordered_dict.pth")));
+// ---- torch.save files (PyTorch >= 1.6 zip archives), as Python writes them
+
+std::map<std::string, torch::Tensor> load_python_file(const std::string& name) {
+  return piade::load_tensors((python_files() / name).string());
+}
+
+/// `read` holds the tensors of `expected`, by name, bit for bit: same
+/// dtype, shape and bytes, contiguous (row-major strides) on the CPU.
+void expect_same_tensors(const std::map<std::string, torch::Tensor>& read,
+                         const std::map<std::string, torch::Tensor>& expected) {
+  std::vector<std::string> read_names, expected_names;
+  for (const auto& item : read) read_names.push_back(item.first);
+  for (const auto& item : expected) expected_names.push_back(item.first);
+  ASSERT_EQ(read_names, expected_names);
+  for (const auto& [name, want] : expected) {
+    SCOPED_TRACE(name);
+    const torch::Tensor& got = read.at(name);
+    ASSERT_EQ(got.scalar_type(), want.scalar_type());
+    ASSERT_EQ(got.sizes(), want.sizes());
+    EXPECT_TRUE(got.device().is_cpu());
+    EXPECT_FALSE(got.requires_grad());
+    EXPECT_EQ(got.strides(), torch::IntArrayRef(c10::contiguous_strides(got.sizes())));
+    const torch::Tensor dense = want.contiguous();
+    ASSERT_EQ(got.nbytes(), dense.nbytes());
+    EXPECT_EQ(std::memcmp(got.data_ptr(), dense.data_ptr(), dense.nbytes()), 0) << "values differ";
+    EXPECT_TRUE(torch::equal(got, want));
+  }
+}
+
+TEST(LoadTensors, ReadsStateDictOrderedDictWithMetadata) {
+  const auto ordered = load_python_file("ordered.pth");
+  expect_same_tensors(ordered, load_python_file("dict.pth"));
+  EXPECT_TRUE(torch::equal(ordered.at("fc.weight"), torch::arange(12, torch::kFloat32).reshape({3, 4})));
+  EXPECT_EQ(ordered.at("bn.num_batches_tracked").scalar_type(), torch::kInt64);
+  EXPECT_EQ(ordered.at("bn.num_batches_tracked").dim(), 0);
+  EXPECT_EQ(ordered.at("bn.num_batches_tracked").item<int64_t>(), 7);
+}
+
+TEST(LoadTensors, ReadsEveryDtypeFromTorchSaveAtPickleProtocol4) {
+  expect_same_tensors(load_python_file("mixed.pth"), load_python_file("mixed.safetensors"));
+}
+
+TEST(LoadTensors, ViewsIntoOneStorageComeOutContiguousAndApart) {
+  auto views = load_python_file("views.pth");
+  const torch::Tensor base = torch::arange(24, torch::kFloat32).reshape({4, 6});
+  using torch::indexing::Slice;
+  expect_same_tensors(views, {{"base", base},
+                              {"slice", base.index({Slice(1, 3), Slice(2, 5)})},
+                              {"transposed", base.t()},
+                              {"row", base[2]},
+                              {"strided", base.index({Slice(), Slice(0, 6, 2)})},
+                              {"element", base[3][4]}});
+  views.at("base").zero_();  // each view has memory of its own
+  EXPECT_TRUE(torch::equal(views.at("row"), base[2]));
+}
+
+TEST(LoadTensors, ReadsParametersAsPlainTensors) {
+  expect_same_tensors(load_python_file("parameters.pth"), load_python_file("dict.pth"));
+}
+
+TEST(LoadTensors, WholePickledModelSaysToSaveTheStateDict) {
+  const fs::path path = python_files() / "model.pth";
+  EXPECT_EQ(load_error(path), "weights '" + path.string() +
+                                  "': a whole pickled model (torchvision.models.squeezenet.SqueezeNet), not a "
+                                  "state dict; save model.state_dict() instead: "
+                                  "torch.save(model.state_dict(), 'out.pth')");
+}
+
+TEST(LoadTensors, LegacyTorchSaveSaysToSaveItAgain) {
+  const fs::path path = python_files() / "legacy.pth";
+  EXPECT_EQ(load_error(path), "weights '" + path.string() +
+                                  "': a legacy (pre-1.6, non-zip) torch.save file; re-save it with PyTorch >= 1.6 "
+                                  "(torch.save(torch.load(path), 'out.pth')) or convert it to safetensors");
+}
+
+TEST(LoadTensors, TorchScriptArchiveIsNamed) {
+  EXPECT_THAT(load_error(python_files() / "scripted.pt"),
+              HasSubstr("a TorchScript archive (torch.jit.save), not a state dict"));
+}
+
+TEST(LoadTensors, CheckpointSaysToSaveItsStateDict) {
+  EXPECT_THAT(load_error(python_files() / "checkpoint.pth"),
+              HasSubstr("entry 'state_dict' is a dict, not a tensor (a training checkpoint?); save the state dict "
+                        "alone, e.g. torch.save(checkpoint['state_dict'], 'out.pth')"));
 }
 
 TEST(LoadTensors, PthThatIsNotADictIsRejected) {
-  EXPECT_THAT(load_error(python_files() / "tensor.pth"), HasSubstr("the file holds a Tensor, not a dict of tensors"));
-  EXPECT_THAT(load_error(python_files() / "not_all_tensors.pth"), HasSubstr("entry 'epoch' is a Int, not a tensor"));
+  EXPECT_THAT(load_error(python_files() / "tensor.pth"), HasSubstr("the file holds a tensor, not a dict of tensors"));
+  EXPECT_THAT(load_error(python_files() / "not_all_tensors.pth"), HasSubstr("entry 'epoch' is an int, not a tensor"));
 }
+
+class CorruptTorchSave : public ::testing::Test {
+ protected:
+  void SetUp() override { good_ = piade::test::read_text(python_files() / "ordered.pth"); }
+  std::string error_for(const std::string& bytes) {
+    const fs::path path = dir_ / "bad.pth";
+    write_bytes(path, bytes);
+    std::string message = load_error(path);
+    EXPECT_THAT(message, StartsWith("weights '" + path.string() + "': "));
+    return message;
+  }
+  piade::test::ScratchDir dir_;
+  std::string good_;
+};
+
+TEST_F(CorruptTorchSave, TruncatedArchive) {
+  for (std::size_t size : {good_.size() / 2, good_.size() - 10, std::size_t{4}}) {
+    SCOPED_TRACE(size);
+    EXPECT_THAT(error_for(good_.substr(0, size)),
+                AllOf(HasSubstr("not a readable torch.save zip archive ("),
+                      HasSubstr("the file is truncated or corrupt: download or save it again")));
+  }
+}
+
+// LibTorch's zip reader does not check CRCs (nor does torch.load), so a
+// damaged data.pkl reaches the pickle reader: fc.weight is arange(12) as
+// [3,4], its storage 12 floats, and the pickle ends with BUILD, STOP.
+std::string replaced(std::string bytes, const std::string& from, const std::string& to) {
+  const std::size_t at = bytes.find(from);
+  EXPECT_NE(at, std::string::npos) << "no " << from.size() << "-byte pattern to replace";
+  if (at != std::string::npos) bytes.replace(at, from.size(), to);
+  return bytes;
+}
+
+TEST_F(CorruptTorchSave, ViewBeyondItsStorage) {
+  // sizes (3, 4) -> (4, 4): BININT1 3, BININT1 4, TUPLE2
+  EXPECT_THAT(error_for(replaced(good_, "K\x03K\x04\x86", "K\x04K\x04\x86")),
+              HasSubstr("tensor 'fc.weight' reaches element 15 of its 12-element storage; the file is corrupt"));
+}
+
+TEST_F(CorruptTorchSave, StorageSizeDoesNotMatchItsRecord) {
+  // ('storage', FloatStorage, '0', 'cpu', 12) -> 13 elements
+  EXPECT_THAT(error_for(replaced(good_, "cpuq\x07K\x0c", "cpuq\x07K\x0d")),
+              HasSubstr("'data/0' holds 48 bytes, but 13 Float elements need 52; the file is corrupt"));
+}
+
+TEST_F(CorruptTorchSave, UnknownPickleOpcode) {
+  EXPECT_THAT(error_for(replaced(good_, "b.", "b\xff")),
+              AllOf(HasSubstr("cannot read the pickle in it (pickle opcode 0xff is not one torch.save writes for a "
+                              "state dict at byte "),
+                    HasSubstr("of data.pkl); save a state dict: torch.save(model.state_dict(), 'out.pth')")));
+}
+
+// torchvision's own files, written at test time by Debian's torchvision
+// with random weights: every tensor must match the hand-written
+// safetensors copy bit for bit, with and without `_metadata`.
+void expect_torchvision_files_match(const std::string& model, std::size_t tensors) {
+  const piade::test::ScratchDir dir;
+  const fs::path script = fs::path(PIADE_TEST_SOURCE_DIR) / "tests/sdk/weights/torchvision_files.py";
+  const piade::test::CommandResult reference = piade::test::run_reference_python(script, {model, dir.path().string()});
+  ASSERT_EQ(reference.status, 0) << reference.output;
+  const auto expected = piade::load_tensors((dir / (model + ".safetensors")).string());
+  ASSERT_EQ(expected.size(), tensors);
+  for (const std::string& file : {model + ".pth", model + "_no_metadata.pth"}) {
+    SCOPED_TRACE(file);
+    expect_same_tensors(piade::load_tensors((dir / file).string()), expected);
+  }
+}
+
+TEST(TorchvisionPth, ResNet18) { expect_torchvision_files_match("resnet18", 122); }
+
+TEST(TorchvisionPth, Vgg11) { expect_torchvision_files_match("vgg11", 22); }
 
 TEST(LoadTensors, MissingFile) {
   EXPECT_THAT(load_error("/nonexistent/x.safetensors"),

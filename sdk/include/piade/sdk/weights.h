@@ -3,7 +3,7 @@
 //
 // Example (a backbone with torchvision's parameter names):
 //
-//   auto tensors = piade::load_tensors(path);  // .safetensors or a plain-dict .pth
+//   auto tensors = piade::load_tensors(path);  // .safetensors, or torchvision's own .pth
 //   piade::load_module_weights(*this, tensors, "backbone/resnet18: weights '" + path + "'");
 #pragma once
 
@@ -24,13 +24,18 @@ namespace piade {
 ///    {name: {"dtype", "shape", "data_offsets"}} with an optional
 ///    "__metadata__", then the raw little-endian data. dtypes: F64, F32,
 ///    F16, BF16, I64, I32, I16, I8, U8, BOOL.
-///  - a torch.save zip archive (`.pth`, `.pt`) holding a plain dict of
-///    tensors. LibTorch cannot read the OrderedDict that
-///    `model.state_dict()` returns (torchvision's own files); the error
-///    gives the one-line Python conversion.
+///  - a zip archive that Python's torch.save writes in PyTorch >= 1.6
+///    (`.pth`, `.pt`; torchvision's ImageNet files such as
+///    `resnet18-f37072fd.pth` as downloaded) holding a state dict: a dict
+///    or the collections.OrderedDict of `model.state_dict()` (with or
+///    without its `_metadata`) of name -> tensor, any non-quantized dtype.
+///    Read without Python (LibTorch's zip reader and a small pickle
+///    reader); each tensor comes out contiguous, bit for bit as saved.
 /// Throws std::runtime_error naming the file and what is wrong with it
 /// (missing, truncated, a header length beyond the file, offsets out of
-/// range, a size that does not match dtype and shape, an unknown dtype).
+/// range, a size that does not match dtype and shape, an unknown dtype;
+/// a whole pickled model, a legacy pre-1.6 torch.save file or a TorchScript
+/// archive instead of a state dict, with what to save instead).
 PIADE_SDK_API std::map<std::string, torch::Tensor> load_tensors(const std::string& path);
 
 /// Writes `tensors` as a safetensors file that load_tensors() and Python's

@@ -15,14 +15,16 @@ torch.manual_seed(0)
 # vgg11().features, without building the 120M-parameter classifier.
 model = torch.nn.Module()
 model.features = vgg.make_layers(vgg.cfgs["A"])
-state = dict(model.state_dict())
+ordered = model.state_dict()  # an OrderedDict with _metadata, like torchvision's files
 # Stand-ins for the classifier of a full vgg11 state dict (its 411 MB real
 # shapes would make a slow test): the plugin must ignore such extra keys.
 for i in (0, 3, 6):
-    state["classifier.%d.weight" % i] = torch.randn(4, 4)
-    state["classifier.%d.bias" % i] = torch.randn(4)
+    ordered["classifier.%d.weight" % i] = torch.randn(4, 4)
+    ordered["classifier.%d.bias" % i] = torch.randn(4)
+state = dict(ordered)
 safetensors_io.save(state, os.path.join(out, "vgg11.safetensors"))
 torch.save(state, os.path.join(out, "vgg11_dict.pth"))
+torch.save(ordered, os.path.join(out, "vgg11_ordered.pth"))
 
 head = model.features[:4]
 mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)

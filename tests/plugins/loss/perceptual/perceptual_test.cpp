@@ -73,6 +73,15 @@ TEST(PerceptualLoss, PlainDictPthGivesTheSameLoss) {
                            b->forward(ref("x_rgb"), ref("y_rgb")).per_image));
 }
 
+TEST(PerceptualLoss, TorchvisionOrderedDictPthGivesTheSameLoss) {
+  // torch.save(model.state_dict()), as torchvision's vgg11-8a719046.pth is.
+  auto a = make({{"weights", weights()}});
+  auto b = make({{"weights", weights("vgg11_ordered.pth")}});
+  torch::NoGradGuard no_grad;
+  EXPECT_TRUE(torch::equal(a->forward(ref("x_rgb"), ref("y_rgb")).per_image,
+                           b->forward(ref("x_rgb"), ref("y_rgb")).per_image));
+}
+
 TEST(PerceptualLoss, WeightsChangeTheLoss) {
   auto loaded = make({{"weights", weights()}});
   auto random = make({});

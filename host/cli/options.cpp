@@ -423,8 +423,9 @@ CommandLine parse_options(const std::vector<std::string>& raw_args, const Comman
     for (const po::option& option : from_file.options) {
       const Resolved resolved = resolve_key(option.string_key, spec, options, *config_file + ": ", true);
       if (resolved.kind == Resolved::foreign) continue;
-      if (option.value.empty() || (option.value.size() == 1 && option.value[0].empty() &&
-                                   resolved.kind == Resolved::plugin))
+      // An empty value is a value (`weights =`, as `piade config` prints a
+      // plugin's empty default); the schema judges it.
+      if (option.value.empty())
         throw Error(fmt::format("{}: '{}' needs a value", *config_file, option.string_key));
       file_layer.values.push_back({resolved.key, option.value});
     }

@@ -296,6 +296,14 @@ TEST(CliTest, EveryCommandReadsTheFileConfigPrints) {
   const auto again = run_piade({"config", "--config", file});
   ASSERT_EQ(again.exit_code, 0) << again.err;
   EXPECT_EQ(again.out, printed.out);
+  // The paper's pipeline, whose plugins have empty defaults (`weights =`),
+  // reads back the same.
+  const auto paper = run_piade({"config"});
+  ASSERT_EQ(paper.exit_code, 0) << paper.err;
+  test::write_text(dir / "paper.ini", paper.out);
+  const auto paper_again = run_piade({"config", "--config", (dir / "paper.ini").string()});
+  ASSERT_EQ(paper_again.exit_code, 0) << paper_again.err;
+  EXPECT_EQ(paper_again.out, paper.out);
 
   // A misspelled key is refused by every command, with a suggestion.
   test::write_text(dir / "typo.ini", printed.out.substr(0, printed.out.find("\n[")) + "\nepohcs = 3\n");

@@ -84,12 +84,13 @@ int commands::train(const std::vector<std::string>& args) {
 
   const std::filesystem::path out = command_line.get<std::string>("out");
   const bool resume = command_line.get<bool>("resume");
-  if (resume && std::filesystem::exists(out / "checkpoint.pt") &&
-      finished(read_checkpoint_meta(out / "checkpoint.pt"), settings)) {
-    spdlog::info("{} is a finished run ({}); nothing to do", (out / "checkpoint.pt").string(),
-                 count_of(read_checkpoint_meta(out / "checkpoint.pt")["training"].value("epochs_done", int64_t{0}),
-                          "epoch"));
-    return 0;
+  if (resume && std::filesystem::exists(out / "checkpoint.pt")) {
+    const nlohmann::json saved = read_checkpoint_meta(out / "checkpoint.pt");
+    if (finished(saved, settings)) {
+      spdlog::info("{} is a finished run ({}); nothing to do", (out / "checkpoint.pt").string(),
+                   count_of(saved["training"].value("epochs_done", int64_t{0}), "epoch"));
+      return 0;
+    }
   }
   const std::size_t removed = prepare_out_dir(out, RunKind::train, command_line.get<bool>("overwrite"), resume);
   if (command_line.get<bool>("overwrite") && removed > 0)

@@ -57,7 +57,9 @@ CommandSpec make_spec(const std::string& name) {
                    {"Training", training_options()}};
     spec.plugin_params = true;
   } else if (name == "eval") {
-    spec.usage = "piade eval --checkpoint DIR [--dataset ... (default: the checkpoint's)] --out DIR";
+    spec.usage =
+        "piade eval --checkpoint DIR|MODEL.piade [--dataset ... (default: the checkpoint's)] --out DIR "
+        "[--calibrate f1|balanced|percentile:P]";
     spec.groups = std::vector<KeyGroup>{own(name, eval_own_options),
                    {"General", general_options(kComputeKeys)},
                    {"Data", except(dataset_options(), {"max-train"})},
@@ -66,7 +68,8 @@ CommandSpec make_spec(const std::string& name) {
     spec.checkpoint_defaults = true;
   } else if (name == "score") {
     spec.usage =
-        "piade score --checkpoint DIR (IMAGE_OR_DIR... | --dataset ...) [--out FILE.csv] [--maps DIR [--strips]]";
+        "piade score --checkpoint DIR|MODEL.piade (IMAGE_OR_DIR... | --dataset ...) [--out FILE.csv] [--threshold T] "
+        "[--maps DIR [--strips]]";
     spec.groups = std::vector<KeyGroup>{own(name, score_own_options),
                    {"General", general_options(kComputeKeys)},
                    {"Data", except(dataset_options(), {"max-train"})},
@@ -74,7 +77,7 @@ CommandSpec make_spec(const std::string& name) {
                    {"Evaluation", evaluation_options({"checkpoint"})}};
     spec.checkpoint_defaults = true;
   } else if (name == "export") {
-    spec.usage = "piade export --checkpoint DIR --format safetensors --out FILE";
+    spec.usage = "piade export --checkpoint DIR --format model|safetensors --out FILE";
     spec.groups = std::vector<KeyGroup>{own(name, export_own_options),
                    {"General", general_options(kFileKeys)},
                    {"Evaluation", evaluation_options({"checkpoint"})}};

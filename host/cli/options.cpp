@@ -314,7 +314,8 @@ po::options_description training_options(const std::vector<std::string>& names) 
 po::options_description evaluation_options(const std::vector<std::string>& names) {
   po::options_description options;
   options.add_options()
-      ("checkpoint", po::value<std::string>()->value_name("DIR"), "checkpoint directory or file from `piade train`")
+      ("checkpoint", po::value<std::string>()->value_name("DIR"),
+       "checkpoint directory or file from `piade train`, or a model file from `piade export --format model`")
       ("pictures", po::value<int64_t>()->default_value(8)->value_name("N"),
        "eval: pictures per class (normal, anomalous); 0 = none")
       ("max-fpr", po::value<double>()->default_value(0.3)->value_name("X"),

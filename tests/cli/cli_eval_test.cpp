@@ -102,7 +102,7 @@ TEST_F(CliEvalFashionMnist, WritesMetricsThatScikitLearnAgreesWith) {
 
   const std::vector<std::string> rows = lines(out / "scores.csv");
   ASSERT_EQ(rows.size(), 301u);
-  EXPECT_EQ(rows[0], "id,label,score,mse,ssim,vector");
+  EXPECT_EQ(rows[0], "id,label,score,score_normalized,mse,ssim,vector");
   const nlohmann::json reference = sklearn_metrics(out / "scores.csv");
   EXPECT_NEAR(metrics["image_auroc"].get<double>(), reference["auroc"].get<double>(), 1e-9);
   EXPECT_NEAR(metrics["aupr"].get<double>(), reference["ap"].get<double>(), 1e-9);
@@ -162,13 +162,16 @@ TEST_F(CliEvalFashionMnist, ScoreOnTheDatasetAgreesWithEval) {
   const std::vector<std::string> evaluated = lines(dir_ / "e" / "scores.csv"), scored = lines(dir_ / "s.csv");
   ASSERT_EQ(evaluated.size(), 51u);
   ASSERT_EQ(scored.size(), 51u);
-  EXPECT_EQ(scored[0], "path,score,mse,ssim,vector,anomalous");
+  EXPECT_EQ(scored[0], "path,score,score_normalized,mse,ssim,vector,anomalous");
   for (std::size_t i = 1; i < scored.size(); ++i) {
-    // id,label,score,... against path,score,...: the same image, the same score.
+    // id,label,score,score_normalized,... against path,score,score_normalized,...:
+    // the same image, the same score, normalised around the same threshold.
     const std::size_t id_end = evaluated[i].find(','), label_end = evaluated[i].find(',', id_end + 1);
     const std::string id = evaluated[i].substr(0, id_end);
-    const std::string eval_score = evaluated[i].substr(label_end + 1, evaluated[i].find(',', label_end + 1) - label_end - 1);
-    EXPECT_EQ(scored[i].substr(0, scored[i].find(',', id.size() + 1)), id + "," + eval_score) << i;
+    const std::size_t scores_end = evaluated[i].find(',', evaluated[i].find(',', label_end + 1) + 1);
+    const std::string eval_scores = evaluated[i].substr(label_end + 1, scores_end - label_end - 1);
+    const std::size_t scored_end = scored[i].find(',', scored[i].find(',', id.size() + 1) + 1);
+    EXPECT_EQ(scored[i].substr(0, scored_end), id + "," + eval_scores) << i;
   }
 }
 

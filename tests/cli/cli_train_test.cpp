@@ -123,7 +123,7 @@ TEST_F(CliTrainTest, TrainsOnFashionMnistThenScoresImageFiles) {
   EXPECT_EQ(score.output.find("pretrained"), std::string::npos) << score.output;
   const auto rows = lines(csv);
   ASSERT_EQ(rows.size(), 4u);
-  EXPECT_EQ(rows[0], "path,score,mse,vector,anomalous");
+  EXPECT_EQ(rows[0], "path,score,score_normalized,mse,vector,anomalous");
   for (std::size_t i = 1; i < rows.size(); ++i) {
     EXPECT_NE(rows[i].find("img" + std::to_string(i - 1) + ".png,"), std::string::npos) << rows[i];
     const double value = std::stod(rows[i].substr(rows[i].find(',') + 1));

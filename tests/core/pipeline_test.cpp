@@ -21,6 +21,7 @@
 #include "piade/core/pipeline_config.h"
 #include "piade/core/precision.h"
 #include "piade/core/scoring.h"
+#include "piade/core/sha256.h"
 #include "piade/core/trainer.h"
 
 #include "tests/support/builtin_plugins.h"
@@ -752,6 +753,155 @@ TEST_F(CheckpointLayoutTest, ACheckpointFromBeforeLayoutsNeedsTheExactVersion) {
                          "another version against: it predates layout hashes; retrain to record one)"),
             std::string::npos)
       << message;
+}
+
+// Model files (save_model_file): a checkpoint without the optimizer state
+// behind a SHA-256, read wherever a checkpoint is; any flipped byte is an
+// error naming the file. And update_checkpoint_meta, which rewrites only the
+// configuration of either kind of file.
+class ModelFileTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    torch::set_num_threads(1);
+    torch::manual_seed(5);
+    model_ = PiadeModel(piade::test::builtin_plugins(), config_, kShape);
+    optimizer_ = std::make_unique<torch::optim::Adam>(model_->parameters(), torch::optim::AdamOptions(1e-3));
+    model_->train();
+    train_step(model_, *optimizer_, images(), Precision::fp32);  // the optimizer has state now
+    meta_ = {{"pipeline", pipeline_to_json(config_, model_.get())},
+             {"image", {{"channels", 1}, {"height", 28}, {"width", 28}}},
+             {"score_stats", {{"min", 0.1}, {"max", 0.3}, {"threshold", 0.25}}}};
+  }
+
+  static torch::Tensor images() { return preprocess(synthetic_images(4, 1, 28, 9), Preprocess{28, 1}); }
+
+  // The model's scores of images(): what a restored model must give.
+  static torch::Tensor scores(PiadeModel& model) {
+    torch::NoGradGuard no_grad;
+    model->eval();
+    return model->score(images()).total;
+  }
+
+  static std::string load_error(const fs::path& file) {
+    try {
+      const nlohmann::json meta = read_checkpoint_meta(file);
+      restore_model(piade::test::builtin_plugins(), file, meta, torch::kCPU);
+    } catch (const Error& e) {
+      return e.what();
+    }
+    return "(loaded)";
+  }
+
+  static constexpr ImageShape kShape{1, 28, 28};
+  const PipelineConfig config_ = pipeline({"mse", "ssim"}, "resnet18");
+  test::ScratchDir dir_;
+  PiadeModel model_{nullptr};
+  std::unique_ptr<torch::optim::Adam> optimizer_;
+  nlohmann::json meta_;
+};
+
+TEST_F(ModelFileTest, HoldsTheWeightsAndConfigurationWithoutTheOptimizer) {
+  const fs::path checkpoint = dir_ / "checkpoint.pt", model_file = dir_ / "m.piade";
+  save_checkpoint(checkpoint, model_, optimizer_.get(), meta_);
+  save_model_file(model_file, model_, meta_);
+  EXPECT_TRUE(is_model_file(model_file));
+  EXPECT_FALSE(is_model_file(checkpoint));
+  EXPECT_EQ(checkpoint_file(model_file), model_file);
+  EXPECT_EQ(read_checkpoint_meta(model_file), meta_);
+  EXPECT_LT(fs::file_size(model_file), fs::file_size(checkpoint));
+
+  // The header line names the SHA-256 of everything after it.
+  const std::string bytes = test::read_text(model_file);
+  const std::size_t end = bytes.find('\n');
+  const std::string payload = bytes.substr(end + 1);
+  EXPECT_EQ(bytes.substr(0, end),
+            "piade-model 1 sha256 " + sha256_hex(payload) + " " + std::to_string(payload.size()));
+
+  const torch::Tensor expected = scores(model_);
+  PiadeModel restored = restore_model(piade::test::builtin_plugins(), model_file, meta_, torch::kCPU);
+  EXPECT_TRUE(torch::equal(scores(restored), expected));
+  // Recognised by its header under any name, too.
+  const fs::path renamed = dir_ / "model.bin";
+  fs::copy_file(model_file, renamed);
+  EXPECT_TRUE(is_model_file(renamed));
+  PiadeModel again = restore_model(piade::test::builtin_plugins(), renamed, meta_, torch::kCPU);
+  EXPECT_TRUE(torch::equal(scores(again), expected));
+  // No optimizer state to resume training from.
+  torch::optim::Adam optimizer(restored->parameters(), torch::optim::AdamOptions(1e-3));
+  try {
+    load_checkpoint_state(model_file, restored, &optimizer, torch::kCPU);
+    ADD_FAILURE() << "loaded an optimizer state from a model file";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("holds no optimizer state"), std::string::npos) << e.what();
+  }
+}
+
+TEST_F(ModelFileTest, AFlippedByteAnywhereIsAnErrorNamingTheFile) {
+  const fs::path original = dir_ / "m.piade";
+  save_model_file(original, model_, meta_);
+  const std::string bytes = test::read_text(original);
+  const std::size_t header = bytes.find('\n') + 1;
+  // The magic, the version, the digest, the length, the newline, and the
+  // payload's first, middle and last bytes.
+  for (const std::size_t at : {std::size_t{0}, std::size_t{12}, std::size_t{25}, header - 3, header - 1, header,
+                               header + (bytes.size() - header) / 2, bytes.size() - 1}) {
+    for (const char* name : {"flipped.piade", "flipped.bin"}) {
+      std::string damaged = bytes;
+      damaged[at] = static_cast<char>(damaged[at] ^ 0x04);
+      const fs::path file = dir_ / name;
+      test::write_text(file, damaged);
+      const std::string message = load_error(file);
+      EXPECT_EQ(message.rfind(file.string() + ": ", 0), 0u) << "byte " << at << ": " << message;
+      EXPECT_EQ(message.find('\n'), std::string::npos) << "byte " << at << ": " << message;
+      if (at >= header && std::string(name) == "flipped.piade")
+        EXPECT_NE(message.find("corrupt model file: the SHA-256 of its contents is"), std::string::npos) << message;
+    }
+  }
+  // Truncated.
+  const fs::path cut = dir_ / "cut.piade";
+  test::write_text(cut, bytes.substr(0, bytes.size() - 100));
+  EXPECT_NE(load_error(cut).find("truncated or damaged"), std::string::npos) << load_error(cut);
+  EXPECT_EQ(load_error(original), "(loaded)");
+}
+
+TEST_F(ModelFileTest, UpdatingTheConfigurationKeepsEveryTensorAndTheOptimizerState) {
+  const fs::path checkpoint = dir_ / "checkpoint.pt", model_file = dir_ / "m.piade";
+  save_checkpoint(checkpoint, model_, optimizer_.get(), meta_);
+  save_model_file(model_file, model_, meta_);
+  const torch::Tensor expected = scores(model_);
+  for (const fs::path& file : {checkpoint, model_file}) {
+    const nlohmann::json written =
+        update_checkpoint_meta(file, [](nlohmann::json& meta) { meta["calibration"] = {{"threshold", 0.2}}; });
+    EXPECT_EQ(written["calibration"]["threshold"], 0.2);
+    const nlohmann::json meta = read_checkpoint_meta(file);  // a model file's new checksum holds
+    EXPECT_EQ(meta, written) << file;
+    EXPECT_EQ(checkpoint_threshold(meta), 0.2);
+    EXPECT_EQ(stored_threshold(meta_).method, "training-p99");
+    PiadeModel restored = restore_model(piade::test::builtin_plugins(), file, meta, torch::kCPU);
+    EXPECT_TRUE(torch::equal(scores(restored), expected)) << file;
+  }
+  // The checkpoint still resumes: its optimizer state is the one saved.
+  PiadeModel restored = restore_model(piade::test::builtin_plugins(), checkpoint, meta_, torch::kCPU);
+  torch::optim::Adam optimizer(restored->parameters(), torch::optim::AdamOptions(1e-3));
+  load_checkpoint_state(checkpoint, restored, &optimizer, torch::kCPU);
+  // Adam keys its state by the parameter's TensorImpl address; compare in
+  // parameter order.
+  const auto key = [](const torch::Tensor& p) { return c10::guts::to_string(p.unsafeGetTensorImpl()); };
+  const std::vector<torch::Tensor> saved = model_->parameters(), loaded = restored->parameters();
+  ASSERT_EQ(saved.size(), loaded.size());
+  ASSERT_EQ(optimizer.state().size(), optimizer_->state().size());
+  ASSERT_FALSE(optimizer_->state().empty());
+  for (std::size_t i = 0; i < saved.size(); ++i) {
+    const auto before = optimizer_->state().find(key(saved[i]));
+    const auto after = optimizer.state().find(key(loaded[i]));
+    ASSERT_EQ(before == optimizer_->state().end(), after == optimizer.state().end()) << i;
+    if (before == optimizer_->state().end()) continue;
+    const auto& adam = static_cast<const torch::optim::AdamParamState&>(*before->second);
+    const auto& again = static_cast<const torch::optim::AdamParamState&>(*after->second);
+    EXPECT_EQ(adam.step(), again.step());
+    EXPECT_TRUE(torch::equal(adam.exp_avg(), again.exp_avg())) << i;
+    EXPECT_TRUE(torch::equal(adam.exp_avg_sq(), again.exp_avg_sq())) << i;
+  }
 }
 
 }  // namespace

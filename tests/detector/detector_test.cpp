@@ -170,7 +170,7 @@ class DetectorTest : public ::testing::Test {
 TEST_F(DetectorTest, ScoresEqualPiadeScoreForTheSameFiles) {
   std::string header;
   const auto rows = score_csv(&header);
-  ASSERT_EQ(header, "path,score,mse,ssim,vector,anomalous");
+  ASSERT_EQ(header, "path,score,score_normalized,mse,ssim,vector,anomalous");
   ASSERT_EQ(rows.size(), files_.size());
   piade::Detector detector(run_.string(), options());
   EXPECT_EQ(detector.loss_names(), std::vector<std::string>({"mse", "ssim"}));
@@ -183,13 +183,14 @@ TEST_F(DetectorTest, ScoresEqualPiadeScoreForTheSameFiles) {
     // As a user reads it: cv::imread's default, BGR even for gray files.
     const piade::Detection d = detector.detect(cv::imread(file.string()));
     EXPECT_TRUE(near(d.score, std::stod(row[1]))) << file << ": " << d.score << " vs " << row[1];
+    EXPECT_NEAR(d.score_normalized, std::stod(row[2]), 1e-6) << file;
     ASSERT_EQ(d.terms.size(), 2u);
     EXPECT_EQ(d.terms[0].first, "mse");
     EXPECT_EQ(d.terms[1].first, "ssim");
-    EXPECT_TRUE(near(d.terms[0].second, std::stod(row[2]))) << file;
-    EXPECT_TRUE(near(d.terms[1].second, std::stod(row[3]))) << file;
-    EXPECT_EQ(d.vector, std::stoll(row[4])) << file;
-    EXPECT_EQ(d.anomalous ? "1" : "0", row[5]) << file << " score " << d.score;
+    EXPECT_TRUE(near(d.terms[0].second, std::stod(row[3]))) << file;
+    EXPECT_TRUE(near(d.terms[1].second, std::stod(row[4]))) << file;
+    EXPECT_EQ(d.vector, std::stoll(row[5])) << file;
+    EXPECT_EQ(d.anomalous ? "1" : "0", row[6]) << file << " score " << d.score;
     EXPECT_TRUE(near(d.score, d.terms[0].second + 2 * d.terms[1].second)) << file;
   }
   // cv::IMREAD_UNCHANGED (gray stays gray, BGRA keeps its alpha) scores alike.
@@ -377,7 +378,7 @@ TEST_F(DetectorTest, ScoreMapsWritesOnePicturePerInputOnTheCheckpointsScale) {
   EXPECT_NE(score.err.find("wrote 10 anomaly maps and strips to " + maps.string()), std::string::npos) << score.err;
   EXPECT_NE(score.err.find("the checkpoint's map_stats.max_p99"), std::string::npos) << score.err;
   // The score CSV is unchanged by --maps.
-  EXPECT_EQ(split(read_text(work_ / "scores.csv"), '\n')[0], "path,score,mse,ssim,vector,anomalous");
+  EXPECT_EQ(split(read_text(work_ / "scores.csv"), '\n')[0], "path,score,score_normalized,mse,ssim,vector,anomalous");
 
   // One map and one strip per input; the two shirt.png get their own names.
   const std::vector<std::string> stems = {"fmnist0", "fmnist1", "fmnist2", "fmnist3", "color",

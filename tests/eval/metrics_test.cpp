@@ -18,6 +18,7 @@
 #include <torch/torch.h>
 
 #include "piade/core/error.h"
+#include "piade/eval/calibration.h"
 #include "piade/eval/metrics.h"
 #include "tests/support/files.h"
 #include "tests/support/process.h"
@@ -291,6 +292,64 @@ TEST(ImageMetrics, F1MaxOnAHandCase) {
                                                        {1, 0, 1, 0, 1, 0, 1, 0, 0});
   EXPECT_DOUBLE_EQ(tie.f1_max, 2.0 / 3.0);
   EXPECT_EQ(tie.f1_threshold, 0.4);
+}
+
+// `piade eval --calibrate` on the hand case of MvtecMeasureOnAHandCase:
+// normal 0.1 0.3 0.35 0.7, anomalous 0.2 0.5 0.6 0.8 0.9. F1 and TPR + TNR
+// both peak at 0.5 (score >= 0.5 flagged: TPR 0.8, TNR 0.75); the stored
+// threshold sits just below it, so that piade's `score > threshold` makes
+// the same decisions.
+TEST(Calibration, ChoosesTheMetricsThresholdsAndAPercentileOfTheNormalScores) {
+  const std::vector<double> scores{0.1, 0.3, 0.35, 0.7, 0.2, 0.5, 0.6, 0.8, 0.9};
+  const std::vector<int> labels{0, 0, 0, 0, 1, 1, 1, 1, 1};
+  const piade::ImageMetrics m = piade::image_metrics(scores, labels);
+  for (const char* method : {"f1", "balanced"}) {
+    const piade::Calibration c = piade::calibrate_threshold(piade::parse_threshold_method(method), m, scores, labels);
+    EXPECT_EQ(c.metric_threshold, 0.5) << method;
+    EXPECT_LT(c.threshold, 0.5) << method;
+    EXPECT_EQ(c.threshold, std::nextafter(0.5, 0.0)) << method;
+    EXPECT_DOUBLE_EQ(c.tpr, 0.8) << method;
+    EXPECT_DOUBLE_EQ(c.tnr, 0.75) << method;
+    EXPECT_EQ(c.method.text(), method);
+  }
+  // Nearest rank of the 4 normal scores: P=50 -> rank 2 (0.35), P=100 -> 0.7.
+  piade::Calibration c = piade::calibrate_threshold(piade::parse_threshold_method("percentile:50"), m, scores, labels);
+  EXPECT_EQ(c.threshold, 0.35);
+  EXPECT_DOUBLE_EQ(c.tnr, 0.75);
+  EXPECT_DOUBLE_EQ(c.tpr, 0.8);
+  c = piade::calibrate_threshold(piade::parse_threshold_method("percentile:100"), m, scores, labels);
+  EXPECT_EQ(c.threshold, 0.7);
+  EXPECT_DOUBLE_EQ(c.tnr, 1.0);
+  EXPECT_EQ(c.method.text(), "percentile:100");
+
+  const piade::StoredThreshold previous{0.66, "training-p99", "99th percentile of training-set scores"};
+  const json record = piade::calibration_record(c, "MVTec AD tile", "mvtec", 4, 5, "2026-12-01T10:00:00Z", previous);
+  EXPECT_EQ(record["threshold"], 0.7);
+  EXPECT_EQ(record["method"], "percentile:100");
+  EXPECT_EQ(record["rule"],
+            "percentile 100 of the normal images' scores on MVTec AD tile (4 normal, 5 anomalous images)");
+  EXPECT_EQ(record["previous_threshold"], 0.66);
+  EXPECT_EQ(record["previous_method"], "training-p99");
+  EXPECT_EQ(record["n_normal"], 4);
+  EXPECT_EQ(record["time"], "2026-12-01T10:00:00Z");
+}
+
+TEST(Calibration, MethodsAreReadOnceWithTheChoicesInErrors) {
+  EXPECT_EQ(piade::parse_threshold_method("balanced").kind, piade::ThresholdMethod::balanced);
+  EXPECT_EQ(piade::parse_threshold_method("percentile:99.5").percent, 99.5);
+  EXPECT_EQ(piade::parse_threshold_method("percentile:99.5").text(), "percentile:99.5");
+  auto error = [](const std::string& text) {
+    try {
+      piade::parse_threshold_method(text);
+    } catch (const piade::Error& e) {
+      return std::string(e.what());
+    }
+    return std::string("(accepted)");
+  };
+  EXPECT_EQ(error("f2"), "'f2' is not a calibration method; use f1, balanced or percentile:P (0 < P <= 100), did "
+                         "you mean 'f1'?");
+  for (const char* bad : {"percentile:0", "percentile:101", "percentile:", "percentile:9x"})
+    EXPECT_NE(error(bad).find("the percentile must be a number in (0, 100]"), std::string::npos) << bad;
 }
 
 TEST(ImageMetrics, MonotoneTransformsAndOrderLeaveTheRankMeasuresUnchanged) {

@@ -2,9 +2,13 @@
 // writes what a user needs to trust the numbers: metrics.json (image AUROC,
 // AUPR, the paper's best TPR/TNR, F1-max, counts, and with masks pixel AUROC
 // and PRO), scores.csv, the ROC and PR curves (CSV, and the ROC as SVG), and
-// input | reconstruction | overlay strips for a sample of test images.
+// input | reconstruction | overlay strips for a sample of test images. With
+// --calibrate it also chooses the checkpoint's decision threshold on these
+// scores and writes it into the checkpoint.
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
+#include <optional>
 #include <random>
 #include <sstream>
 
@@ -19,6 +23,7 @@
 #include "cli/data_options.h"
 #include "cli/logging.h"
 #include "cli/run_dir.h"
+#include "piade/eval/calibration.h"
 #include "piade/eval/metrics.h"
 #include "piade/eval/pictures.h"
 #include "piade/core/scoring.h"
@@ -73,7 +78,11 @@ po::options_description eval_own_options(const std::string& prefix) {
       ((prefix + "out").c_str(), po::value<std::string>()->value_name("DIR"),
        "output directory: metrics.json, scores.csv, roc.csv, pr.csv, roc.svg, pictures/ (required)")
       ((prefix + "overwrite").c_str(), po::value<bool>()->default_value(false)->implicit_value(true),
-       "replace an earlier evaluation in --out (its files are removed first)");
+       "replace an earlier evaluation in --out (its files are removed first)")
+      ((prefix + "calibrate").c_str(), po::value<std::string>()->value_name("METHOD"),
+       "choose the decision threshold on this evaluation and write it into the checkpoint: f1 (the F1-max "
+       "threshold), balanced (maximising TPR + TNR) or percentile:P (the P-th percentile of the normal test "
+       "images' scores)");
   return options;
 }
 
@@ -92,6 +101,14 @@ int commands::eval(const std::vector<std::string>& args) {
   if (settings.batch_size < 1) throw Error("--batch-size: must be at least 1");
   if (settings.pictures < 0) throw Error("--pictures: must not be negative");
   if (!(settings.max_fpr > 0 && settings.max_fpr <= 1)) throw Error("--max-fpr: must be in (0, 1]");
+  std::optional<ThresholdMethod> calibrate;
+  if (command_line.values.count("calibrate")) {
+    try {
+      calibrate = parse_threshold_method(command_line.get<std::string>("calibrate"));
+    } catch (const Error& e) {
+      throw Error(fmt::format("--calibrate: {}", e.what()));
+    }
+  }
   apply_threads(command_line);
   const torch::Device device = parse_device(command_line.get<std::string>("device"));
   const Precision precision = parse_precision(command_line.get<std::string>("amp"));
@@ -180,19 +197,33 @@ int commands::eval(const std::vector<std::string>& args) {
       {"dataset", command_line.get<std::string>("dataset")},
       {"description", data.description},
   };
-  if (meta.contains("score_stats")) {
-    // The decision a deployed model makes: the threshold stored at training.
-    const double threshold = meta["score_stats"]["threshold"].get<double>();
-    int64_t tp = 0, tn = 0;
-    for (std::size_t i = 0; i < labels.size(); ++i) {
-      const bool flagged = score_values[i] > threshold;
-      tp += labels[i] == 1 && flagged;
-      tn += labels[i] == 0 && !flagged;
-    }
-    metrics["stored_threshold"] = threshold;
-    metrics["stored_threshold_tpr"] = static_cast<double>(tp) / static_cast<double>(image.n_anomalous);
-    metrics["stored_threshold_tnr"] = static_cast<double>(tn) / static_cast<double>(image.n_normal);
+  // The decision a deployed model makes: the checkpoint's threshold, or the
+  // one --calibrate chooses here (written into the checkpoint just before
+  // metrics.json, so that a failed evaluation leaves the checkpoint as it was).
+  const StoredThreshold previous = stored_threshold(meta);
+  StoredThreshold threshold = previous;
+  std::optional<Calibration> chosen;
+  nlohmann::json calibration;
+  if (calibrate) {
+    chosen = calibrate_threshold(*calibrate, image, score_values, labels);
+    calibration = calibration_record(*chosen, data.description, command_line.get<std::string>("dataset"),
+                                     image.n_normal, image.n_anomalous, utc_time_now(), previous);
+    metrics["calibration"] = calibration;
+    threshold = {chosen->threshold, calibrate->text(), calibration["rule"].get<std::string>()};
   }
+  const ScoreNormalization normalization = score_normalization(meta.value("score_stats", nlohmann::json()),
+                                                               threshold.value);
+  if (!normalization.note.empty()) warn(fmt::format("{}: {}", file.string(), normalization.note));
+  if (!std::isnan(threshold.value)) {
+    const auto [tpr, tnr] = decision_rates(score_values, labels, threshold.value);
+    metrics["stored_threshold"] = threshold.value;
+    metrics["stored_threshold_method"] = threshold.method;
+    metrics["stored_threshold_rule"] = threshold.rule;
+    metrics["stored_threshold_tpr"] = tpr;
+    metrics["stored_threshold_tnr"] = tnr;
+  }
+  // score_normalized in scores.csv: the threshold maps to 0.5.
+  metrics["normalization"] = normalization.to_json();
   if (with_masks) {
     const torch::Tensor all_maps = torch::cat(maps);
     const torch::Tensor masks = test.masks.squeeze(1);
@@ -207,12 +238,14 @@ int commands::eval(const std::vector<std::string>& args) {
   }
 
   std::ostringstream csv;
-  csv << "id,label,score";
+  csv << "id,label,score,score_normalized";
   for (const std::string& name : model->loss_names()) csv << "," << name;
   csv << ",vector\n";
   for (int64_t i = 0; i < test.size(); ++i) {
+    const double normalized = normalize_score(score_values[std::size_t(i)], normalization);
     csv << csv_field(test.ids[std::size_t(i)]) << "," << labels[std::size_t(i)] << ","
-        << fmt::format("{:.8g}", score_values[std::size_t(i)]);
+        << fmt::format("{:.8g}", score_values[std::size_t(i)]) << ","
+        << (std::isnan(normalized) ? "" : fmt::format("{:.8g}", normalized));
     for (const torch::Tensor& term : scores.terms) csv << "," << fmt::format("{:.8g}", term[i].item<double>());
     csv << "," << scores.vector_index[i].item<int64_t>() << "\n";
   }
@@ -220,6 +253,7 @@ int commands::eval(const std::vector<std::string>& args) {
   write_file_atomic(out / "roc.csv", curve_csv(image.roc, "fpr", "tpr"));
   write_file_atomic(out / "pr.csv", curve_csv(image.pr, "recall", "precision"));
   write_file_atomic(out / "roc.svg", roc_svg(image.roc.x, image.roc.y, image.auroc, data.description));
+  if (chosen) update_checkpoint_meta(file, [&](nlohmann::json& stored) { stored["calibration"] = calibration; });
   // Written last: its presence says the evaluation finished.
   write_file_atomic(out / "metrics.json", metrics.dump(2) + "\n");
 
@@ -231,6 +265,10 @@ int commands::eval(const std::vector<std::string>& args) {
              metric_text(image.auroc), metric_text(image.aupr), metric_text(image.best_tpr),
              metric_text(image.best_tnr), metric_text(image.f1_max), pixel_text, image.n_normal,
              image.n_anomalous);
+  if (chosen)
+    fmt::print("threshold {:.8g} ({}; was {:.8g}, {}) written to {}: TPR {}, TNR {} on these images\n",
+               chosen->threshold, threshold.method, previous.value, previous.method.empty() ? "none" : previous.method,
+               file.string(), metric_text(chosen->tpr), metric_text(chosen->tnr));
   fmt::print("metrics: {}\n", (out / "metrics.json").string());
   fmt::print("pictures: {} ({} strips, ROC curve {})\n", (out / "pictures").string(), pictures.size(),
              (out / "roc.svg").string());

@@ -1,9 +1,11 @@
-// `piade score`: rebuilds the pipeline from a checkpoint alone and writes one
-// CSV row per image (score, each loss term, decoded vector, decision), and
-// with --maps a colour picture of each image's anomaly map.
+// `piade score`: rebuilds the pipeline from a checkpoint (or model file)
+// alone and writes one CSV row per image (score, score normalised to [0, 1],
+// each loss term, decoded vector, decision), and with --maps a colour
+// picture of each image's anomaly map.
 #include <cmath>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <set>
 #include <sstream>
 
@@ -136,7 +138,10 @@ po::options_description score_own_options(const std::string& prefix) {
        "with --maps, also DIR/<stem>_strip.png: input | reconstruction | overlay")
       ((prefix + "map-max").c_str(), po::value<double>()->value_name("X"),
        "top of the colour scale (default: the checkpoint's map_stats.max_p99, the 99th percentile of the "
-       "training images' largest map values; for older checkpoints the largest value among the images scored)");
+       "training images' largest map values; for older checkpoints the largest value among the images scored)")
+      ((prefix + "threshold").c_str(), po::value<double>()->value_name("T"),
+       "decision threshold for this run: score > T is anomalous, and T is 0.5 in score_normalized (default: the "
+       "checkpoint's, calibrated by `piade eval --calibrate` or the 99th percentile of the training scores)");
   return options;
 }
 
@@ -160,6 +165,13 @@ int commands::score(const std::vector<std::string>& args) {
     map_max = command_line.get<double>("map-max");
     if (!(*map_max > 0) || !std::isfinite(*map_max))
       throw Error(fmt::format("--map-max: must be a positive number, got {}", *map_max));
+  }
+
+  std::optional<double> threshold_given;
+  if (command_line.values.count("threshold")) {
+    threshold_given = command_line.get<double>("threshold");
+    if (!std::isfinite(*threshold_given))
+      throw Error(fmt::format("--threshold: must be a finite number, got {}", *threshold_given));
   }
 
   const fs::path file = checkpoint_file(command_line.get<std::string>("checkpoint"));
@@ -207,15 +219,20 @@ int commands::score(const std::vector<std::string>& args) {
         progress.update(first + batch.total.size(0));
       });
   progress.finish();
-  const double threshold = checkpoint_threshold(meta);
+  const double threshold = threshold_given.value_or(checkpoint_threshold(meta));
+  if (threshold_given) spdlog::info("decision threshold {:.8g} (--threshold, for this run)", threshold);
+  const ScoreNormalization normalization = score_normalization(meta.value("score_stats", nlohmann::json()), threshold);
+  if (!normalization.note.empty()) warn(fmt::format("{}: {}", file.string(), normalization.note));
 
   std::ostringstream csv;
-  csv << "path,score";
+  csv << "path,score,score_normalized";
   for (const std::string& name : model->loss_names()) csv << "," << name;
   csv << ",vector,anomalous\n";
   for (int64_t i = 0; i < images.size(); ++i) {
     const double total = scores.total[i].item<double>();
-    csv << csv_field(images.ids[static_cast<std::size_t>(i)]) << "," << fmt::format("{:.8g}", total);
+    const double normalized = normalize_score(total, normalization);
+    csv << csv_field(images.ids[static_cast<std::size_t>(i)]) << "," << fmt::format("{:.8g}", total) << ","
+        << (std::isnan(normalized) ? "" : fmt::format("{:.8g}", normalized));
     for (const torch::Tensor& term : scores.terms) csv << "," << fmt::format("{:.8g}", term[i].item<double>());
     csv << "," << scores.vector_index[i].item<int64_t>() << "," << (std::isnan(threshold) ? "" : total > threshold ? "1" : "0")
         << "\n";

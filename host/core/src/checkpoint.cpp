@@ -2,11 +2,16 @@
 
 #include <algorithm>
 #include <cmath>
+#include <fstream>
+#include <sstream>
 
 #include <fmt/format.h>
+#include <torch/csrc/jit/api/module.h>
+#include <torch/csrc/jit/serialization/import.h>
 #include <torch/serialize.h>
 
 #include "piade/core/file_io.h"
+#include "piade/core/sha256.h"
 #include "piade/core/stable_hash.h"
 #include "piade/sdk/weights.h"
 
@@ -16,6 +21,82 @@ namespace {
 constexpr const char* kFileName = "checkpoint.pt";
 constexpr const char* kMetaKey = "piade_meta";
 constexpr const char* kOptimizerKey = "optimizer";
+// The model file's header line: "piade-model 1 sha256 <hex> <bytes>\n".
+constexpr const char* kModelMagic = "piade-model";
+constexpr const char* kModelFormatVersion = "1";
+constexpr std::size_t kMaxHeader = 128;
+
+// The first line of an exception's message (LibTorch's carry a backtrace).
+std::string first_line(const std::exception& e) {
+  const std::string what = e.what();
+  return what.substr(0, what.find('\n'));
+}
+
+std::string model_header(const std::string& payload) {
+  return fmt::format("{} {} sha256 {} {}\n", kModelMagic, kModelFormatVersion, sha256_hex(payload), payload.size());
+}
+
+std::string read_whole_file(const fs::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  if (!in) throw Error(fmt::format("{}: cannot read", file.string()));
+  std::ostringstream bytes;
+  bytes << in.rdbuf();
+  if (in.bad()) throw Error(fmt::format("{}: cannot read", file.string()));
+  return std::move(bytes).str();
+}
+
+// The payload of a model file, after checking its header, its length and
+// its checksum. Throws piade::Error naming the file.
+std::string read_model_payload(const fs::path& file) {
+  std::string bytes = read_whole_file(file);
+  const std::string name = file.string();
+  if (bytes.compare(0, std::string(kModelMagic).size() + 1, std::string(kModelMagic) + " ") != 0)
+    throw Error(fmt::format("{}: not a piade model file (it does not start with '{}'); give a file `piade export "
+                            "--format model` wrote, or a checkpoint",
+                            name, kModelMagic));
+  const std::size_t end = bytes.find('\n');
+  if (end == std::string::npos || end > kMaxHeader)
+    throw Error(fmt::format("{}: corrupt model file: its header line is damaged; export it again", name));
+  std::istringstream header(bytes.substr(0, end));
+  std::string magic, version, algorithm, digest, size_text, extra;
+  header >> magic >> version >> algorithm >> digest >> size_text;
+  if (version != kModelFormatVersion && !version.empty() &&
+      std::all_of(version.begin(), version.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); }))
+    throw Error(fmt::format("{}: model file format version {} is not supported; this piade reads version {}", name,
+                            version, kModelFormatVersion));
+  const bool hex = digest.size() == 64 && std::all_of(digest.begin(), digest.end(), [](char c) {
+                     return std::isdigit(static_cast<unsigned char>(c)) || (c >= 'a' && c <= 'f');
+                   });
+  const bool digits = !size_text.empty() && size_text.size() < 20 &&
+                      std::all_of(size_text.begin(), size_text.end(),
+                                  [](char c) { return std::isdigit(static_cast<unsigned char>(c)); });
+  // The header is exactly what model_header() writes, byte for byte.
+  if (version != kModelFormatVersion || algorithm != "sha256" || !hex || !digits || (header >> extra) ||
+      bytes.compare(0, end + 1, fmt::format("{} {} sha256 {} {}\n", magic, version, digest, size_text)) != 0)
+    throw Error(fmt::format("{}: corrupt model file: its header line is damaged; export it again", name));
+  const uint64_t size = std::stoull(size_text);
+  if (size != bytes.size() - end - 1)
+    throw Error(fmt::format("{}: corrupt model file: its header records {} bytes after it, the file holds {} "
+                            "(truncated or damaged); export it again",
+                            name, size, bytes.size() - end - 1));
+  bytes.erase(0, end + 1);
+  const std::string actual = sha256_hex(bytes);
+  if (actual != digest)
+    throw Error(fmt::format("{}: corrupt model file: the SHA-256 of its contents is {}, its header records {} "
+                            "(the file changed after it was written); export it again",
+                            name, actual, digest));
+  return bytes;
+}
+
+// Opens a checkpoint or a model file as a LibTorch archive.
+void load_archive(const fs::path& file, torch::serialize::InputArchive& archive, const torch::Device& device) {
+  if (is_model_file(file)) {
+    const std::string payload = read_model_payload(file);
+    archive.load_from(payload.data(), payload.size(), device);
+  } else {
+    archive.load_from(file.string(), device);
+  }
+}
 
 // The major number of a "MAJOR.MINOR.PATCH" version ("" when there is none).
 std::string major_of(const std::string& version) { return version.substr(0, version.find('.')); }
@@ -156,6 +237,14 @@ PartConfig part_from_json(const PluginRegistry& registry, Kind kind, const nlohm
 
 }  // namespace
 
+bool is_model_file(const fs::path& file) {
+  if (file.extension() == kModelFileExtension) return true;
+  std::ifstream in(file, std::ios::binary);
+  std::string start(std::string(kModelMagic).size() + 1, '\0');
+  in.read(start.data(), static_cast<std::streamsize>(start.size()));
+  return in && start == std::string(kModelMagic) + " ";
+}
+
 fs::path checkpoint_file(const fs::path& path) {
   std::error_code ec;
   if (fs::is_directory(path, ec)) {
@@ -234,11 +323,29 @@ Preprocess checkpoint_preprocess(const nlohmann::json& meta) {
   return settings;
 }
 
-double checkpoint_threshold(const nlohmann::json& meta) {
-  const auto stats = meta.find("score_stats");
-  if (stats == meta.end() || !stats->contains("threshold")) return std::nan("");
-  return stats->at("threshold").get<double>();
+StoredThreshold stored_threshold(const nlohmann::json& meta) {
+  StoredThreshold stored;
+  stored.value = std::nan("");
+  try {
+    if (const auto calibration = meta.find("calibration");
+        calibration != meta.end() && calibration->contains("threshold")) {
+      stored.value = calibration->at("threshold").get<double>();
+      stored.method = calibration->value("method", std::string("calibrated"));
+      stored.rule = calibration->value("rule", stored.method);
+      return stored;
+    }
+    const auto stats = meta.find("score_stats");
+    if (stats == meta.end() || !stats->contains("threshold")) return stored;
+    stored.value = stats->at("threshold").get<double>();
+    stored.method = "training-p99";
+    stored.rule = stats->value("threshold_rule", std::string("99th percentile of training-set scores"));
+  } catch (const nlohmann::json::exception& e) {
+    throw Error(fmt::format("checkpoint: malformed threshold entry ({})", e.what()));
+  }
+  return stored;
 }
+
+double checkpoint_threshold(const nlohmann::json& meta) { return stored_threshold(meta).value; }
 
 void save_checkpoint(const fs::path& file, PiadeModel& model, torch::optim::Optimizer* optimizer,
                      const nlohmann::json& meta) {
@@ -263,25 +370,85 @@ void save_checkpoint(const fs::path& file, PiadeModel& model, torch::optim::Opti
   if (ec) throw Error(fmt::format("{}: cannot replace ({})", file.string(), ec.message()));
 }
 
+void save_model_file(const fs::path& file, PiadeModel& model, const nlohmann::json& meta) {
+  torch::serialize::OutputArchive archive;
+  model->save(archive);
+  archive.write(kMetaKey, c10::IValue(meta.dump()));
+  std::ostringstream payload;
+  try {
+    archive.save_to(payload);
+  } catch (const std::exception& e) {
+    throw Error(fmt::format("{}: cannot write the model file ({})", file.string(), first_line(e)));
+  }
+  write_file_atomic(file, model_header(payload.str()) + payload.str());
+}
+
 nlohmann::json read_checkpoint_meta(const fs::path& file) {
+  const bool model_file = is_model_file(file);
   torch::serialize::InputArchive archive;
   c10::IValue meta;
   try {
-    archive.load_from(file.string(), torch::Device(torch::kCPU));
+    load_archive(file, archive, torch::Device(torch::kCPU));
     if (!archive.try_read(kMetaKey, meta) || !meta.isString())
       throw Error("no piade configuration inside");
     return nlohmann::json::parse(meta.toStringRef());
+  } catch (const Error& e) {
+    // read_model_payload's errors name the file already.
+    if (model_file && std::string(e.what()).rfind(file.string() + ": ", 0) == 0) throw;
+    throw Error(fmt::format("{}: not a readable piade {} ({})", file.string(), model_file ? "model file" : "checkpoint",
+                            first_line(e)));
   } catch (const std::exception& e) {
-    throw Error(fmt::format("{}: not a readable piade checkpoint ({})", file.string(),
-                            std::string(e.what()).substr(0, std::string(e.what()).find('\n'))));
+    throw Error(fmt::format("{}: not a readable piade {} ({})", file.string(), model_file ? "model file" : "checkpoint",
+                            first_line(e)));
   }
+}
+
+nlohmann::json update_checkpoint_meta(const fs::path& file, const std::function<void(nlohmann::json&)>& update) {
+  nlohmann::json meta = read_checkpoint_meta(file);
+  update(meta);
+  // The archive as a TorchScript module (what InputArchive reads and
+  // OutputArchive writes): every attribute, parameter, buffer and nested
+  // archive (the optimizer's state) is kept as it is; only the
+  // configuration's string changes.
+  try {
+    if (is_model_file(file)) {
+      std::istringstream in(read_model_payload(file));
+      torch::jit::Module module = torch::jit::load(in, torch::Device(torch::kCPU));
+      module.setattr(kMetaKey, c10::IValue(meta.dump()));
+      std::ostringstream payload;
+      module.save(payload);
+      write_file_atomic(file, model_header(payload.str()) + payload.str());
+      return meta;
+    }
+    torch::jit::Module module = torch::jit::load(file.string(), torch::Device(torch::kCPU));
+    module.setattr(kMetaKey, c10::IValue(meta.dump()));
+    const fs::path temporary = temporary_beside(file);
+    try {
+      module.save(temporary.string());
+    } catch (...) {
+      std::error_code ec;
+      fs::remove(temporary, ec);
+      throw;
+    }
+    std::error_code ec;
+    fs::rename(temporary, file, ec);
+    if (ec) {
+      fs::remove(temporary, ec);
+      throw Error(fmt::format("cannot replace it ({})", ec.message()));
+    }
+  } catch (const std::exception& e) {
+    const std::string what = first_line(e);
+    if (what.rfind(file.string() + ": ", 0) == 0) throw Error(what);
+    throw Error(fmt::format("{}: cannot update the configuration ({})", file.string(), what));
+  }
+  return meta;
 }
 
 void load_checkpoint_state(const fs::path& file, PiadeModel& model,
                            torch::optim::Optimizer* optimizer, const torch::Device& device) {
   try {
     torch::serialize::InputArchive archive;
-    archive.load_from(file.string(), device);
+    load_archive(file, archive, device);
     model->load(archive);
     if (optimizer != nullptr) {
       torch::serialize::InputArchive optimizer_archive;
@@ -290,8 +457,9 @@ void load_checkpoint_state(const fs::path& file, PiadeModel& model,
       optimizer->load(optimizer_archive);
     }
   } catch (const std::exception& e) {
-    throw Error(fmt::format("{}: cannot load the checkpoint's weights ({})", file.string(),
-                            std::string(e.what()).substr(0, std::string(e.what()).find('\n'))));
+    const std::string what = first_line(e);
+    if (what.rfind(file.string() + ": ", 0) == 0) throw Error(what);  // a model file's own errors
+    throw Error(fmt::format("{}: cannot load the checkpoint's weights ({})", file.string(), what));
   }
 }
 

@@ -1,6 +1,11 @@
 #include "piade/core/scoring.h"
 
 #include <algorithm>
+#include <cmath>
+
+#include <fmt/format.h>
+
+#include "piade/core/error.h"
 
 namespace piade {
 namespace {
@@ -28,6 +33,53 @@ nlohmann::json score_statistics(const torch::Tensor& scores) {
           {"max", sorted[-1].item<double>()},
           {"threshold", quantile(0.99)},
           {"threshold_rule", "99th percentile of training-set scores"}};
+}
+
+double score_percentile(std::vector<double> scores, double percent) {
+  if (scores.empty()) throw Error("percentile: no scores");
+  if (!(percent > 0 && percent <= 100)) throw Error(fmt::format("percentile: must be in (0, 100], got {}", percent));
+  std::sort(scores.begin(), scores.end());
+  const double q = percent / 100;
+  const auto rank = static_cast<std::size_t>(q * double(scores.size() - 1) + 0.5);
+  const std::size_t i = std::min(scores.size() - 1, rank);
+  return scores[i];
+}
+
+nlohmann::json ScoreNormalization::to_json() const {
+  return {{"threshold", std::isnan(threshold) ? nlohmann::json() : nlohmann::json(threshold)},
+          {"min", min},
+          {"max", max},
+          {"range", range},
+          {"formula", "clip((score - threshold) / (max - min) + 0.5, 0, 1)"}};
+}
+
+ScoreNormalization score_normalization(const nlohmann::json& score_stats, double threshold) {
+  ScoreNormalization normalization;
+  normalization.threshold = threshold;
+  const bool recorded = score_stats.is_object() && score_stats.contains("min") && score_stats.contains("max") &&
+                        score_stats["min"].is_number() && score_stats["max"].is_number();
+  if (recorded) {
+    normalization.min = score_stats["min"].get<double>();
+    normalization.max = score_stats["max"].get<double>();
+    normalization.range = "training scores";
+    if (normalization.max > normalization.min) return normalization;
+  }
+  normalization.min = 0;
+  normalization.max = std::isnan(threshold) ? 0 : 2 * std::abs(threshold);
+  normalization.range = "0 to twice the threshold";
+  if (std::isnan(threshold)) return normalization;  // nothing is normalised: no note
+  normalization.note = fmt::format(
+      "score_normalized: {}; using 0 to twice the threshold as the score range",
+      recorded ? "the training scores are all equal (max = min)"
+               : "the checkpoint records no training-score range (score_stats.min/max)");
+  if (!(normalization.max > 0)) normalization.max = 1;  // a threshold of 0: scores are then 0 or anomalous
+  return normalization;
+}
+
+double normalize_score(double raw, const ScoreNormalization& normalization) {
+  if (std::isnan(raw) || std::isnan(normalization.threshold)) return std::nan("");
+  const double value = (raw - normalization.threshold) / (normalization.max - normalization.min) + 0.5;
+  return std::clamp(value, 0.0, 1.0);
 }
 
 nlohmann::json map_statistics(const torch::Tensor& image_maxima) {

@@ -22,6 +22,7 @@
 #include "piade/eval/pictures.h"
 #include "piade/core/scoring.h"
 #include "piade/core/trainer.h"
+#include "piade/sdk/log.h"
 
 namespace piade {
 namespace {
@@ -43,14 +44,15 @@ auto guarded(Body&& body) -> decltype(body()) {
   }
 }
 
-// The checkpoint file `path` names, with messages for a library user (the
-// command line's speak of --checkpoint).
+// The checkpoint or model file `path` names, with messages for a library
+// user (the command line's speak of --checkpoint).
 fs::path find_checkpoint(const fs::path& path) {
   std::error_code ec;
   if (path.empty()) throw DetectorError(fmt::format("{}: no checkpoint given", kContext));
   if (!fs::exists(path, ec))
-    throw DetectorError(fmt::format("{}: checkpoint '{}' does not exist; give the directory `piade train "
-                                    "--out` wrote, or its checkpoint.pt",
+    throw DetectorError(fmt::format("{}: checkpoint '{}' does not exist; give a model file (`piade export "
+                                    "--format model`), the directory `piade train --out` wrote, or its "
+                                    "checkpoint.pt",
                                     kContext, path.string()));
   if (fs::is_directory(path, ec) && !fs::exists(path / "checkpoint.pt", ec))
     throw DetectorError(fmt::format("{}: checkpoint directory '{}' holds no checkpoint.pt; give the "
@@ -85,6 +87,9 @@ struct Detector::Impl {
   int64_t batch_size = 32;
   bool reconstructions = false;
   std::atomic<double> threshold{std::nan("")};  // set_threshold() may race detect()
+  std::string threshold_method;                 // guarded by `method_mutex`
+  mutable std::mutex method_mutex;
+  nlohmann::json score_stats;                   // the normalisation's min and max
   std::optional<double> map_max;
   std::mutex mutex;  // one forward pass at a time
 };
@@ -115,7 +120,12 @@ Detector::Detector(const std::string& checkpoint, DetectorOptions options) : imp
     impl.decode.channels = impl.preprocess.channels;
     impl.decode.image_size = impl.preprocess.image_size;
     impl.decode.resize = impl.preprocess.resize;
-    impl.threshold = checkpoint_threshold(meta);
+    const StoredThreshold stored = stored_threshold(meta);
+    impl.threshold = options.threshold.value_or(stored.value);
+    impl.threshold_method = options.threshold ? "option" : stored.method;
+    impl.score_stats = meta.value("score_stats", nlohmann::json());
+    const std::string note = score_normalization(impl.score_stats, impl.threshold).note;
+    if (!note.empty()) warn_once(fmt::format("{}: {}", file.string(), note));
     impl.map_max = checkpoint_map_max(meta);
   });
   impl.file = file.string();
@@ -161,11 +171,13 @@ std::vector<Detection> Detector::detect(const std::vector<cv::Mat>& images) {
             if (reconstructions.defined()) detection.reconstruction = tensor_to_image(reconstructions[j]);
           }
         });
+    const double threshold = impl.threshold;  // one threshold for the whole call
+    const ScoreNormalization normalization = score_normalization(impl.score_stats, threshold);
     for (std::size_t i = 0; i < images.size(); ++i) {
       Detection& detection = detections[i];
       const auto n = static_cast<int64_t>(i);
       detection.score = scores.total[n].item<double>();
-      const double threshold = impl.threshold;
+      detection.score_normalized = normalize_score(detection.score, normalization);
       detection.anomalous = !std::isnan(threshold) && detection.score > threshold;
       for (std::size_t t = 0; t < names.size(); ++t)
         detection.terms.emplace_back(names[t], scores.terms[t][n].item<double>());
@@ -176,7 +188,15 @@ std::vector<Detection> Detector::detect(const std::vector<cv::Mat>& images) {
 }
 
 double Detector::threshold() const { return impl_->threshold; }
-void Detector::set_threshold(double threshold) { impl_->threshold = threshold; }
+void Detector::set_threshold(double threshold) {
+  const std::lock_guard<std::mutex> lock(impl_->method_mutex);
+  impl_->threshold = threshold;
+  impl_->threshold_method = "set_threshold";
+}
+std::string Detector::threshold_method() const {
+  const std::lock_guard<std::mutex> lock(impl_->method_mutex);
+  return impl_->threshold_method;
+}
 int64_t Detector::image_channels() const { return impl_->model->image_shape().channels; }
 int64_t Detector::image_height() const { return impl_->model->image_shape().height; }
 int64_t Detector::image_width() const { return impl_->model->image_shape().width; }

@@ -1,11 +1,13 @@
 // piade::Detector: a trained piade model inside your own program (an
 // inspection station, a service), without the command line. Load a
-// checkpoint written by `piade train`, hand it pictures as cv::imread gives
-// them, get a score, a decision and a per-pixel anomaly map:
+// checkpoint written by `piade train` or a model file written by `piade
+// export --format model`, hand it pictures as cv::imread gives them, get a
+// score (raw and normalised to [0, 1]), a decision and a per-pixel anomaly
+// map:
 //
 //   #include <piade/detector.h>
 //
-//   piade::Detector detector("runs/fmnist0");            // directory or checkpoint.pt
+//   piade::Detector detector("fmnist0.piade");           // model file, run directory or checkpoint.pt
 //   piade::Detection d = detector.detect(cv::imread("part.png"));
 //   if (d.anomalous) cv::imwrite("part_overlay.png", detector.overlay(cv::imread("part.png"), d));
 //
@@ -14,13 +16,15 @@
 //
 // A picture is scored exactly as `piade score` scores the same file: the
 // same conversion to the network's channels and size (the checkpoint's
-// preprocessing), the same model, the same threshold. This header needs only
+// preprocessing), the same model, the same threshold (the one `piade eval
+// --calibrate` chose, or training's 99th percentile). This header needs only
 // the standard library, OpenCV's core and LibTorch's c10 (for c10::Device,
 // which is torch::Device); everything else stays inside the library.
 #pragma once
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -38,9 +42,10 @@
 namespace piade {
 
 /// Every error the Detector reports: a missing or unreadable checkpoint, a
-/// plugin the checkpoint needs that is missing or of another version, an
-/// unusable device, or a picture that is empty or of another type. what()
-/// is one line naming the file, option or picture at fault.
+/// model file whose checksum does not match (a damaged file), a plugin the
+/// checkpoint needs that is missing or of another version, an unusable
+/// device, or a picture that is empty or of another type. what() is one
+/// line naming the file, option or picture at fault.
 class PIADE_DETECTOR_API DetectorError : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
@@ -63,6 +68,9 @@ struct DetectorOptions {
   /// Also return the network's reconstruction of each picture
   /// (Detection::reconstruction).
   bool reconstructions = false;
+  /// The decision threshold for this Detector instead of the checkpoint's
+  /// (as `piade score --threshold`); set_threshold() changes it later.
+  std::optional<double> threshold;
 };
 
 /// What the model makes of one picture.
@@ -70,6 +78,15 @@ struct Detection {
   /// The anomaly score: the weighted sum of the loss terms (paper eq. 5),
   /// higher meaning less normal; `piade score`'s `score` column.
   double score = 0;
+  /// `score` normalised to [0, 1] as anomalib does, the threshold mapping to
+  /// 0.5: clip((score - threshold()) / (max - min) + 0.5, 0, 1), min and max
+  /// being the training images' scores the checkpoint records (for older
+  /// checkpoints without them, 0 and twice the threshold, said once on
+  /// stderr when the Detector is built). Monotone in the
+  /// score; above 0.5 exactly when anomalous, but for scores clipped to 0
+  /// or 1. NaN while the threshold is NaN. `piade score`'s
+  /// `score_normalized` column.
+  double score_normalized = 0;
   /// score > Detector::threshold(); false while the threshold is NaN.
   bool anomalous = false;
   /// Each loss term's unweighted value, by name, in the checkpoint's order
@@ -94,7 +111,8 @@ struct Detection {
 /// may only be destroyed or assigned to (detect() then throws).
 class PIADE_DETECTOR_API Detector {
  public:
-  /// Loads a checkpoint: the directory `piade train --out` wrote, or its
+  /// Loads a model file (`piade export --format model`, checksum verified)
+  /// or a checkpoint: the directory `piade train --out` wrote, or its
   /// checkpoint.pt. Rebuilds the pipeline from the plugins it names (refusing
   /// missing ones or other versions) and loads the weights onto
   /// options.device. Throws DetectorError.
@@ -115,11 +133,17 @@ class PIADE_DETECTOR_API Detector {
   /// picture by its index.
   std::vector<Detection> detect(const std::vector<cv::Mat>& images);
 
-  /// The decision threshold: the checkpoint's (99th percentile of the
-  /// training images' scores) until set_threshold(); NaN when the training
-  /// run never finished.
+  /// The decision threshold: DetectorOptions::threshold if given, else the
+  /// checkpoint's (the one `piade eval --calibrate` wrote, or the 99th
+  /// percentile of the training images' scores), until set_threshold(); NaN
+  /// when the training run never finished. Detection::score_normalized maps
+  /// it to 0.5.
   double threshold() const;
   void set_threshold(double threshold);
+  /// How the checkpoint's threshold was chosen: "training-p99", "f1",
+  /// "balanced", "percentile:P", "" for none; "option" when
+  /// DetectorOptions::threshold replaced it, "set_threshold" after that call.
+  std::string threshold_method() const;
 
   /// The network's input: channels (1 gray, 3 RGB), height and width.
   int64_t image_channels() const;
@@ -127,7 +151,7 @@ class PIADE_DETECTOR_API Detector {
   int64_t image_width() const;
   /// The loss terms' names, in the order of Detection::terms.
   const std::vector<std::string>& loss_names() const;
-  /// The checkpoint file that was loaded.
+  /// The checkpoint or model file that was loaded.
   const std::string& checkpoint_file() const;
 
   /// The top of the anomaly-map colour scale (its bottom is 0): the

@@ -190,10 +190,15 @@ nlohmann::json stored_configuration(const CommandLine& command_line, const Pipel
   static const std::set<std::string> paths = {"data-root", "train-dir", "test-normal-dir", "test-anomalous-dir",
                                               "mask-dir"};
   nlohmann::json stored = nlohmann::json::object();
-  for (const po::options_description& group : {pipeline_options(), dataset_options(), training_options()})
+  // Data keys only as chosen: a default such as --normal-class 0 means
+  // nothing to an MVTec category, and eval would pass it on.
+  const std::pair<po::options_description, bool> groups[] = {
+      {pipeline_options(), false}, {dataset_options(), true}, {training_options(), false}};
+  for (const auto& [group, only_chosen] : groups)
     for (const auto& option : group.options()) {
       const std::string& key = option->long_name();
       if (!command_line.values.count(key)) continue;
+      if (only_chosen && command_line.values[key].defaulted()) continue;
       std::vector<std::string> values = value_texts(command_line.values[key]);
       if (paths.count(key))
         for (std::string& value : values) value = absolute(value);

@@ -10,6 +10,8 @@ ImageSet ImageSet::select(const std::vector<int64_t>& indices) const {
   if (masks.defined()) subset.masks = masks.index_select(0, index);
   subset.ids.reserve(indices.size());
   for (int64_t i : indices) subset.ids.push_back(ids.at(static_cast<std::size_t>(i)));
+  if (!original_sizes.empty())
+    for (int64_t i : indices) subset.original_sizes.push_back(original_sizes.at(static_cast<std::size_t>(i)));
   return subset;
 }
 

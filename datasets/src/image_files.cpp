@@ -266,9 +266,11 @@ ImageSet read_image_files(const std::vector<ImageFile>& files, const DecodeOptio
   set.labels = torch::empty({n}, torch::kLong);
   auto labels = set.labels.accessor<int64_t, 1>();
   set.ids.reserve(files.size());
+  set.original_sizes.reserve(files.size());
   for (int64_t i = 0; i < n; ++i) {
     labels[i] = files[std::size_t(i)].label;
     set.ids.push_back(files[std::size_t(i)].path);
+    set.original_sizes.push_back({outcomes[std::size_t(i)].rows, outcomes[std::size_t(i)].cols});
   }
   return int64_t(good.size()) == n ? set : set.select(good);
 }

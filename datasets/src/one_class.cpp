@@ -79,6 +79,9 @@ OneClassSplit one_class_split(const ImageSet& train, const ImageSet& test, int64
     split.train.labels.zero_();
   }
   split.test = test.select(kept.test);
+  const torch::Tensor classes = split.test.labels.to(torch::kLong).contiguous();
+  const auto class_of = classes.accessor<int64_t, 1>();
+  for (int64_t i = 0; i < classes.size(0); ++i) split.test_classes.push_back(std::to_string(class_of[i]));
   split.test.labels = (split.test.labels != normal_class).to(torch::kLong);
   return split;
 }

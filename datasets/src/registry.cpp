@@ -39,6 +39,14 @@ void no_normal_class(const DatasetRequest& request, const char* normal_images) {
                                                    request.name, normal_images));
 }
 
+// Class numbers in `split.test_classes` as the names in `classes`.
+void name_classes(OneClassSplit& split, const std::vector<std::string>& classes) {
+  for (std::string& name : split.test_classes) {
+    const std::size_t number = std::stoul(name);
+    if (number < classes.size()) name = classes[number];
+  }
+}
+
 // The IDX file in `root` named `stem`, gzipped or not.
 std::string idx_file(const fs::path& root, const std::string& stem) {
   for (const char* suffix : {"", ".gz"}) {
@@ -62,6 +70,7 @@ OneClassSplit load_idx(const DatasetRequest& request, const std::string& title,
   const ImageSet test = read_idx(files[2], files[3]);
   const int64_t normal = class_0_to_9(request);
   OneClassSplit split = one_class_split(train, test, normal, request.max_train, request.max_test, request.seed);
+  name_classes(split, classes);
   split.description = classes.empty() ? fmt::format("{} class {}", title, normal)
                                       : fmt::format("{} class {} ({})", title, normal, classes[std::size_t(normal)]);
   return split;
@@ -84,6 +93,7 @@ OneClassSplit load_cifar10(const DatasetRequest& request) {
   const ImageSet test = read_cifar10(root, false, request.decode.skip_bad, &skipped);
   OneClassSplit split = one_class_split(train, test, normal, request.max_train, request.max_test, request.seed);
   split.skipped_items = std::move(skipped);
+  name_classes(split, cifar10_classes());
   split.description = fmt::format("CIFAR-10 class {} ({})", normal, cifar10_classes()[std::size_t(normal)]);
   return split;
 }

@@ -317,7 +317,7 @@ po::options_description evaluation_options(const std::vector<std::string>& names
       ("checkpoint", po::value<std::string>()->value_name("DIR"),
        "checkpoint directory or file from `piade train`, or a model file from `piade export --format model`")
       ("pictures", po::value<int64_t>()->default_value(8)->value_name("N"),
-       "eval: pictures per class (normal, anomalous); 0 = none")
+       "eval: pictures per label (normal, anomalous), the worst errors first; 0 = none")
       ("max-fpr", po::value<double>()->default_value(0.3)->value_name("X"),
        "eval: PRO integration limit (false positive rate)");
   return pick(options, names);

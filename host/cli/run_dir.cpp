@@ -31,7 +31,7 @@ bool is_evaluation(const fs::path& dir) { return fs::is_regular_file(dir / "metr
 const std::vector<std::string>& run_outputs(RunKind kind) {
   static const std::vector<std::string> train = {"checkpoint.pt", "best.pt", "train_log.csv"};
   static const std::vector<std::string> eval = {"metrics.json", "scores.csv", "roc.csv", "pr.csv", "roc.svg",
-                                                "pictures"};
+                                                "pr.svg", "pixel_roc.svg", "pro.svg", "report.html", "pictures"};
   return kind == RunKind::train ? train : eval;
 }
 

@@ -6,7 +6,10 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <memory>
+#include <regex>
+#include <set>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -25,6 +28,7 @@ namespace {
 
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 using piade::test::CommandResult;
 
@@ -47,6 +51,91 @@ std::vector<fs::path> files_in(const fs::path& dir) {
   for (const auto& entry : fs::directory_iterator(dir)) files.push_back(entry.path());
   std::sort(files.begin(), files.end());
   return files;
+}
+
+std::string read_all(const fs::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+std::vector<std::string> names_in(const fs::path& dir) {
+  std::vector<std::string> names;
+  for (const fs::path& file : files_in(dir)) names.push_back(file.filename().string());
+  return names;
+}
+
+bool starts_with(const std::string& text, const std::string& prefix) { return text.rfind(prefix, 0) == 0; }
+
+// Every picture of an eval: named by outcome (gallery.h), one image per
+// picture, readable: wider than four enlarged panels (at least 128 pixels
+// each) and taller than a panel plus the three lines of text.
+void expect_readable_pictures(const fs::path& pictures, std::size_t count) {
+  const std::vector<std::string> names = names_in(pictures);
+  ASSERT_EQ(names.size(), count);
+  const std::regex pattern("(true_positive|false_negative)_[A-Za-z0-9_-]+_[A-Za-z0-9_-]+\\.png|"
+                           "(false_positive|true_negative)_good_[A-Za-z0-9_-]+\\.png");
+  for (const std::string& name : names) {
+    EXPECT_TRUE(std::regex_match(name, pattern)) << name;
+    const cv::Mat image = cv::imread((pictures / name).string(), cv::IMREAD_UNCHANGED);
+    ASSERT_FALSE(image.empty()) << name;
+    EXPECT_GT(image.cols, 4 * 128) << name;
+    EXPECT_GT(image.rows, 128 + 3 * 12) << name;
+  }
+}
+
+// One row of eval's scores.csv.
+struct ScoreRow {
+  std::string id;
+  int label = 0;
+  double score = 0;
+};
+
+std::vector<ScoreRow> score_rows(const fs::path& scores_csv) {
+  std::vector<ScoreRow> rows;
+  const std::vector<std::string> all = lines(scores_csv);
+  for (std::size_t i = 1; i < all.size(); ++i) {
+    std::istringstream fields(all[i]);
+    ScoreRow row;
+    std::string label, score;
+    std::getline(fields, row.id, ',');
+    std::getline(fields, label, ',');
+    std::getline(fields, score, ',');
+    row.label = std::stoi(label);
+    row.score = std::stod(score);
+    rows.push_back(row);
+  }
+  return rows;
+}
+
+// The report in a real browser: chromium loads it headless, runs its check
+// script and dumps the DOM. Empty when it ran; otherwise why not.
+struct BrowserRun {
+  std::string skipped;  // why chromium could not run here
+  int exit_code = 0;
+  std::string dom, log;
+};
+
+BrowserRun open_in_chromium(const fs::path& page) {
+  BrowserRun run;
+  const piade::test::RunResult found = piade::test::run_command_apart("command -v chromium");
+  if (found.exit_code != 0) {
+    run.skipped = "chromium is not installed (apt-get install chromium; tools/debian-packages.txt lists it)";
+    return run;
+  }
+  const piade::test::ScratchDir profile;
+  // --vmodule logs each file:// load, so a page that fetched anything but
+  // itself shows it.
+  const piade::test::RunResult result = piade::test::run_command_apart(
+      "timeout 120 chromium --headless --no-sandbox --disable-gpu --no-first-run --user-data-dir=" +
+      piade::test::shell_quote(profile.path().string()) +
+      " --virtual-time-budget=10000 --enable-logging=stderr --v=0 --vmodule=file_url_loader_factory=1 --dump-dom " +
+      piade::test::shell_quote("file://" + fs::absolute(page).string()));
+  run.exit_code = result.exit_code;
+  run.dom = result.out;
+  run.log = result.err;
+  if (result.exit_code != 0 && result.out.empty())
+    run.skipped = "chromium could not start here (exit " + std::to_string(result.exit_code) + "):\n" + result.err;
+  return run;
 }
 
 // scikit-learn's image measures recomputed from eval's own scores.csv.
@@ -123,17 +212,50 @@ TEST_F(CliEvalFashionMnist, WritesMetricsThatScikitLearnAgreesWith) {
   std::snprintf(auroc_text, sizeof auroc_text, "AUROC = %.4f", metrics["image_auroc"].get<double>());
   EXPECT_THAT(svg, HasSubstr(auroc_text));
 
-  // 3 normal and 3 anomalous strips: input | reconstruction | overlay.
-  const std::vector<fs::path> pictures = files_in(out / "pictures");
-  ASSERT_EQ(pictures.size(), 6u);
-  int normal = 0;
-  for (const fs::path& picture : pictures) {
-    normal += picture.filename().string().rfind("normal_", 0) == 0;
-    const cv::Mat image = cv::imread(picture.string(), cv::IMREAD_UNCHANGED);
-    ASSERT_FALSE(image.empty()) << picture;
-    EXPECT_GT(image.cols, 3 * image.rows / 2) << "three panels side by side: " << picture;
+  // The other curve and the report; no pixel curves without masks.
+  EXPECT_THAT(read_all(out / "pr.svg"), HasSubstr("(AP = "));
+  EXPECT_FALSE(fs::exists(out / "pixel_roc.svg"));
+  EXPECT_FALSE(fs::exists(out / "pro.svg"));
+  EXPECT_TRUE(fs::exists(out / "report.html"));
+  // 30 normal and 270 anomalous images: no warning about them.
+  EXPECT_THAT(eval.output, Not(HasSubstr("not reliable")));
+
+  // 3 normal and 3 anomalous pictures, named by their outcome at the stored
+  // threshold, the worst errors first: the false positives drawn are the
+  // highest-scoring normal images above it, the false negatives the
+  // lowest-scoring anomalous ones below it (checked against scores.csv).
+  expect_readable_pictures(out / "pictures", 6);
+  ASSERT_TRUE(metrics.contains("stored_threshold"));
+  const double threshold = metrics["stored_threshold"].get<double>();
+  std::vector<ScoreRow> normal, anomalous;
+  for (const ScoreRow& row : score_rows(out / "scores.csv")) (row.label ? anomalous : normal).push_back(row);
+  std::stable_sort(normal.begin(), normal.end(), [](const ScoreRow& a, const ScoreRow& b) { return a.score > b.score; });
+  std::stable_sort(anomalous.begin(), anomalous.end(),
+                   [](const ScoreRow& a, const ScoreRow& b) { return a.score < b.score; });
+  const auto record = [](const std::string& id) { return id.substr(id.rfind('#') + 1); };
+  std::set<std::string> expected_fp, expected_fn, drawn_fp, drawn_fn;
+  for (std::size_t i = 0; i < 3; ++i) {
+    if (normal[i].score > threshold) expected_fp.insert(record(normal[i].id));
+    if (anomalous[i].score <= threshold) expected_fn.insert(record(anomalous[i].id));
   }
-  EXPECT_EQ(normal, 3);
+  int good = 0;
+  for (const std::string& name : names_in(out / "pictures")) {
+    good += name.find("_good_") != std::string::npos;
+    // "<outcome>_<kind>_<record>.png"
+    const std::string id = name.substr(name.rfind('_') + 1, name.size() - name.rfind('_') - 5);
+    if (starts_with(name, "false_positive_")) drawn_fp.insert(id);
+    if (starts_with(name, "false_negative_")) drawn_fn.insert(id);
+  }
+  EXPECT_EQ(good, 3);
+  EXPECT_EQ(drawn_fp, expected_fp);
+  EXPECT_EQ(drawn_fn, expected_fn);
+  // An anomalous image is named by its Fashion-MNIST class.
+  for (const std::string& name : names_in(out / "pictures")) {
+    if (name.find("_good_") == std::string::npos) {
+      EXPECT_THAT(name, ::testing::MatchesRegex("(true_positive|false_negative)_(T-shirt_top|pullover|dress|coat|"
+                                                "sandal|shirt|sneaker|bag|ankle_boot)_[0-9]+\\.png"));
+    }
+  }
   EXPECT_THAT(eval.output, HasSubstr("image AUROC "));
   EXPECT_THAT(eval.output, HasSubstr("pictures: " + (out / "pictures").string()));
 }
@@ -193,11 +315,10 @@ TEST_F(CliEvalFashionMnist, RefusesAnotherGeometryAndMissingInput) {
 }
 
 // A generated MVTec AD category: textured "good" images, and test images
-// with a bright square defect whose mask marks it.
+// with a bright square defect whose mask marks it. One training run and one
+// evaluation (two pictures per label) shared by every test here.
 class CliEvalMvtec : public ::testing::Test {
  protected:
-  void SetUp() override { root_ = scratch_.path(); }
-
   static cv::Mat good(int seed) {
     cv::Mat image(48, 48, CV_8UC3);
     cv::RNG rng(static_cast<uint64_t>(seed));
@@ -205,34 +326,48 @@ class CliEvalMvtec : public ::testing::Test {
     cv::GaussianBlur(image, image, cv::Size(5, 5), 0);
     return image;
   }
-  void write(const fs::path& file, const cv::Mat& image) {
+  static cv::Mat defective(int i, cv::Mat* mask) {
+    cv::Mat image = good(200 + i);
+    *mask = cv::Mat::zeros(48, 48, CV_8UC1);
+    const cv::Rect defect(6 + 8 * i, 10, 10, 10);
+    image(defect).setTo(cv::Scalar(250, 250, 250));
+    (*mask)(defect).setTo(255);
+    return image;
+  }
+  static void write(const fs::path& file, const cv::Mat& image) {
     fs::create_directories(file.parent_path());
     ASSERT_TRUE(cv::imwrite(file.string(), image)) << file;
   }
 
-  piade::test::ScratchDir scratch_;
-  fs::path root_;
+  static void SetUpTestSuite() {
+    scratch_ = std::make_unique<piade::test::ScratchDir>();
+    root_ = scratch_->path();
+    const fs::path category = root_ / "data" / "tile";
+    for (int i = 0; i < 24; ++i) write(category / "train" / "good" / cv::format("%03d.png", i), good(i));
+    for (int i = 0; i < 4; ++i) write(category / "test" / "good" / cv::format("%03d.png", i), good(100 + i));
+    for (int i = 0; i < 4; ++i) {
+      cv::Mat mask;
+      write(category / "test" / "crack" / cv::format("%03d.png", i), defective(i, &mask));
+      write(category / "ground_truth" / "crack" / cv::format("%03d_mask.png", i), mask);
+    }
+    const CommandResult train =
+        run_piade({"train", "--dataset", "mvtec", "--data-root", (root_ / "data").string(), "--category", "tile",
+                   "--image-size", "32", "--epochs", "2", "--batch-size", "8", "--backbone", "resnet18", "--loss", "mse",
+                   "--threads", "2", "--progress=false", "--out", (root_ / "run").string()});
+    ASSERT_EQ(train.status, 0) << train.output;
+    eval_ = run_piade({"eval", "--checkpoint", (root_ / "run").string(), "--pictures", "2", "--threads", "2", "--out",
+                       (root_ / "eval").string()});
+    ASSERT_EQ(eval_.status, 0) << eval_.output;
+  }
+  static void TearDownTestSuite() { scratch_.reset(); }
+
+  static inline std::unique_ptr<piade::test::ScratchDir> scratch_;
+  static inline fs::path root_;
+  static inline CommandResult eval_;
 };
 
 TEST_F(CliEvalMvtec, MasksGivePixelAurocAndPro) {
-  const fs::path category = root_ / "data" / "tile";
-  for (int i = 0; i < 24; ++i) write(category / "train" / "good" / cv::format("%03d.png", i), good(i));
-  for (int i = 0; i < 4; ++i) write(category / "test" / "good" / cv::format("%03d.png", i), good(100 + i));
-  for (int i = 0; i < 4; ++i) {
-    cv::Mat image = good(200 + i), mask = cv::Mat::zeros(48, 48, CV_8UC1);
-    const cv::Rect defect(6 + 8 * i, 10, 10, 10);
-    image(defect).setTo(cv::Scalar(250, 250, 250));
-    mask(defect).setTo(255);
-    write(category / "test" / "crack" / cv::format("%03d.png", i), image);
-    write(category / "ground_truth" / "crack" / cv::format("%03d_mask.png", i), mask);
-  }
-  const fs::path run = root_ / "run", out = root_ / "eval";
-  CommandResult result = run_piade({"train", "--dataset", "mvtec", "--data-root", (root_ / "data").string(), "--category",
-                         "tile", "--image-size", "32", "--epochs", "2", "--batch-size", "8", "--backbone",
-                         "resnet18", "--loss", "mse", "--threads", "2", "--progress=false", "--out", run.string()});
-  ASSERT_EQ(result.status, 0) << result.output;
-  result = run_piade({"eval", "--checkpoint", run.string(), "--pictures", "1", "--out", out.string()});
-  ASSERT_EQ(result.status, 0) << result.output;
+  const fs::path out = root_ / "eval";
   const nlohmann::json metrics = read_json(out / "metrics.json");
   EXPECT_EQ(metrics["description"], "MVTec AD tile");
   EXPECT_EQ(metrics["n_normal"], 4);
@@ -246,8 +381,91 @@ TEST_F(CliEvalMvtec, MasksGivePixelAurocAndPro) {
   // A white square on mid-gray texture is far from anything seen in
   // training: the MSE map finds it.
   EXPECT_GT(metrics["pixel_auroc"].get<double>(), 0.8);
-  EXPECT_THAT(result.output, HasSubstr("pixel AUROC"));
-  EXPECT_EQ(files_in(out / "pictures").size(), 2u);
+  EXPECT_THAT(eval_.output, HasSubstr("pixel AUROC"));
+}
+
+TEST_F(CliEvalMvtec, WritesEveryCurveAndReadablePicturesNamedByOutcome) {
+  const fs::path out = root_ / "eval";
+  for (const char* name : {"roc.svg", "pr.svg", "pixel_roc.svg", "pro.svg"}) {
+    const std::string svg = read_all(out / name);
+    EXPECT_THAT(svg, HasSubstr("<svg")) << name;
+    EXPECT_THAT(svg, HasSubstr("</svg>")) << name;
+  }
+  const nlohmann::json metrics = read_json(out / "metrics.json");
+  char text[64];
+  std::snprintf(text, sizeof text, "pixel ROC (AUROC = %.4f)", metrics["pixel_auroc"].get<double>());
+  EXPECT_THAT(read_all(out / "pixel_roc.svg"), HasSubstr(text));
+  std::snprintf(text, sizeof text, "PRO (normalised PRO area = %.4f)", metrics["pro_auc"].get<double>());
+  EXPECT_THAT(read_all(out / "pro.svg"), HasSubstr(text));
+  EXPECT_THAT(read_all(out / "pro.svg"), HasSubstr(">0.30<"));  // the x axis ends at --max-fpr
+  // Two per label; anomalous ones are named by their defect directory, and
+  // with masks each picture has five panels.
+  expect_readable_pictures(out / "pictures", 4);
+  int crack = 0;
+  for (const std::string& name : names_in(out / "pictures")) {
+    crack += name.find("_crack_") != std::string::npos;
+    EXPECT_GT(cv::imread((out / "pictures" / name).string()).cols, 5 * 128) << name;
+  }
+  EXPECT_EQ(crack, 2);
+}
+
+TEST_F(CliEvalMvtec, WarnsThatFourImagesOfALabelAreTooFew) {
+  EXPECT_THAT(eval_.output, HasSubstr("piade: warning: only 4 normal and 4 anomalous test images (fewer than 10 of a "
+                                      "label): the metrics are not reliable"));
+  EXPECT_THAT(read_all(root_ / "eval" / "report.html"), HasSubstr("the metrics are not reliable"));
+}
+
+TEST_F(CliEvalMvtec, WarnsWhenTheScoresLookInverted) {
+  // The same category with its labels swapped: the defective images as
+  // test/good, the good ones as test/crack.
+  const fs::path category = root_ / "swapped" / "tile";
+  write(category / "train" / "good" / "000.png", good(0));
+  for (int i = 0; i < 4; ++i) {
+    cv::Mat mask;
+    write(category / "test" / "good" / cv::format("%03d.png", i), defective(i, &mask));
+    write(category / "test" / "crack" / cv::format("%03d.png", i), good(100 + i));
+  }
+  const CommandResult result =
+      run_piade({"eval", "--checkpoint", (root_ / "run").string(), "--data-root", (root_ / "swapped").string(),
+                 "--pictures", "0", "--threads", "2", "--out", (root_ / "swapped_eval").string()});
+  ASSERT_EQ(result.status, 0) << result.output;
+  const double auroc = read_json(root_ / "swapped_eval" / "metrics.json")["image_auroc"].get<double>();
+  ASSERT_LT(auroc, 0.5) << "the fixture's model should rank the white squares highest";
+  EXPECT_THAT(result.output, HasSubstr("is below 0.5: scores look inverted: the wrong --normal-class, or the wrong "
+                                       "checkpoint?"));
+  // The original order gives no such warning.
+  EXPECT_THAT(eval_.output, Not(HasSubstr("scores look inverted")));
+}
+
+// The report opens in a real browser (Debian's chromium, headless) with
+// nothing but itself: every picture decodes from its data: URI, and no
+// other file is fetched.
+TEST_F(CliEvalMvtec, ReportOpensInABrowserWithEveryPicture) {
+  const fs::path page = root_ / "eval" / "report.html";
+  const std::string html = read_all(page);
+  EXPECT_THAT(html, HasSubstr("<h2>Metrics</h2>"));
+  EXPECT_EQ(std::regex_search(html, std::regex("<(link|iframe)|src=\"(?!data:)")), false);
+  const BrowserRun browser = open_in_chromium(page);
+  if (!browser.skipped.empty()) GTEST_SKIP() << browser.skipped;
+  ASSERT_EQ(browser.exit_code, 0) << browser.log;
+  EXPECT_THAT(browser.log, Not(HasSubstr("Failed to load resource")));
+  EXPECT_THAT(browser.log, Not(HasSubstr("ERR_FILE_NOT_FOUND")));
+  // Only the page itself was read from disk.
+  const std::regex file_load("FileURLLoader::Start: (\\S+)");
+  std::vector<std::string> loaded;
+  for (std::sregex_iterator it(browser.log.begin(), browser.log.end(), file_load), end; it != end; ++it)
+    loaded.push_back((*it)[1]);
+  EXPECT_EQ(loaded, std::vector<std::string>{"file://" + fs::absolute(page).string()}) << browser.log;
+  // The page's own check, run on the load event: every <img> decoded, and
+  // there is one per picture written, four charts inline.
+  const std::size_t pictures = files_in(root_ / "eval" / "pictures").size();
+  ASSERT_EQ(pictures, 4u);
+  EXPECT_THAT(browser.dom, HasSubstr("<span id=\"images-loaded\">" + std::to_string(pictures) +
+                                     "</span> of <span id=\"images-total\">" + std::to_string(pictures) + "</span>"))
+      << browser.dom.substr(browser.dom.size() > 2000 ? browser.dom.size() - 2000 : 0);
+  std::size_t charts = 0;
+  for (auto at = browser.dom.find("<svg"); at != std::string::npos; at = browser.dom.find("<svg", at + 1)) ++charts;
+  EXPECT_EQ(charts, 4u);
 }
 
 }  // namespace

@@ -83,8 +83,9 @@ int check_decisions(const std::vector<std::map<std::string, std::string>>& rows,
   for (const auto& row : rows) {
     const double score = std::stod(row.at("score")), normalized = std::stod(row.at("score_normalized"));
     const bool flagged = row.at("anomalous") == "1";
-    if (std::abs(score - threshold) > 1e-7 * std::abs(threshold))
+    if (std::abs(score - threshold) > 1e-7 * std::abs(threshold)) {
       EXPECT_EQ(flagged, score > threshold) << row.at("path") << ": score " << score << ", threshold " << threshold;
+    }
     EXPECT_EQ(normalized > 0.5, flagged) << row.at("path") << ": " << normalized;
     EXPECT_GE(normalized, 0.0);
     EXPECT_LE(normalized, 1.0);

@@ -180,7 +180,7 @@ class ReportTest : public ::testing::Test {
     const fs::path eval = dir_.path() / run.folder / "eval";
     write(eval / "roc.csv", "threshold,fpr,tpr\ninf,0,0\n0.5,0.25,0.75\n0,1,1\n");
     int length = 10;
-    for (const char* name : {"normal_00001_x.png", "anomalous_00003_y.png", "normal_00002_z.png"}) {
+    for (const char* name : {"false_positive_good_x.png", "true_positive_crack_y.png", "true_negative_good_z.png"}) {
       const std::string bytes = std::string("\x89PNG\r\n\x1a\n", 8) + run.run_id + name + std::string(length++, '\0');
       write(eval / "pictures" / name, bytes);
       pictures_[run.folder + "/" + name] = bytes;
@@ -343,12 +343,12 @@ TEST_F(ReportTest, EmbedsStripsAlternatelyNormalAndAnomalousAsDataUris) {
   std::size_t i = 0;
   for (std::sregex_iterator it(html.begin(), html.end(), uri), end; it != end; ++it, ++i) {
     const std::string folder = "runs/run" + std::to_string(run_of_pair[i / 2]);
-    const std::string name = i % 2 == 0 ? "normal_00001_x.png" : "anomalous_00003_y.png";
+    const std::string name = i % 2 == 0 ? "false_positive_good_x.png" : "true_positive_crack_y.png";
     EXPECT_EQ((*it)[2], name);
     EXPECT_EQ(decode_base64((*it)[1]), pictures_.at(folder + "/" + name)) << folder << "/" << name;
   }
-  EXPECT_TRUE(has(html, "<figcaption>anomalous_00003_y.png</figcaption>"));
-  EXPECT_FALSE(has(html, "normal_00002_z.png"));
+  EXPECT_TRUE(has(html, "<figcaption>true_positive_crack_y.png</figcaption>"));
+  EXPECT_FALSE(has(html, "true_negative_good_z.png"));
 }
 
 TEST_F(ReportTest, ShowsAsManyStripsAsAskedAndNotesMissingOnes) {

@@ -853,8 +853,9 @@ TEST_F(ModelFileTest, AFlippedByteAnywhereIsAnErrorNamingTheFile) {
       const std::string message = load_error(file);
       EXPECT_EQ(message.rfind(file.string() + ": ", 0), 0u) << "byte " << at << ": " << message;
       EXPECT_EQ(message.find('\n'), std::string::npos) << "byte " << at << ": " << message;
-      if (at >= header && std::string(name) == "flipped.piade")
+      if (at >= header && std::string(name) == "flipped.piade") {
         EXPECT_NE(message.find("corrupt model file: the SHA-256 of its contents is"), std::string::npos) << message;
+      }
     }
   }
   // Truncated.

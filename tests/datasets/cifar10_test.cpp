@@ -59,6 +59,13 @@ TEST(Cifar10, OneClassThroughTheOptions) {
   EXPECT_EQ(split.description, "CIFAR-10 class 3 (cat)");
   EXPECT_EQ(split.train.images.sizes(), (std::vector<int64_t>{10, 3, 32, 32}));  // preprocess() resizes later
   EXPECT_EQ(split.train.ids[0], (dir / "cifar-10-batches-bin" / "data_batch_1.bin").string() + "#2");
+  // Each test image's class by name (test record i has label i % 10),
+  // although the labels are now 0 (cat) and 1 (any other class).
+  ASSERT_EQ(split.test_classes.size(), 30u);
+  EXPECT_EQ(split.test_classes[3], "cat");
+  EXPECT_EQ(split.test_classes[14], "deer");
+  EXPECT_EQ(split.test_classes[29], "truck");
+  EXPECT_TRUE(split.test.original_sizes.empty());  // one fixed size
 
   // --resize: the final geometry at load time (resize to 40, crop 32).
   const OneClassSplit cropped = load(Request("cifar10", dir.path().string()).normal_class(3).max_test(10).size(32, 40));

@@ -55,6 +55,9 @@ TEST_F(Mvtec, CountsLabelsAndIds) {
   EXPECT_EQ(split.test.masks.dtype(), torch::kUInt8);
   EXPECT_EQ(split.test.masks[0].sum().item<int64_t>(), 0);  // normal: all zero
   EXPECT_EQ(split.test.masks[2].sum().item<int64_t>(), 64 * 255);  // the 16x16 defect at half size
+  // The files' own size survives the split; a file's kind is its directory.
+  EXPECT_EQ(split.test.original_sizes, std::vector<ImageSize>(5, ImageSize{64, 64}));
+  EXPECT_TRUE(split.test_classes.empty());
 }
 
 TEST_F(Mvtec, MasksFollowTheirImagesThroughResizeAndCrop) {

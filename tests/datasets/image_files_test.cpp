@@ -146,6 +146,23 @@ TEST(ImageFiles, BadFilesAreNamedOrSkippedWithTheirReasons) {
   EXPECT_EQ(masked[0].reason, no_mask + ": no such file");
 }
 
+TEST(ImageFiles, KeepEachFilesOwnSize) {
+  ScratchDir dir;
+  const std::string wide = write_image(dir / "wide.png", cv::Mat(30, 50, CV_8UC3, cv::Scalar(1, 2, 3)));
+  const std::string tall = write_image(dir / "tall.png", cv::Mat(41, 17, CV_8UC1, cv::Scalar(9)));
+  const std::string bad = write_bytes(dir / "bad.png", "not an image\n");
+  DecodeOptions options;
+  options.image_size = 16;
+  options.skip_bad = true;
+  const ImageSet set = read_images({wide, bad, tall}, options);
+  ASSERT_EQ(set.ids, (std::vector<std::string>{wide, tall}));
+  EXPECT_EQ(set.images.sizes(), (std::vector<int64_t>{2, 3, 16, 16}));
+  // Height and width before decoding, aligned with the images (the skipped
+  // file's gone), and through select().
+  EXPECT_EQ(set.original_sizes, (std::vector<ImageSize>{{30, 50}, {41, 17}}));
+  EXPECT_EQ(set.select({1, 0}).original_sizes, (std::vector<ImageSize>{{41, 17}, {30, 50}}));
+}
+
 TEST(ImageFiles, ListsCommonExtensionsInAnyCase) {
   ScratchDir dir;
   for (const char* name : {"a.PNG", "b.jpg", "c.JPEG", "d.bmp", "e.Tif", "f.tiff"})

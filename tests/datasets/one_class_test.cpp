@@ -42,6 +42,15 @@ TEST(OneClass, SubsetsAreSeededAndTheTestSubsetIsStratified) {
   EXPECT_EQ(a.train.ids, b.train.ids);
   EXPECT_EQ(a.test.ids, b.test.ids);
   EXPECT_NE(a.train.ids, c.train.ids);
+  // Each test image keeps its class number (MNIST-like sets have no names
+  // here; the registry names Fashion-MNIST's).
+  ASSERT_EQ(a.test_classes.size(), 200u);
+  for (std::size_t i = 0; i < a.test_classes.size(); ++i) {
+    const std::string& id = a.test.ids[i];
+    const int64_t record = std::stoll(id.substr(id.find('#') + 1));
+    EXPECT_EQ(a.test_classes[i], std::to_string(fmnist(false).labels[record].item<int64_t>())) << id;
+    EXPECT_EQ(a.test.labels[int64_t(i)].item<int64_t>(), a.test_classes[i] == "0" ? 0 : 1) << id;
+  }
 }
 
 TEST(OneClass, AClassWithoutTrainingImagesIsAnError) {

@@ -2,8 +2,9 @@
 // score` on the same files: equal scores, terms and decisions; anomaly maps
 // that are the weighted sum of the terms' maps, at the picture's size;
 // batches equal single calls; errors that name the problem. And `piade
-// score --maps`: one picture per input, distinct names for equal stems, the
-// same colours as the Detector's map on the checkpoint's fixed scale.
+// score --maps`: one map per input at its own size, distinct names for equal
+// stems, the same colours as the Detector's map on the checkpoint's fixed
+// scale.
 #include <unistd.h>
 
 #include <cmath>
@@ -396,21 +397,25 @@ TEST_F(DetectorTest, ScoreMapsWritesOnePicturePerInputOnTheCheckpointsScale) {
     const cv::Mat map = cv::imread((maps / (stems[i] + "_map.png")).string(), cv::IMREAD_UNCHANGED);
     ASSERT_FALSE(map.empty()) << stems[i];
     EXPECT_EQ(map.type(), CV_8UC3);
-    EXPECT_EQ(map.size(), cv::Size(28, 28)) << stems[i];  // the network size
+    const cv::Mat original = cv::imread(files_[i].string());
+    EXPECT_EQ(map.size(), original.size()) << stems[i];  // the input's own size
     const cv::Mat strip = cv::imread((maps / (stems[i] + "_strip.png")).string(), cv::IMREAD_UNCHANGED);
     ASSERT_FALSE(strip.empty()) << stems[i];
-    EXPECT_EQ(strip.cols, 3 * 28 * 5 + 4) << stems[i];  // 28 -> 140 >= 128 pixels tall
-    EXPECT_GT(strip.rows, 28 * 5) << stems[i];        // with the captions
+    // input | reconstruction | map with its colour bar | predicted mask,
+    // 28 -> 140 >= 128 pixels each, with captions and three lines of text.
+    EXPECT_GT(strip.cols, 4 * 28 * 5) << stems[i];
+    EXPECT_GT(strip.rows, 28 * 5 + 3 * 12) << stems[i];
 
-    // The same colours as the Detector's map of a 28x28 picture on the
-    // checkpoint's scale (a level may differ where float sums round apart).
-    if (cv::imread(files_[i].string()).size() != cv::Size(28, 28)) continue;
-    const piade::Detection d = detector.detect(cv::imread(files_[i].string()));
+    // The same colours as the Detector's map of the picture, which is at the
+    // picture's size too, on the checkpoint's scale (a level may differ where
+    // float sums round apart).
+    const piade::Detection d = detector.detect(original);
     const cv::Mat expected = piade::colorize_map(d.anomaly_map, 0.0, detector.map_max());
+    ASSERT_EQ(expected.size(), map.size()) << stems[i];
     const cv::Mat unequal = map != expected;
     cv::Mat differs;
-    cv::reduce(unequal.reshape(1, 28 * 28), differs, 1, cv::REDUCE_MAX);
-    EXPECT_LE(cv::countNonZero(differs), 8) << stems[i];
+    cv::reduce(unequal.reshape(1, map.rows * map.cols), differs, 1, cv::REDUCE_MAX);
+    EXPECT_LE(cv::countNonZero(differs), 8 + map.rows * map.cols / 100) << stems[i];
   }
 
   // A scale given by hand: everything far below it is dark blue.

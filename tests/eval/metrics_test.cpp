@@ -4,6 +4,7 @@
 // MVTec AD evaluation code, pixel AUROC against scikit-learn.
 #include <gtest/gtest.h>
 
+#include <array>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -107,7 +108,19 @@ def trapezoid(x, y, x_max):
     return np.sum(0.5 * (y[1:] + y[:-1]) * (x[1:] - x[:-1])) + correction
 
 fprs, pros, regions = compute_pro(maps, gts)
-print(json.dumps(dict(
+
+def missing(points, xs, ys):
+    # Points not on the reference curve (to 1e-9).
+    known = set(zip(np.round(xs, 9), np.round(ys, 9)))
+    return [p for p in points if (round(p[0], 9), round(p[1], 9)) not in known]
+
+curves = {}
+if "roc_points" in args:
+    from sklearn.metrics import roc_curve
+    fpr, tpr, _ = roc_curve((gts != 0).ravel(), maps.ravel().astype(np.float64), drop_intermediate=False)
+    curves = dict(roc_missing=missing(args["roc_points"], fpr, tpr),
+                  pro_missing=missing(args["pro_points"], fprs, pros))
+print(json.dumps(dict(**curves,
     auroc=roc_auc_score((gts != 0).ravel(), maps.ravel().astype(np.float64)),
     pro=float(trapezoid(fprs, pros, args["max_fpr"]) / args["max_fpr"]),
     n_regions=int(regions))))
@@ -531,6 +544,82 @@ TEST(PixelMetrics, MatchScikitLearnAndTheMvtecProCodeOnRandomMaps) {
     SCOPED_TRACE("continuous");
     expect_matches_reference(maps, masks, 0.3, "pixel_c");
   }
+}
+
+void expect_points(const piade::Curve& curve, const std::vector<std::array<double, 3>>& expected) {
+  ASSERT_EQ(curve.x.size(), expected.size());
+  ASSERT_EQ(curve.y.size(), expected.size());
+  ASSERT_EQ(curve.thresholds.size(), expected.size());
+  for (std::size_t i = 0; i < expected.size(); ++i) {
+    EXPECT_NEAR(curve.x[i], expected[i][0], kTol) << i;
+    EXPECT_NEAR(curve.y[i], expected[i][1], kTol) << i;
+    if (std::isinf(expected[i][2]))
+      EXPECT_TRUE(std::isinf(curve.thresholds[i])) << i;
+    else
+      EXPECT_FLOAT_EQ(static_cast<float>(curve.thresholds[i]), static_cast<float>(expected[i][2])) << i;
+  }
+}
+
+// The hand case's curves, point by point (see the table above).
+TEST(PixelMetrics, CurvesOfTheHandCase) {
+  torch::Tensor maps, masks;
+  hand_case(maps, masks);
+  const double inf = std::numeric_limits<double>::infinity(), n = 26;
+  const piade::PixelMetrics m = piade::pixel_metrics(maps, masks);
+  expect_points(m.roc, {{0, 0, inf}, {0, 2.0 / 6, 0.9}, {0, 3.0 / 6, 0.8}, {1 / n, 3.0 / 6, 0.7},
+                        {2 / n, 4.0 / 6, 0.5}, {4 / n, 4.0 / 6, 0.4}, {6 / n, 5.0 / 6, 0.3}, {10 / n, 1, 0.2},
+                        {1, 1, 0}});
+  // PRO up to FPR 0.3, its last point interpolated at 0.3 on the segment
+  // that crosses it (threshold 0.2).
+  expect_points(m.pro, {{0, 0, inf}, {0, 0.25, 0.9}, {0, 0.5, 0.8}, {1 / n, 0.5, 0.7}, {2 / n, 0.625, 0.5},
+                        {4 / n, 0.625, 0.4}, {6 / n, 0.875, 0.3}, {0.3, 0.93125, 0.2}});
+  const piade::PixelMetrics whole = piade::pixel_metrics(maps, masks, 1.0);
+  ASSERT_EQ(whole.pro.x.size(), 9u);
+  EXPECT_NEAR(whole.pro.x[7], 10 / n, kTol);
+  EXPECT_EQ(whole.pro.x[8], 1.0);
+  EXPECT_EQ(whole.pro.y[8], 1.0);
+}
+
+// On 108,000 mostly distinct values the curves are thinned to a few
+// thousand points, every one of them on scikit-learn's ROC curve and the
+// MVTec code's PRO curve, monotone, from (0, 0) to their ends.
+TEST(PixelMetrics, ThinnedCurvesKeepExactPoints) {
+  torch::Tensor maps, masks;
+  random_case(9, 120, 100, 8, maps, masks);
+  maps = maps + torch::rand(maps.sizes()) * 1e-3;
+  const double max_fpr = 0.3;
+  const piade::PixelMetrics m = piade::pixel_metrics(maps, masks, max_fpr);
+  for (const piade::Curve* curve : {&m.roc, &m.pro}) {
+    EXPECT_GT(curve->x.size(), 100u);
+    EXPECT_LT(curve->x.size(), 4100u);
+    EXPECT_EQ(curve->x.front(), 0.0);
+    EXPECT_EQ(curve->y.front(), 0.0);
+    for (std::size_t i = 1; i < curve->x.size(); ++i) {
+      ASSERT_GE(curve->x[i], curve->x[i - 1]) << i;
+      ASSERT_GE(curve->y[i], curve->y[i - 1]) << i;
+      ASSERT_LT(curve->thresholds[i], curve->thresholds[i - 1]) << i;
+    }
+  }
+  EXPECT_EQ(m.roc.x.back(), 1.0);
+  EXPECT_EQ(m.roc.y.back(), 1.0);
+  EXPECT_DOUBLE_EQ(m.pro.x.back(), max_fpr);
+
+  json roc_points = json::array(), pro_points = json::array();
+  for (std::size_t i = 0; i < m.roc.x.size(); ++i) roc_points.push_back({m.roc.x[i], m.roc.y[i]});
+  for (std::size_t i = 0; i + 1 < m.pro.x.size(); ++i) pro_points.push_back({m.pro.x[i], m.pro.y[i]});  // last: interpolated
+  const fs::path map_file = scratch() / "thin.f32", mask_file = scratch() / "thin.u8";
+  const torch::Tensor m32 = maps.to(torch::kFloat).contiguous(), m8 = masks.ne(0).to(torch::kUInt8).contiguous();
+  write_text(map_file, std::string(static_cast<const char*>(m32.data_ptr()), m32.numel() * sizeof(float)));
+  write_text(mask_file, std::string(static_cast<const char*>(m8.data_ptr()), m8.numel()));
+  const json ref = run_reference("thin", kPixelScript,
+                                 {{"maps", map_file.string()},
+                                  {"masks", mask_file.string()},
+                                  {"shape", maps.sizes().vec()},
+                                  {"max_fpr", max_fpr},
+                                  {"roc_points", roc_points},
+                                  {"pro_points", pro_points}});
+  EXPECT_EQ(ref["roc_missing"].size(), 0u) << ref["roc_missing"].dump().substr(0, 500);
+  EXPECT_EQ(ref["pro_missing"].size(), 0u) << ref["pro_missing"].dump().substr(0, 500);
 }
 
 TEST(PixelMetrics, PerfectMapsScoreOneAndMonotoneTransformsChangeNothing) {

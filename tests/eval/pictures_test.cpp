@@ -1,6 +1,7 @@
 // piade/eval/pictures.h and the picture <-> tensor conversions of
-// piade/datasets/image_files.h: colour scales, overlays, strips, atomic PNG files,
-// the ROC SVG (checked by Python's XML parser), and that a picture handed
+// piade/datasets/image_files.h: colour scales, overlays, one image's
+// picture, maps back at the picture's size, atomic PNG files, the ROC and
+// other line-plot SVGs (checked by Python's XML parser), and that a picture handed
 // over in memory becomes the same network input as the same picture read
 // from a file.
 #include <cstdio>
@@ -106,34 +107,112 @@ TEST(Overlay, BlendsTheColouredMapOverGrayOrColourPictures) {
             std::string::npos);
 }
 
-TEST(Strip, PutsInputReconstructionAndOverlaySideBySide) {
-  // A 1x8x8 input (all 200) and reconstruction (all 50), a red map.
-  const torch::Tensor input = torch::full({1, 8, 8}, 200, torch::kUInt8);
-  const torch::Tensor reconstruction = torch::full({1, 8, 8}, 50, torch::kUInt8);
-  const cv::Mat red(8, 8, CV_8UC3, cv::Scalar(0, 0, 255));
-  piade::StripOptions bare;
-  bare.labels = false;
-  bare.min_height = 0;
-  const cv::Mat plain = piade::strip(input, reconstruction, red, bare);
-  ASSERT_EQ(plain.type(), CV_8UC3);
-  EXPECT_EQ(plain.size(), cv::Size(3 * 8 + 2 * 2, 8));
-  EXPECT_EQ(plain.at<cv::Vec3b>(4, 4), cv::Vec3b(200, 200, 200));
-  EXPECT_EQ(plain.at<cv::Vec3b>(4, 10 + 4), cv::Vec3b(50, 50, 50));
-  EXPECT_EQ(plain.at<cv::Vec3b>(4, 20 + 4), cv::Vec3b(100, 100, 228));  // half red over 200
+// A 1x8x8 input (all 200), reconstruction (all 50), a map rising left to
+// right, and a mask over the right half.
+piade::PictureParts parts_8x8() {
+  piade::PictureParts parts;
+  parts.image = torch::full({1, 8, 8}, 200, torch::kUInt8);
+  parts.reconstruction = torch::full({1, 8, 8}, 50, torch::kUInt8);
+  parts.map = cv::Mat(8, 8, CV_32F);
+  for (int y = 0; y < 8; ++y)
+    for (int x = 0; x < 8; ++x) parts.map.at<float>(y, x) = float(x) / 7.0f;
+  parts.map_max = 1.0;
+  return parts;
+}
 
-  // Enlarged by a whole factor to at least min_height, with captions above.
-  piade::StripOptions labelled;
-  labelled.min_height = 20;  // factor 3
-  const cv::Mat big = piade::strip(input, reconstruction, red, labelled);
-  EXPECT_EQ(big.cols, 3 * 24 + 2 * 2);
-  EXPECT_GT(big.rows, 24);
-  EXPECT_EQ(big.at<cv::Vec3b>(big.rows - 1, 0), cv::Vec3b(200, 200, 200));
+// The largest run of columns of `picture`'s row `y` that equal `colour`.
+int run_of(const cv::Mat& picture, int y, const cv::Vec3b& colour) {
+  int best = 0, run = 0;
+  for (int x = 0; x < picture.cols; ++x) {
+    run = picture.at<cv::Vec3b>(y, x) == colour ? run + 1 : 0;
+    best = std::max(best, run);
+  }
+  return best;
+}
 
-  // RGB tensors come out in OpenCV's BGR order.
-  torch::Tensor rgb = torch::zeros({3, 8, 8}, torch::kUInt8);
-  rgb[0].fill_(255);  // red
-  EXPECT_EQ(piade::strip(rgb, rgb, red, bare).at<cv::Vec3b>(0, 0), cv::Vec3b(0, 0, 255));
-  EXPECT_NE(message_of([&] { piade::strip(rgb, input, red, bare); }).find("differ in shape"), std::string::npos);
+TEST(ImagePicture, PanelsAreEnlargedCaptionedAndGetATextBand) {
+  piade::PictureParts parts = parts_8x8();
+  // Three panels of 8 x 16 = 128 pixels (whole factor 16), the map's with
+  // its colour bar; no band without text.
+  const cv::Mat bare = piade::image_picture(parts);
+  ASSERT_EQ(bare.type(), CV_8UC3);
+  EXPECT_GT(bare.cols, 3 * 128 + 2 * 2 + 12);  // + the colour bar and its labels
+  EXPECT_GT(bare.rows, 128);                   // + the captions
+  EXPECT_LT(bare.rows, 128 + 40);
+  // The input panel: 200 gray over its whole 128-pixel width, at the bottom.
+  EXPECT_EQ(run_of(bare, bare.rows - 1, cv::Vec3b(200, 200, 200)), 128);
+  EXPECT_EQ(run_of(bare, bare.rows - 1, cv::Vec3b(50, 50, 50)), 128);
+
+  // With a mask and a pixel threshold: two more panels; with text: a band
+  // under them, one line each.
+  parts.mask = cv::Mat::zeros(8, 8, CV_8U);
+  parts.mask(cv::Rect(4, 0, 4, 8)).setTo(255);
+  parts.pixel_threshold = 0.5;  // x >= 4 (4/7 > 0.5)
+  parts.text = {"score 1.5", "label anomalous, decision anomalous", "threshold 1 (stored, score > threshold)"};
+  const cv::Mat full = piade::image_picture(parts);
+  EXPECT_GT(full.cols, 5 * 128);
+  EXPECT_GT(full.rows, bare.rows + 3 * 12);  // three lines of text
+  // The panels' last row: the input panel (200) ends where the band starts.
+  int bottom_of_panels = full.rows - 1;
+  while (bottom_of_panels > 0 && full.at<cv::Vec3b>(bottom_of_panels, 0) != cv::Vec3b(200, 200, 200)) --bottom_of_panels;
+  // Ground truth and prediction agree here: half of each panel marked.
+  // Green over the darkened input (0.3 * 67 + 0.7 * colour).
+  const int middle = bottom_of_panels - 64;
+  EXPECT_EQ(run_of(full, middle, cv::Vec3b(20, 160, 20)), 64);
+  EXPECT_EQ(run_of(full, middle, cv::Vec3b(20, 20, 199)), 62);  // red, less the green outline
+  // The text band is dark gray with white writing.
+  const cv::Mat band = full(cv::Rect(0, bottom_of_panels + 1, full.cols, full.rows - bottom_of_panels - 1));
+  EXPECT_GT(band.rows, 3 * 12);
+  double brightest = 0;
+  cv::minMaxLoc(band.reshape(1), nullptr, &brightest);
+  EXPECT_GT(brightest, 200);
+  EXPECT_EQ(band.at<cv::Vec3b>(band.rows - 1, band.cols - 1), cv::Vec3b(32, 32, 32));
+
+  // A 28-pixel image is enlarged 5 times (140 >= 128); a 200-pixel one not.
+  parts = parts_8x8();
+  parts.image = torch::full({1, 28, 28}, 9, torch::kUInt8);
+  parts.reconstruction = parts.image.clone();
+  EXPECT_EQ(run_of(piade::image_picture(parts), 150, cv::Vec3b(9, 9, 9)), 140);
+  parts.image = torch::full({3, 200, 200}, 9, torch::kUInt8);
+  parts.reconstruction = parts.image.clone();
+  const cv::Mat large = piade::image_picture(parts);
+  EXPECT_EQ(run_of(large, large.rows - 1, cv::Vec3b(9, 9, 9)), 200);
+}
+
+TEST(ImagePicture, RefusesPartsThatDoNotFit) {
+  piade::PictureParts parts = parts_8x8();
+  parts.reconstruction = torch::zeros({3, 8, 8}, torch::kUInt8);
+  EXPECT_NE(message_of([&] { piade::image_picture(parts); }).find("differ in shape"), std::string::npos);
+  parts = parts_8x8();
+  parts.mask = cv::Mat::zeros(4, 4, CV_8U);
+  EXPECT_NE(message_of([&] { piade::image_picture(parts); }).find("the mask is 4x4 CV_8UC1 but the image 8x8"),
+            std::string::npos);
+  parts = parts_8x8();
+  parts.map_max = 0;
+  EXPECT_NE(message_of([&] { piade::image_picture(parts); }).find("must be a positive number, got 0"),
+            std::string::npos);
+  parts = parts_8x8();
+  parts.map = cv::Mat(8, 8, CV_8U);
+  EXPECT_NE(message_of([&] { piade::image_picture(parts); }).find("one float channel"), std::string::npos);
+}
+
+TEST(MapAtOriginalSize, ResizesOrPlacesTheCropBack) {
+  cv::Mat map(4, 4, CV_32F, cv::Scalar(1.0f));
+  // Straight resize: every pixel of a 30x50 picture.
+  cv::Mat plain = piade::map_at_original_size(map, 30, 50);
+  ASSERT_EQ(plain.size(), cv::Size(50, 30));
+  EXPECT_EQ(cv::countNonZero(plain != 1.0f), 0);
+  // Resized to 8 then the center 4 cropped (offset 2): the map covers the
+  // middle half of each direction of a 40x80 picture, 0 elsewhere.
+  const cv::Mat cropped = piade::map_at_original_size(map, 40, 80, 8);
+  ASSERT_EQ(cropped.size(), cv::Size(80, 40));
+  EXPECT_EQ(cv::countNonZero(cropped), 20 * 40);
+  EXPECT_EQ(cropped.at<float>(10, 20), 1.0f);
+  EXPECT_EQ(cropped.at<float>(29, 59), 1.0f);
+  EXPECT_EQ(cropped.at<float>(9, 20), 0.0f);
+  EXPECT_EQ(cropped.at<float>(10, 60), 0.0f);
+  EXPECT_NE(message_of([&] { piade::map_at_original_size(cv::Mat(), 4, 4); }).find("cannot bring"),
+            std::string::npos);
 }
 
 TEST(WritePngAtomic, WritesAPngThatReadsBackAndNamesTheFileOnFailure) {
@@ -200,6 +279,37 @@ TEST(RocSvg, RefusesCurvesThatAreNotRates) {
   EXPECT_NE(message_of([] { piade::roc_svg({}, {}, 0.5, "t"); }).find("no points"), std::string::npos);
   EXPECT_NE(message_of([] { piade::roc_svg({0, 1.5}, {0, 1}, 0.5, "t"); }).find("point 1 (1.5, 1) is outside [0, 1]"),
             std::string::npos);
+}
+
+TEST(LinePlotSvg, LabelsTheAxesTheAreaAndTheReferenceAndScalesX) {
+  piade::PlotFrame frame;
+  frame.title = "PRO <up to 0.3>";
+  frame.x_label = "false positive rate";
+  frame.y_label = "per-region overlap";
+  frame.x_max = 0.3;
+  frame.area_name = "PRO";
+  const std::string svg = piade::line_plot_svg({{"PRO", {0.0, 0.15, 0.3}, {0.0, 0.5, 1.0}, 0.625}}, frame);
+  ScratchDir dir;
+  const fs::path file = dir.path() / "pro.svg";
+  std::ofstream(file) << svg;
+  const std::string parsed = parse_with_python(file);
+  ASSERT_EQ(parsed.rfind("FAILED", 0), std::string::npos) << parsed << "\n" << svg;
+  EXPECT_NE(parsed.find("PRO <up to 0.3>"), std::string::npos) << parsed;
+  EXPECT_NE(parsed.find("|per-region overlap|"), std::string::npos) << parsed;
+  EXPECT_NE(parsed.find("|PRO (PRO = 0.6250)"), std::string::npos) << parsed;
+  EXPECT_NE(parsed.find("|0.06|"), std::string::npos) << parsed;  // ticks every 0.3 / 5
+  EXPECT_NE(parsed.find("|0.30|"), std::string::npos) << parsed;
+  EXPECT_EQ(svg.find("chance"), std::string::npos);  // no reference line given
+  // x = 0.3 is the right edge of the plot, as 1 is on an ROC chart.
+  EXPECT_NE(svg.find("points=\"70.00,430.00 260.00,240.00 450.00,50.00\""), std::string::npos) << svg;
+
+  frame.reference = piade::ReferenceLine{0, 0.25, 0.3, 0.25, "chance (AP = 0.25)"};
+  EXPECT_NE(piade::line_plot_svg({}, frame).find(">chance (AP = 0.25)<"), std::string::npos);
+  EXPECT_NE(message_of([&] { piade::line_plot_svg({{"c", {0.5}, {0.5}, 0}}, frame); })
+                .find("point 0 (0.5, 0.5) is outside [0, 0.3] x [0, 1]"),
+            std::string::npos);
+  frame.x_max = 0;
+  EXPECT_NE(message_of([&] { piade::line_plot_svg({}, frame); }).find("must end in (0, 1]"), std::string::npos);
 }
 
 TEST(CheckpointMapMax, ReadsTheRecordedScaleOnly) {

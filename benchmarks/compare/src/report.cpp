@@ -9,11 +9,10 @@
 #include <sstream>
 #include <system_error>
 
-#include <boost/archive/iterators/base64_from_binary.hpp>
-#include <boost/archive/iterators/transform_width.hpp>
 #include <fmt/format.h>
 
 #include "piade/core/error.h"
+#include "piade/eval/report_html.h"
 #include "piade/eval/roc_svg.h"
 
 namespace piade::compare {
@@ -251,11 +250,21 @@ std::vector<fs::path> pictures_named(const fs::path& folder, const std::string& 
   return files;
 }
 
-// Up to `count` strips, normal and anomalous in turn so that both kinds
-// are shown; one kind running out leaves the rest to the other.
+// The pictures of `folder` whose names start with either prefix: `first`'s,
+// then `second`'s.
+std::vector<fs::path> pictures_named(const fs::path& folder, const std::string& first, const std::string& second) {
+  std::vector<fs::path> files = pictures_named(folder, first);
+  const std::vector<fs::path> more = pictures_named(folder, second);
+  files.insert(files.end(), more.begin(), more.end());
+  return files;
+}
+
+// Up to `count` pictures, normal and anomalous in turn so that both kinds
+// are shown; one kind running out leaves the rest to the other. eval names
+// them by outcome (gallery.h): the errors come first of each kind.
 std::vector<fs::path> chosen_pictures(const fs::path& folder, int count) {
-  const std::vector<fs::path> normal = pictures_named(folder, "normal_");
-  const std::vector<fs::path> anomalous = pictures_named(folder, "anomalous_");
+  const std::vector<fs::path> normal = pictures_named(folder, "false_positive_", "true_negative_");
+  const std::vector<fs::path> anomalous = pictures_named(folder, "false_negative_", "true_positive_");
   std::vector<fs::path> chosen;
   for (std::size_t i = 0; chosen.size() < std::size_t(count) && i < std::max(normal.size(), anomalous.size()); ++i) {
     if (i < normal.size()) chosen.push_back(normal[i]);
@@ -306,20 +315,6 @@ std::string heading(const Comparison& comparison, const Summary& summary) {
 }
 
 }  // namespace
-
-std::string base64(std::string_view bytes) {
-  using namespace boost::archive::iterators;
-  using Encoder = base64_from_binary<transform_width<std::string::const_iterator, 6, 8>>;
-  // transform_width reads whole 3-byte groups, past the end of a shorter
-  // last one: encode a zero-padded copy, keep the characters that carry
-  // input bits, then pad with '=' to whole 4-character groups.
-  std::string padded(bytes);
-  padded.append((3 - bytes.size() % 3) % 3, '\0');
-  std::string out(Encoder(padded.cbegin()), Encoder(padded.cend()));
-  out.resize((bytes.size() * 4 + 2) / 3);
-  out.append((4 - out.size() % 4) % 4, '=');
-  return out;
-}
 
 std::string report_html(const Comparison& comparison, const Summary& summary, const std::vector<RunResult>& results,
                         const fs::path& out_dir, const ReportOptions& options) {

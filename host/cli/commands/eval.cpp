@@ -1,21 +1,25 @@
 // `piade eval`: scores a dataset's test split with a trained checkpoint and
 // writes what a user needs to trust the numbers: metrics.json (image AUROC,
 // AUPR, the paper's best TPR/TNR, F1-max, counts, and with masks pixel AUROC
-// and PRO), scores.csv, the ROC and PR curves (CSV, and the ROC as SVG), and
-// input | reconstruction | overlay strips for a sample of test images. With
-// --calibrate it also chooses the checkpoint's decision threshold on these
-// scores and writes it into the checkpoint.
+// and PRO), scores.csv (with score_normalized), the ROC and PR curves (CSV
+// and SVG; with masks the pixel ROC and PRO curves as SVG), one picture per
+// image for the worst errors and a sample of the rest, and report.html with
+// all of it. With --calibrate it also chooses the checkpoint's decision
+// threshold on these scores and writes it into the checkpoint.
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <fstream>
 #include <optional>
 #include <random>
+#include <set>
 #include <sstream>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 #include <nlohmann/json.hpp>
 #include <opencv2/core.hpp>
+#include <opencv2/imgproc.hpp>
 
 #include "piade/core/checkpoint.h"
 #include "cli/cli.h"
@@ -24,10 +28,14 @@
 #include "cli/logging.h"
 #include "cli/run_dir.h"
 #include "piade/eval/calibration.h"
+#include "piade/eval/gallery.h"
 #include "piade/eval/metrics.h"
 #include "piade/eval/pictures.h"
+#include "piade/eval/report_html.h"
 #include "piade/core/scoring.h"
 #include "piade/core/trainer.h"
+#include "piade/datasets/image_files.h"
+#include "piade/sdk/log.h"
 
 namespace piade {
 namespace {
@@ -39,33 +47,68 @@ struct EvalSettings {
   uint64_t seed = 0;
 };
 
-// A seeded sample of up to `count` indices with label `label`, ascending.
-std::vector<int64_t> sample_indices(const torch::Tensor& labels, int64_t label, int64_t count, uint64_t seed) {
-  std::vector<int64_t> indices;
-  const auto accessor = labels.accessor<int64_t, 1>();
-  for (int64_t i = 0; i < labels.size(0); ++i)
-    if (accessor[i] == label) indices.push_back(i);
-  std::mt19937_64 generator(seed * 7919u + static_cast<uint64_t>(label));
-  std::shuffle(indices.begin(), indices.end(), generator);
-  if (static_cast<int64_t>(indices.size()) > count) indices.resize(static_cast<std::size_t>(count));
-  std::sort(indices.begin(), indices.end());
-  return indices;
+// The pictures eval draws (gallery.h's choice), each with its file.
+struct PictureJob {
+  ChosenPicture chosen;
+  std::string file;  // under pictures/
+};
+
+// Names per gallery.h, made unique with _2, _3, ... (e.g. two test folders
+// with the same file names).
+std::vector<PictureJob> name_pictures(const std::vector<ChosenPicture>& chosen, const ImageSet& test,
+                                      const std::vector<std::string>& test_classes) {
+  std::vector<PictureJob> jobs;
+  std::set<std::string> taken;
+  for (const ChosenPicture& picture : chosen) {
+    const std::size_t i = static_cast<std::size_t>(picture.index);
+    const int label = static_cast<int>(test.labels[picture.index].item<int64_t>());
+    const std::string name = picture_file_name(picture.outcome,
+                                               image_kind(test.ids[i], label, i < test_classes.size() ? test_classes[i] : ""),
+                                               image_stem(test.ids[i]));
+    std::string unique = name;
+    for (int k = 2; taken.count(unique); ++k) unique = fmt::format("{}_{}.png", name.substr(0, name.size() - 4), k);
+    taken.insert(unique);
+    jobs.push_back({picture, unique});
+  }
+  return jobs;
 }
 
-// A file name made from an image id: its stem for paths, the record index
-// for "<file>#<index>" ids; only characters safe everywhere.
-std::string picture_name(const std::string& id) {
-  std::string name = id;
-  const auto hash = name.rfind('#');
-  if (hash != std::string::npos) {
-    name = name.substr(hash + 1);
-  } else {
-    fs::path path(name);
-    name = path.parent_path().filename().string() + "_" + path.stem().string();
+// The report's groups, errors first, with what each outcome means.
+std::vector<ReportGroup> report_groups() {
+  return {{"False positives", "normal images judged anomalous, highest score first", {}},
+          {"False negatives", "anomalous images judged normal, lowest score first", {}},
+          {"True positives", "anomalous images judged anomalous (a seeded sample)", {}},
+          {"True negatives", "normal images judged normal (a seeded sample)", {}}};
+}
+
+std::size_t group_of(Outcome outcome) {
+  switch (outcome) {
+    case Outcome::false_positive: return 0;
+    case Outcome::false_negative: return 1;
+    case Outcome::true_positive: return 2;
+    case Outcome::true_negative: return 3;
   }
-  for (char& c : name)
-    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_') c = '_';
-  return name;
+  return 0;
+}
+
+// What the numbers cannot say by themselves.
+std::vector<std::string> eval_warnings(const ImageMetrics& image) {
+  std::vector<std::string> warnings;
+  if (image.auroc < 0.5)
+    warnings.push_back(fmt::format("image AUROC {:.4f} is below 0.5: scores look inverted: the wrong --normal-class, "
+                                   "or the wrong checkpoint?",
+                                   image.auroc));
+  constexpr int64_t kFew = 10;
+  if (image.n_normal < kFew || image.n_anomalous < kFew)
+    warnings.push_back(fmt::format("only {} normal and {} anomalous test images (fewer than {} of a label): the "
+                                   "metrics are not reliable",
+                                   image.n_normal, image.n_anomalous, kFew));
+  return warnings;
+}
+
+std::string read_bytes(const fs::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
 }
 
 std::string metric_text(double value) { return fmt::format("{:.4f}", value); }
@@ -76,7 +119,8 @@ po::options_description eval_own_options(const std::string& prefix) {
   po::options_description options;
   options.add_options()
       ((prefix + "out").c_str(), po::value<std::string>()->value_name("DIR"),
-       "output directory: metrics.json, scores.csv, roc.csv, pr.csv, roc.svg, pictures/ (required)")
+       "output directory: metrics.json, scores.csv, roc.csv, pr.csv, roc.svg, pr.svg, with masks pixel_roc.svg and "
+       "pro.svg, pictures/, report.html (required)")
       ((prefix + "overwrite").c_str(), po::value<bool>()->default_value(false)->implicit_value(true),
        "replace an earlier evaluation in --out (its files are removed first)")
       ((prefix + "calibrate").c_str(), po::value<std::string>()->value_name("METHOD"),
@@ -126,51 +170,27 @@ int commands::eval(const std::vector<std::string>& args) {
   prepare_out_dir(out, RunKind::eval, command_line.get<bool>("overwrite"), /*resume=*/false);
   fs::create_directories(out / "pictures");
 
-  // Pictures and per-pixel maps are gathered batch by batch, so memory holds
-  // one batch of reconstructions at a time.
-  const std::vector<int64_t> normal_sample = sample_indices(test.labels, 0, settings.pictures, settings.seed);
-  const std::vector<int64_t> anomalous_sample = sample_indices(test.labels, 1, settings.pictures, settings.seed);
-  // Pixel measures need ground truth with at least one defect pixel.
+  // Per-pixel maps are gathered batch by batch for the pixel measures; the
+  // pictures need every score first (the worst errors are drawn), so their
+  // few images are scored again at the end.
   const bool with_masks = test.masks.defined() && test.masks.any().item<bool>();
-  const double map_max = checkpoint_map_max(meta).value_or(0.0);
   std::vector<torch::Tensor> maps;
-  std::vector<fs::path> pictures;
-  const auto visit = [&](int64_t first, const BatchScores& scores) {
-    if (!scores.map.defined())
-      throw Error(fmt::format("none of this checkpoint's loss terms ({}) gives a per-pixel map, which {} "
-                              "need; evaluate with --pictures 0{}",
-                              fmt::join(model->loss_names(), ", "), with_masks ? "pixel measures and pictures" : "pictures",
-                              with_masks ? " and without masks" : ""));
-    if (with_masks) maps.push_back(scores.map.to(torch::kCPU, torch::kFloat));
-    const int64_t n = scores.total.size(0);
-    for (const auto* sample : {&normal_sample, &anomalous_sample}) {
-      for (auto it = std::lower_bound(sample->begin(), sample->end(), first);
-           it != sample->end() && *it < first + n; ++it) {
-        const int64_t i = *it - first;
-        const cv::Mat map_mat = map_to_mat(scores.map[i]);
-        double largest = 0;
-        cv::minMaxLoc(map_mat, nullptr, &largest);
-        // Without the checkpoint's scale, each picture uses its own maximum.
-        const double hi = map_max > 0 ? map_max : std::max(largest, 1e-12);
-        const cv::Mat picture = strip(to_uint8(scores.reconstruction.images[i]).cpu(),
-                                      to_uint8(scores.reconstruction.reconstructions[i]).cpu(),
-                                      colorize_map(map_mat, 0.0, hi));
-        const std::string kind = sample == &normal_sample ? "normal" : "anomalous";
-        const fs::path path = out / "pictures" /
-                              fmt::format("{}_{:05}_{}.png", kind, *it, picture_name(test.ids[std::size_t(*it)]));
-        write_png_atomic(path, picture);
-        pictures.push_back(path);
-      }
-    }
+  const auto no_map = [&](const char* what) {
+    return Error(fmt::format("none of this checkpoint's loss terms ({}) gives a per-pixel map, which {} need; "
+                             "evaluate with --pictures 0{}",
+                             fmt::join(model->loss_names(), ", "), what, with_masks ? " and without masks" : ""));
   };
-  const bool visit_batches = with_masks || !normal_sample.empty() || !anomalous_sample.empty();
+  const auto visit = [&](int64_t, const BatchScores& scores) {
+    if (!scores.map.defined()) throw no_map("pixel measures and pictures");
+    maps.push_back(scores.map.to(torch::kCPU, torch::kFloat));
+  };
   spdlog::info("evaluating {} on {} ({} normal, {} anomalous)", data.description, count_of(test.size(), "test image"),
                (test.labels == 0).sum().item<int64_t>(), (test.labels == 1).sum().item<int64_t>());
   Progress progress("scoring", test.size(), "images", command_line.get<bool>("progress"));
   const Autocast amp(device, precision);
   const ScoreTable scores =
       score_all(model, test.images, preprocess_config, settings.batch_size, device, [&](int64_t first, const BatchScores& batch) {
-        if (visit_batches) visit(first, batch);
+        if (with_masks) visit(first, batch);
         progress.update(first + batch.total.size(0));
       });
   progress.finish();
@@ -224,17 +244,19 @@ int commands::eval(const std::vector<std::string>& args) {
   }
   // score_normalized in scores.csv: the threshold maps to 0.5.
   metrics["normalization"] = normalization.to_json();
+  std::optional<PixelMetrics> pixel;
   if (with_masks) {
     const torch::Tensor all_maps = torch::cat(maps);
     const torch::Tensor masks = test.masks.squeeze(1);
     if (all_maps.sizes() != masks.sizes())
       throw Error(fmt::format("the masks are {}x{} but the anomaly maps {}x{}; decode at the checkpoint's size",
                               masks.size(1), masks.size(2), all_maps.size(1), all_maps.size(2)));
-    const PixelMetrics pixel = pixel_metrics(all_maps, masks, settings.max_fpr);
-    metrics["pixel_auroc"] = pixel.pixel_auroc;
-    metrics["pro_auc"] = pixel.pro_auc;
-    metrics["pro_max_fpr"] = pixel.max_fpr;
-    metrics["n_regions"] = pixel.n_regions;
+    maps.clear();
+    pixel = pixel_metrics(all_maps, masks, settings.max_fpr);
+    metrics["pixel_auroc"] = pixel->pixel_auroc;
+    metrics["pro_auc"] = pixel->pro_auc;
+    metrics["pro_max_fpr"] = pixel->max_fpr;
+    metrics["n_regions"] = pixel->n_regions;
   }
 
   std::ostringstream csv;
@@ -252,7 +274,93 @@ int commands::eval(const std::vector<std::string>& args) {
   write_file_atomic(out / "scores.csv", csv.str());
   write_file_atomic(out / "roc.csv", curve_csv(image.roc, "fpr", "tpr"));
   write_file_atomic(out / "pr.csv", curve_csv(image.pr, "recall", "precision"));
-  write_file_atomic(out / "roc.svg", roc_svg(image.roc.x, image.roc.y, image.auroc, data.description));
+  const std::vector<std::string> warnings = eval_warnings(image);
+  for (const std::string& warning : warnings) warn(warning);
+
+  // The decision the pictures show: the stored threshold, as deployed, else
+  // the F1-max one.
+  const Decision decision = !std::isnan(threshold.value)
+                                ? Decision{threshold.value, false, threshold.method}
+                                : Decision{image.f1_threshold, true, "F1-max"};
+  EvalReport report;
+  report.title = data.description;
+  report.warnings = warnings;
+  report.groups = report_groups();
+  const std::vector<PictureJob> jobs =
+      name_pictures(choose_pictures(score_values, labels, decision, settings.pictures, settings.seed), test,
+                    data.test_classes);
+  std::vector<fs::path> pictures;
+  if (!jobs.empty()) {
+    std::vector<int64_t> indices;
+    for (const PictureJob& job : jobs) indices.push_back(job.chosen.index);
+    // The colour scale and the pixel threshold: the checkpoint's map scale
+    // (map_stats.max_p99, a value that 99% of the training images reach
+    // nowhere); without it each picture's own maximum and no predicted mask.
+    const std::optional<double> map_max = checkpoint_map_max(meta);
+    score_all(model, test.images.index_select(0, torch::tensor(indices, torch::kLong)), preprocess_config,
+              settings.batch_size, device, [&](int64_t first, const BatchScores& batch) {
+                if (!batch.map.defined()) throw no_map("pictures");
+                for (int64_t j = 0; j < batch.total.size(0); ++j) {
+                  const PictureJob& job = jobs[std::size_t(first + j)];
+                  const int64_t i = job.chosen.index;
+                  PictureParts parts;
+                  // The network's input (preprocess may have resized it), as it was scored.
+                  parts.image = to_uint8(batch.reconstruction.images[j]).cpu();
+                  parts.reconstruction = to_uint8(batch.reconstruction.reconstructions[j]).cpu();
+                  parts.map = map_to_mat(batch.map[j]);
+                  double largest = 0;
+                  cv::minMaxLoc(parts.map, nullptr, &largest);
+                  parts.map_max = map_max.value_or(std::max(largest, 1e-12));
+                  parts.pixel_threshold = map_max;
+                  if (test.masks.defined()) {
+                    parts.mask = tensor_to_image(test.masks[i]);
+                    const cv::Size size(int(parts.image.size(2)), int(parts.image.size(1)));
+                    if (parts.mask.size() != size) cv::resize(parts.mask, parts.mask, size, 0, 0, cv::INTER_NEAREST);
+                  }
+                  const double normalized = normalize_score(score_values[std::size_t(i)], normalization);
+                  parts.text = picture_text(score_values[std::size_t(i)],
+                                            std::isnan(normalized) ? std::nullopt : std::optional<double>(normalized),
+                                            labels[std::size_t(i)], decision);
+                  const fs::path file = out / "pictures" / job.file;
+                  write_png_atomic(file, image_picture(parts));
+                  pictures.push_back(file);
+                  report.groups[group_of(job.chosen.outcome)].figures.push_back(
+                      {fmt::format("{}: {} (score {:.6g})", job.file, test.ids[std::size_t(i)], score_values[std::size_t(i)]),
+                       read_bytes(file)});
+                }
+              });
+  }
+
+  // The curves: image ROC and PR, and with masks pixel ROC and PRO.
+  std::vector<std::pair<std::string, std::string>> charts = {
+      {"roc.svg", roc_svg(image.roc.x, image.roc.y, image.auroc, data.description)}};
+  PlotFrame pr_frame;
+  pr_frame.title = data.description;
+  pr_frame.x_label = "recall";
+  pr_frame.y_label = "precision";
+  pr_frame.area_name = "AP";
+  const double positives = static_cast<double>(image.n_anomalous) / static_cast<double>(labels.size());
+  pr_frame.reference = ReferenceLine{0, positives, 1, positives, fmt::format("chance (AP = {:.4f})", positives)};
+  charts.emplace_back("pr.svg", line_plot_svg({{"PR", image.pr.x, image.pr.y, image.aupr}}, pr_frame));
+  if (pixel) {
+    PlotFrame roc_frame;
+    roc_frame.title = data.description + ", per pixel";
+    roc_frame.reference = ReferenceLine{0, 0, 1, 1, "chance (AUROC = 0.5)"};
+    charts.emplace_back("pixel_roc.svg", line_plot_svg({{"pixel ROC", pixel->roc.x, pixel->roc.y, pixel->pixel_auroc}},
+                                                       roc_frame));
+    PlotFrame pro_frame;
+    pro_frame.title = fmt::format("{}, per region up to FPR {:g}", data.description, pixel->max_fpr);
+    pro_frame.y_label = "per-region overlap (PRO)";
+    pro_frame.x_max = pixel->max_fpr;
+    pro_frame.area_name = "normalised PRO area";
+    charts.emplace_back("pro.svg", line_plot_svg({{"PRO", pixel->pro.x, pixel->pro.y, pixel->pro_auc}}, pro_frame));
+  }
+  for (const auto& [name, svg] : charts) {
+    write_file_atomic(out / name, svg);
+    report.charts.push_back(svg);
+  }
+  report.metrics = nlohmann::ordered_json::parse(metrics.dump());
+  write_file_atomic(out / "report.html", eval_report_html(report));
   if (chosen) update_checkpoint_meta(file, [&](nlohmann::json& stored) { stored["calibration"] = calibration; });
   // Written last: its presence says the evaluation finished.
   write_file_atomic(out / "metrics.json", metrics.dump(2) + "\n");
@@ -270,8 +378,9 @@ int commands::eval(const std::vector<std::string>& args) {
                chosen->threshold, threshold.method, previous.value, previous.method.empty() ? "none" : previous.method,
                file.string(), metric_text(chosen->tpr), metric_text(chosen->tnr));
   fmt::print("metrics: {}\n", (out / "metrics.json").string());
-  fmt::print("pictures: {} ({} strips, ROC curve {})\n", (out / "pictures").string(), pictures.size(),
-             (out / "roc.svg").string());
+  fmt::print("pictures: {} ({} pictures, curves {}/*.svg)\n", (out / "pictures").string(), pictures.size(),
+             out.string());
+  fmt::print("report: {}\n", (out / "report.html").string());
   return 0;
 }
 

@@ -1,7 +1,8 @@
 // `piade score`: rebuilds the pipeline from a checkpoint (or model file)
 // alone and writes one CSV row per image (score, score normalised to [0, 1],
 // each loss term, decoded vector, decision), and with --maps a colour
-// picture of each image's anomaly map.
+// picture of each image's anomaly map at its own size (with --strips, a
+// picture of the image, its reconstruction and its map).
 #include <cmath>
 #include <filesystem>
 #include <map>
@@ -19,6 +20,7 @@
 #include "piade/core/csv.h"
 #include "cli/data_options.h"
 #include "cli/logging.h"
+#include "piade/eval/gallery.h"
 #include "piade/eval/pictures.h"
 #include "piade/core/scoring.h"
 #include "piade/core/trainer.h"
@@ -53,12 +55,23 @@ std::vector<std::string> picture_names(const std::vector<std::string>& paths) {
   return names;
 }
 
-// --maps DIR [--strips]: DIR/<name>_map.png, the anomaly map at the network
-// size in JET colours on the scale [0, hi], and DIR/<name>_strip.png.
+// --maps DIR [--strips]: DIR/<name>_map.png, the anomaly map at the input
+// file's own size in JET colours on the scale [0, hi], and
+// DIR/<name>_strip.png, the image's picture (pictures.h's image_picture).
 class MapWriter {
  public:
-  MapWriter(fs::path dir, const ImageSet& images, bool strips, std::optional<double> hi)
-      : dir_(std::move(dir)), images_(images), names_(picture_names(images.ids)), strips_(strips), hi_(hi) {}
+  struct Settings {
+    bool strips = false;
+    std::optional<double> hi;               // the colour scale's top; none: the largest value
+    std::optional<double> pixel_threshold;  // the predicted mask's; none: no such panel
+    Decision decision;                      // the image decision the text states
+    ScoreNormalization normalization;       // score_normalized on the picture
+    bool labelled = false;                  // images_.labels are 0/1 truths (a dataset's test split)
+    int64_t resize = 0;                     // the decoder's resize before the crop (0: none)
+  };
+  MapWriter(fs::path dir, const ImageSet& images, Settings settings)
+      : dir_(std::move(dir)), images_(images), names_(picture_names(images.ids)), settings_(std::move(settings)),
+        hi_(settings_.hi) {}
 
   // Each batch as it is scored: written at once when the scale is known,
   // kept until the end otherwise (the scale is then the largest value).
@@ -72,7 +85,8 @@ class MapWriter {
       cv::Mat map = map_to_mat(scores.map[j]);
       if (map.rows != height || map.cols != width)
         cv::resize(map, map, cv::Size(int(width), int(height)), 0, 0, cv::INTER_LINEAR);
-      Pending picture{first + j, map, strips_ ? reconstructions[j].clone() : torch::Tensor()};
+      Pending picture{first + j, map, settings_.strips ? reconstructions[j].clone() : torch::Tensor(),
+                      scores.total[j].item<double>()};
       if (hi_) {
         write(picture);
       } else {
@@ -90,10 +104,10 @@ class MapWriter {
     if (!hi_) hi_ = largest_ > 0 ? largest_ : 1.0;
     for (const Pending& picture : pending_) write(picture);
     pending_.clear();
-    std::string index = strips_ ? "path,map,strip\n" : "path,map\n";
+    std::string index = settings_.strips ? "path,map,strip\n" : "path,map\n";
     for (std::size_t i = 0; i < names_.size(); ++i) {
       index += csv_field(images_.ids[i]) + "," + csv_field(names_[i] + "_map.png");
-      index += strips_ ? "," + csv_field(names_[i] + "_strip.png") + "\n" : "\n";
+      index += settings_.strips ? "," + csv_field(names_[i] + "_strip.png") + "\n" : "\n";
     }
     write_file_atomic(dir_ / "maps.csv", index);
     return *hi_;
@@ -104,21 +118,38 @@ class MapWriter {
     int64_t index;
     cv::Mat map;                   // CV_32F at the network size
     torch::Tensor reconstruction;  // [C,H,W] uint8, with --strips
+    double score;
   };
 
   void write(const Pending& picture) const {
-    const cv::Mat colored = colorize_map(picture.map, 0.0, *hi_);
-    const std::string& name = names_[std::size_t(picture.index)];
-    write_png_atomic(dir_ / (name + "_map.png"), colored);
-    if (strips_)
-      write_png_atomic(dir_ / (name + "_strip.png"),
-                       strip(images_.images[picture.index], picture.reconstruction, colored));
+    const std::size_t i = std::size_t(picture.index);
+    const std::string& name = names_[i];
+    // The map file at the input's own size (file inputs); the network's
+    // size for datasets of one fixed size.
+    cv::Mat map = picture.map;
+    if (i < images_.original_sizes.size())
+      map = map_at_original_size(map, images_.original_sizes[i].height, images_.original_sizes[i].width,
+                                 settings_.resize);
+    write_png_atomic(dir_ / (name + "_map.png"), colorize_map(map, 0.0, *hi_));
+    if (!settings_.strips) return;
+    PictureParts parts;
+    parts.image = images_.images[picture.index];
+    parts.reconstruction = picture.reconstruction;
+    parts.map = picture.map;
+    parts.map_max = *hi_;
+    parts.pixel_threshold = settings_.pixel_threshold;
+    if (images_.masks.defined()) parts.mask = tensor_to_image(images_.masks[picture.index]);
+    const int label = settings_.labelled ? int(images_.labels[picture.index].item<int64_t>()) : -1;
+    const double normalized = normalize_score(picture.score, settings_.normalization);
+    parts.text = picture_text(picture.score, std::isnan(normalized) ? std::nullopt : std::optional<double>(normalized),
+                              label, settings_.decision);
+    write_png_atomic(dir_ / (name + "_strip.png"), image_picture(parts));
   }
 
   fs::path dir_;
   const ImageSet& images_;
   std::vector<std::string> names_;
-  bool strips_;
+  Settings settings_;
   std::optional<double> hi_;
   double largest_ = 0;
   std::vector<Pending> pending_;
@@ -132,10 +163,11 @@ po::options_description score_own_options(const std::string& prefix) {
       ((prefix + "out").c_str(), po::value<std::string>()->value_name("FILE"),
        "CSV file to write (default: standard output)")
       ((prefix + "maps").c_str(), po::value<std::string>()->value_name("DIR"),
-       "write DIR/<stem>_map.png per image: its anomaly map at the network size in JET colours, 0 blue to "
-       "--map-max red (and DIR/maps.csv, path to file)")
+       "write DIR/<stem>_map.png per image: its anomaly map at the input image's own size in JET colours, 0 blue "
+       "to --map-max red (and DIR/maps.csv, path to file)")
       ((prefix + "strips").c_str(), po::value<bool>()->default_value(false)->implicit_value(true),
-       "with --maps, also DIR/<stem>_strip.png: input | reconstruction | overlay")
+       "with --maps, also DIR/<stem>_strip.png: input | reconstruction | anomaly map | predicted mask, with the "
+       "score and decision")
       ((prefix + "map-max").c_str(), po::value<double>()->value_name("X"),
        "top of the colour scale (default: the checkpoint's map_stats.max_p99, the 99th percentile of the "
        "training images' largest map values; for older checkpoints the largest value among the images scored)")
@@ -200,6 +232,12 @@ int commands::score(const std::vector<std::string>& args) {
     warn_skipped(fmt::format("--skip-bad: skipped {}", count_of(int64_t(skipped.size()), "unreadable image")), skipped);
   }
 
+  const StoredThreshold stored = stored_threshold(meta);
+  const double threshold = threshold_given.value_or(stored.value);
+  if (threshold_given) spdlog::info("decision threshold {:.8g} (--threshold, for this run)", threshold);
+  const ScoreNormalization normalization = score_normalization(meta.value("score_stats", nlohmann::json()), threshold);
+  if (!normalization.note.empty()) warn(fmt::format("{}: {}", file.string(), normalization.note));
+
   std::optional<MapWriter> maps;
   ScoreVisitor visit;
   if (command_line.values.count("maps")) {
@@ -208,7 +246,17 @@ int commands::score(const std::vector<std::string>& args) {
     fs::create_directories(dir, ec);
     if (!fs::is_directory(dir)) throw Error(fmt::format("--maps: cannot create the directory '{}'", dir.string()));
     if (!map_max) map_max = checkpoint_map_max(meta);
-    maps.emplace(dir, images, strips, map_max);
+    MapWriter::Settings writer;
+    writer.strips = strips;
+    writer.hi = map_max;
+    // The predicted mask marks map > the checkpoint's map scale
+    // (map_stats.max_p99), whatever --map-max says of the colours.
+    writer.pixel_threshold = checkpoint_map_max(meta);
+    writer.decision = Decision{threshold, false, threshold_given ? "--threshold" : stored.method};
+    writer.normalization = normalization;
+    writer.labelled = score_dataset;
+    writer.resize = decode.resize;
+    maps.emplace(dir, images, writer);
     visit = [&](int64_t first, const BatchScores& scores) { maps->add(first, scores, model->loss_names()); };
   }
   Progress progress("scoring", images.size(), "images", command_line.get<bool>("progress"));
@@ -219,10 +267,6 @@ int commands::score(const std::vector<std::string>& args) {
         progress.update(first + batch.total.size(0));
       });
   progress.finish();
-  const double threshold = threshold_given.value_or(checkpoint_threshold(meta));
-  if (threshold_given) spdlog::info("decision threshold {:.8g} (--threshold, for this run)", threshold);
-  const ScoreNormalization normalization = score_normalization(meta.value("score_stats", nlohmann::json()), threshold);
-  if (!normalization.note.empty()) warn(fmt::format("{}: {}", file.string(), normalization.note));
 
   std::ostringstream csv;
   csv << "path,score,score_normalized";

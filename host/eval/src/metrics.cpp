@@ -1,6 +1,7 @@
 #include "piade/eval/metrics.h"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -95,6 +96,50 @@ struct KahanSum {
     sum = t;
   }
 };
+
+/// Builds a drawing curve from exact points, thinned as PixelMetrics
+/// describes: a point is kept when it is `x_step` (or 1/1000 in y) away
+/// from the last kept one, with the point before it.
+class ThinCurve {
+ public:
+  explicit ThinCurve(double x_step) : x_step_(x_step) { keep(0, 0, kInf); }
+  void add(double x, double y, double threshold) {
+    if (std::abs(x - curve_.x.back()) >= x_step_ || std::abs(y - curve_.y.back()) >= kYStep) {
+      if (pending_) keep(previous_[0], previous_[1], previous_[2]);
+      keep(x, y, threshold);
+      pending_ = false;
+    } else {
+      previous_ = {x, y, threshold};
+      pending_ = true;
+    }
+  }
+  /// The last point given, kept whatever its distance.
+  Curve finish() {
+    if (pending_) keep(previous_[0], previous_[1], previous_[2]);
+    pending_ = false;
+    return curve_;
+  }
+
+ private:
+  static constexpr double kYStep = 1e-3;
+  void keep(double x, double y, double threshold) {
+    curve_.x.push_back(x);
+    curve_.y.push_back(y);
+    curve_.thresholds.push_back(threshold);
+  }
+  double x_step_;
+  Curve curve_;
+  std::array<double, 3> previous_{};
+  bool pending_ = false;
+};
+
+/// The map value of a sort key (sortable_key's inverse).
+float value_of_key(uint32_t key) {
+  const uint32_t bits = (key & 0x80000000u) ? (key & 0x7fffffffu) : ~key;
+  float value;
+  std::memcpy(&value, &bits, sizeof value);
+  return value;
+}
 
 }  // namespace
 
@@ -251,6 +296,7 @@ PixelMetrics pixel_metrics(const torch::Tensor& maps, const torch::Tensor& masks
   KahanSum pro;
   double fpr_prev = 0, pro_prev = 0, pro_area = 0;
   bool integrating = true;
+  ThinCurve roc_curve(1e-3), pro_curve(max_fpr * 1e-3);
   for (size_t end = keys.size(); end > 0;) {
     const uint64_t group = keys[end - 1] >> 32;
     int64_t tp_delta = 0, fp_delta = 0;
@@ -266,14 +312,19 @@ PixelMetrics pixel_metrics(const torch::Tensor& maps, const torch::Tensor& masks
     twice_auc += static_cast<double>(fp_delta) * static_cast<double>(2 * tp + tp_delta);
     tp += tp_delta;
     fp += fp_delta;
+    const double fpr = static_cast<double>(fp) / static_cast<double>(negatives);
+    const double threshold = value_of_key(static_cast<uint32_t>(group));
+    roc_curve.add(fpr, static_cast<double>(tp) / static_cast<double>(positives), threshold);
     if (integrating) {
-      const double fpr = static_cast<double>(fp) / static_cast<double>(negatives), pro_now = pro.sum;
+      const double pro_now = pro.sum;
       if (fpr <= max_fpr) {
         pro_area += (fpr - fpr_prev) * (pro_now + pro_prev) / 2;
+        pro_curve.add(fpr, std::clamp(pro_now, 0.0, 1.0), threshold);
       } else {
         // Close the integral at max_fpr on the segment that crosses it.
         const double at_max = pro_prev + (pro_now - pro_prev) * (max_fpr - fpr_prev) / (fpr - fpr_prev);
         pro_area += (max_fpr - fpr_prev) * (at_max + pro_prev) / 2;
+        pro_curve.add(max_fpr, std::clamp(at_max, 0.0, 1.0), threshold);
         integrating = false;
       }
       fpr_prev = fpr;
@@ -286,6 +337,8 @@ PixelMetrics pixel_metrics(const torch::Tensor& maps, const torch::Tensor& masks
   m.pro_auc = pro_area / max_fpr;
   m.max_fpr = max_fpr;
   m.n_regions = n_regions;
+  m.roc = roc_curve.finish();
+  m.pro = pro_curve.finish();
   return m;
 }
 

@@ -51,7 +51,7 @@ std::vector<std::string> list_images(const std::vector<std::string>& inputs);
 /// Decodes `files` in parallel, each straight to the options' geometry, so
 /// full-size images are never all held: images [N,C,S,S] uint8 (area
 /// interpolation when shrinking, bilinear when enlarging), labels from the
-/// files, ids = paths, and masks [N,1,S,S] 0/255 when any file has one
+/// files, ids = paths, original_sizes = each file's own height and width, and masks [N,1,S,S] 0/255 when any file has one
 /// (nearest neighbour, same geometry, binarised). Throws piade::DatasetError naming
 /// the first file (in `files` order) that cannot be decoded, a mask whose
 /// size differs from its image's, or, with image_size 0, a file whose size

@@ -16,6 +16,11 @@ struct OneClassSplit {
   ImageSet train;  ///< normal images only, labels all 0
   ImageSet test;   ///< labels 0 = normal, 1 = anomalous
   std::string description;  ///< what was loaded, e.g. "MVTec AD bottle", "CIFAR-10 class 3 (cat)"
+  /// One per test image where the format has classes (IDX, CIFAR-10): the
+  /// image's class before the protocol relabelled it, as its name where the
+  /// format has names ("dress"), else its number ("3"). Empty for image
+  /// files, whose kind is their test sub-directory (`test/crack/000.png`).
+  std::vector<std::string> test_classes;
   /// Unreadable files or records dropped with skip_bad, in the order read.
   std::vector<SkippedItem> skipped_items;
 };
@@ -35,7 +40,8 @@ struct OneClassIndices {
 OneClassIndices one_class_indices(const torch::Tensor& train_labels, const torch::Tensor& test_labels,
                                   int64_t normal_class, int64_t max_train, int64_t max_test, uint64_t seed);
 
-/// one_class_indices applied to decoded sets; test labels become 0/1. A
+/// one_class_indices applied to decoded sets; test labels become 0/1 (the
+/// class numbers stay in `test_classes`). A
 /// `train` without labels (an empty ImageSet) selects the test split alone.
 OneClassSplit one_class_split(const ImageSet& train, const ImageSet& test, int64_t normal_class,
                               int64_t max_train, int64_t max_test, uint64_t seed);

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "piade/compare/run_result.h"
+#include "piade/eval/report_html.h"
 #include "piade/compare/summary.h"
 
 namespace piade::compare {
@@ -27,8 +28,7 @@ std::string report_html(const Comparison& comparison, const Summary& summary,
                         const std::vector<RunResult>& results, const std::filesystem::path& out_dir,
                         const ReportOptions& options = {});
 
-/// `bytes` in standard Base64 (RFC 4648, "=" padding, no line breaks), as
-/// report_html() embeds pictures; exposed for its tests.
-std::string base64(std::string_view bytes);
+/// Pictures are embedded with eval's Base64 (piade/eval/report_html.h).
+using piade::base64;
 
 }  // namespace piade::compare

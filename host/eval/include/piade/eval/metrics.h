@@ -69,6 +69,17 @@ struct PixelMetrics {
   double max_fpr = 0.3;
   /// Connected defect regions (8-connectivity) over all masks.
   int64_t n_regions = 0;
+  /// The curves the two areas come from, for drawing (pixel_roc.svg,
+  /// pro.svg), laid out as ImageMetrics::roc: thresholds descending from
+  /// +inf at (0, 0). `roc`: x = FPR, y = TPR over all pixels, to (1, 1).
+  /// `pro`: x = FPR, y = PRO, up to FPR = max_fpr, its last point
+  /// interpolated at max_fpr as the area is (threshold: the value whose
+  /// segment crosses it). A map has about as many points as pixels, so each
+  /// is thinned: a point is kept when it is at least 1/1000 of the axis away
+  /// (in x or in y) from the last kept one, together with the point before
+  /// it, so steps stay steps; every kept point is exact, and the areas above
+  /// are computed from every point.
+  Curve roc, pro;
 };
 
 /// `maps`: [N,H,W] floating point anomaly maps (higher = more anomalous);

@@ -165,8 +165,8 @@ TEST(CliTest, PluginsInfoErrors) {
   result = run_piade({"plugins", "list", "--plugin-dir", good_dir()});
   EXPECT_EQ(result.exit_code, 1);
   EXPECT_EQ(result.err,
-            "piade plugins: unknown subcommand 'list'; use `piade plugins` or `piade plugins info "
-            "NAME`\n");
+            "piade plugins: unknown subcommand 'list'; use `piade plugins`, `piade plugins info NAME` or "
+            "`piade plugins check [ID...]`\n");
   result = run_piade({"plugins", "info", "--plugin-dir", good_dir()});
   EXPECT_EQ(result.exit_code, 1);
   EXPECT_EQ(result.err, "piade plugins: info: expects one NAME (or KIND/NAME)\n");

@@ -3,7 +3,11 @@
 // component names together with why that file was rejected or how to add
 // a plugin directory; and errors while the model is assembled, one line
 // each, naming the component. Against the fixture plugins (tests/core/fixtures).
-#include <fmt/format.h>
+#include <functional>
+#include <string>
+#include <utility>
+#include <vector>
+
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>

@@ -396,7 +396,7 @@ void save_checkpoint(const fs::path& file, PiadeModel& model, torch::optim::Opti
   } catch (const std::exception& e) {
     std::error_code ec;
     fs::remove(temporary, ec);
-    throw Error(fmt::format("{}: cannot write the checkpoint ({})", file.string(), e.what()));
+    throw Error(fmt::format("{}: cannot write the checkpoint ({})", file.string(), one_line_message(e)));
   }
   std::error_code ec;
   fs::rename(temporary, file, ec);

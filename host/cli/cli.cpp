@@ -28,7 +28,9 @@ CommandSpec make_spec(const std::string& name) {
   CommandSpec spec;
   spec.name = name;
   if (name == "plugins") {
-    spec.usage = "piade plugins [info NAME] [--json] [--plugin-dir DIR]...";
+    spec.usage =
+        "piade plugins [info NAME] [--json] [--plugin-dir DIR]...\n"
+        "       piade plugins check [ID...] [--plugin-dir DIR]...";
     spec.groups = std::vector<KeyGroup>{own(name, plugins_own_options), {"General", general_options(kFileKeys)}};
   } else if (name == "config") {
     spec.usage = "piade config [--checkpoint DIR] [--config FILE] [--set KEY=VALUE]... [--json] [--sources]";

@@ -20,20 +20,9 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// Self-contained: the page must open offline, so no stylesheet or font is
-// fetched from anywhere.
+// What only this page adds to report_base_style().
 constexpr const char* kStyle = R"(
-body { font-family: Helvetica, Arial, sans-serif; margin: 2em; color: #222; }
-table { border-collapse: collapse; margin: 0.5em 0 1.5em; }
-th, td { border: 1px solid #ccc; padding: 4px 10px; text-align: right; }
-th:first-child, td:first-child { text-align: left; }
-th { background: #f3f3f3; }
 .note { color: #9a5b00; }
-.charts { display: flex; flex-wrap: wrap; gap: 1.5em; }
-.chart svg { max-width: 100%; height: auto; }
-figure { display: inline-block; margin: 0 1em 1em 0; vertical-align: top; }
-figure img { max-width: 100%; }
-figcaption { font-size: small; color: #555; }
 )";
 
 // A dataset without classes has the one class "".
@@ -323,7 +312,7 @@ std::string report_html(const Comparison& comparison, const Summary& summary, co
   std::string html = fmt::format(
       "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>{}</title>\n<style>{}</style>\n"
       "</head>\n<body>\n",
-      xml_escape(comparison.title), kStyle);
+      xml_escape(comparison.title), std::string(report_base_style()) + kStyle);
   html += heading(comparison, summary) + means_table(summary) + difference_table(summary) + speed_table(summary);
   html += roc_section(comparison, results, out_dir);
   if (options.pictures_per_config > 0)

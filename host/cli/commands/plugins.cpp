@@ -1,12 +1,16 @@
 // `piade plugins [info NAME] [--json]`: what plugins are found, which are
 // broken and why, and each component's documented parameter schema.
+// `piade plugins check [ID...]`: the conformance run for plugin authors
+// (piade/core/conformance.h), one line per rule and component.
 #include <algorithm>
+#include <cstdio>
 #include <iostream>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "cli/cli.h"
+#include "piade/core/conformance.h"
 
 namespace piade {
 namespace {
@@ -117,6 +121,51 @@ int info(const PluginRegistry& registry, const std::string& query, bool json) {
   return 0;
 }
 
+// The components `check` takes: every loaded one, or those named by ID
+// (KIND/NAME, or a NAME of one kind only).
+std::vector<const ComponentInfo*> checked_components(const PluginRegistry& registry,
+                                                     const std::vector<std::string>& ids) {
+  if (ids.empty()) return all_components(registry);
+  std::vector<const ComponentInfo*> chosen;
+  for (const std::string& id : ids) {
+    std::vector<const ComponentInfo*> matches;
+    std::vector<std::string> known;
+    for (const ComponentInfo* c : all_components(registry)) {
+      known.push_back(c->id());
+      if (c->id() == id || c->name == id) matches.push_back(c);
+    }
+    if (matches.empty()) {
+      for (const RejectedPlugin& r : registry.rejected())
+        for (const auto& [kind, name] : r.components)
+          if (name == id || std::string(kind_name(kind)) + "/" + name == id)
+            throw Error(fmt::format("check: plugin '{}' is broken: {}", id, r.reason));
+      throw Error(fmt::format("check: no component '{}'{}", id, did_you_mean(id, known)));
+    }
+    if (matches.size() > 1) throw Error(fmt::format("check: '{}' is ambiguous; give KIND/NAME", id));
+    chosen.push_back(matches.front());
+  }
+  return chosen;
+}
+
+int check(const PluginRegistry& registry, const std::vector<std::string>& ids) {
+  const std::vector<const ComponentInfo*> components = checked_components(registry, ids);
+  int ok = 0, failed = 0, skipped = 0;
+  for (const ComponentInfo* component : components) {
+    for (const ConformanceCheck& c : check_conformance(registry, *component)) {
+      const char* outcome = c.outcome == ConformanceCheck::Outcome::ok     ? "ok"
+                            : c.outcome == ConformanceCheck::Outcome::fail ? "FAIL"
+                                                                           : "skip";
+      (c.outcome == ConformanceCheck::Outcome::ok ? ok : c.outcome == ConformanceCheck::Outcome::fail ? failed
+                                                                                                       : skipped)++;
+      fmt::print("{:<4} {} {}: {}\n", outcome, c.component, c.rule, c.detail);
+    }
+    std::fflush(stdout);
+  }
+  fmt::print("{} {} checked: {} ok, {} failed, {} skipped\n", components.size(),
+             components.size() == 1 ? "component" : "components", ok, failed, skipped);
+  return failed > 0 ? 1 : 0;
+}
+
 }  // namespace
 
 po::options_description plugins_own_options(const std::string& prefix) {
@@ -135,10 +184,14 @@ int commands::plugins(const std::vector<std::string>& args) {
   const auto& words = command_line.positional;
   if (words.empty()) return list(registry, json);
   if (words[0] == "info" && words.size() == 2) return info(registry, words[1], json);
+  if (words[0] == "check") {
+    if (json) throw Error("check: --json is not supported; it prints one line per check");
+    return check(registry, std::vector<std::string>(words.begin() + 1, words.end()));
+  }
   // main() prefixes "piade plugins: ", so messages start with the subcommand.
   if (words[0] == "info") throw Error("info: expects one NAME (or KIND/NAME)");
-  std::string hint = did_you_mean(words[0], {"info"});
-  if (hint.empty()) hint = "; use `piade plugins` or `piade plugins info NAME`";
+  std::string hint = did_you_mean(words[0], {"info", "check"});
+  if (hint.empty()) hint = "; use `piade plugins`, `piade plugins info NAME` or `piade plugins check [ID...]`";
   throw Error(fmt::format("unknown subcommand '{}'{}", words[0], hint));
 }
 

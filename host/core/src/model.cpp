@@ -2,16 +2,11 @@
 
 #include <fmt/format.h>
 
+#include "piade/core/contract.h"
 #include "piade/core/precision.h"
 
 namespace piade {
 namespace {
-
-std::string shape_text(const torch::Tensor& t) {
-  std::string text;
-  for (int64_t i = 0; i < t.dim(); ++i) text += (i ? "x" : "") + std::to_string(t.size(i));
-  return text;
-}
 
 // Runs one step of building `component` (its factory, its output_shape)
 // and names the component in any error, on one line: a TORCH_CHECK that
@@ -39,21 +34,25 @@ PiadeModelImpl::PiadeModelImpl(const PluginRegistry& registry, const PipelineCon
   const ComponentInfo& backbone = *config.backbone.component;
   context.params = config.backbone.params;
   backbone_ = building(backbone, [&] { return registry.create_as<Backbone>(backbone, context); });
-  context.features = building(backbone, [&] { return backbone_->output_shape(image); });
+  context.features = features_ = building(backbone, [&] { return backbone_->output_shape(image); });
 
   const ComponentInfo& pooling = *config.pooling.component;
   context.params = config.pooling.params;
   pooling_ = building(pooling, [&] { return registry.create_as<Pooling>(pooling, context); });
-  context.capsules = building(pooling, [&] { return pooling_->output_shape(*context.features); });
+  context.capsules = capsules_ = building(pooling, [&] { return pooling_->output_shape(*context.features); });
 
   const ComponentInfo& routing = *config.routing.component;
   context.params = config.routing.params;
   routing_ = building(routing, [&] { return registry.create_as<Routing>(routing, context); });
-  context.vectors = building(routing, [&] { return routing_->output_shape(*context.capsules); });
+  context.vectors = vectors_ = building(routing, [&] { return routing_->output_shape(*context.capsules); });
 
   const ComponentInfo& decoder = *config.decoder.component;
   context.params = config.decoder.params;
   decoder_ = building(decoder, [&] { return registry.create_as<Decoder>(decoder, context); });
+  backbone_label_ = component_label(backbone);
+  pooling_label_ = component_label(pooling);
+  routing_label_ = component_label(routing);
+  decoder_label_ = component_label(decoder);
 
   // Names here are the prefixes of every tensor in checkpoints and exports.
   register_module("backbone", std::dynamic_pointer_cast<torch::nn::Module>(backbone_));
@@ -68,24 +67,42 @@ PiadeModelImpl::PiadeModelImpl(const PluginRegistry& registry, const PipelineCon
     loss_context.params = loss.params;
     losses_.push_back(building(*loss.component, [&] { return registry.create_as<Loss>(*loss.component, loss_context); }));
     loss_names_.push_back(loss.component->name);
+    loss_labels_.push_back(component_label(*loss.component));
     loss_weights_.push_back(loss.params.get_float("weight"));
     register_module("loss_" + loss.component->name,
                     std::dynamic_pointer_cast<torch::nn::Module>(losses_.back()));
   }
 }
 
+bool PiadeModelImpl::take_contract_check(bool with_maps) {
+  const std::size_t mode = is_training() ? 0 : with_maps ? 2 : 1;
+  return !contract_checked_[mode].exchange(true);
+}
+
 Reconstruction PiadeModelImpl::reconstruct(const torch::Tensor& images) {
+  return reconstruct(images, take_contract_check(/*with_maps=*/false));
+}
+
+Reconstruction PiadeModelImpl::reconstruct(const torch::Tensor& images, bool check_values) {
   TORCH_CHECK(images.dim() == 4 && images.size(1) == image_.channels &&
                   images.size(2) == image_.height && images.size(3) == image_.width,
               "model: expected images N x ", image_.channels, "x", image_.height, "x",
               image_.width, ", got ", shape_text(images));
+  const int64_t n = images.size(0);
   torch::Tensor features = backbone_->forward(images);
+  check_features(backbone_label_, features, n, features_);
+  if (check_values) check_finite(backbone_label_, "features", features);
   torch::Tensor capsules = pooling_->forward(features);
+  check_capsules(pooling_label_, capsules, n, capsules_);
+  if (check_values) check_finite(pooling_label_, "capsules", capsules);
   torch::Tensor vectors = routing_->forward(capsules);
+  check_vectors(routing_label_, vectors, n, vectors_);
+  if (check_values) check_finite(routing_label_, "vectors", vectors);
   VectorSelection chosen = routing_->select(vectors);
+  check_selection(routing_label_, chosen.vectors, chosen.index, n, vectors_);
   torch::Tensor reconstructions = decoder_->forward(chosen.vectors, features);
-  TORCH_CHECK(reconstructions.sizes() == images.sizes(), "model: the decoder returned ",
-              shape_text(reconstructions), " for images ", shape_text(images));
+  check_reconstructions(decoder_label_, reconstructions, images);
+  if (check_values) check_finite(decoder_label_, "reconstructions", reconstructions);
   return {images, reconstructions, chosen.index};
 }
 
@@ -93,7 +110,8 @@ BatchScores PiadeModelImpl::score(const torch::Tensor& images, bool with_maps) {
   // Loss terms may skip their maps in training mode (sdk/loss.h).
   TORCH_CHECK(!with_maps || !is_training(), "model: anomaly maps need eval mode; call eval() first");
   BatchScores scores;
-  scores.reconstruction = reconstruct(images);
+  const bool check_values = take_contract_check(with_maps);
+  scores.reconstruction = reconstruct(images, check_values);
   // The loss terms run in fp32 whatever the caller's autocast (precision.h),
   // and so do the reconstructions the scores hand back.
   AutocastSuspended fp32;
@@ -105,9 +123,11 @@ BatchScores PiadeModelImpl::score(const torch::Tensor& images, bool with_maps) {
   scores.total = torch::zeros({images.size(0)}, images.options());
   for (std::size_t i = 0; i < losses_.size(); ++i) {
     LossTerm term = losses_[i]->forward(x, y);
-    TORCH_CHECK(term.per_image.dim() == 1 && term.per_image.size(0) == images.size(0), "loss ",
-                loss_names_[i], ": per-image loss is ", shape_text(term.per_image), ", expected ",
-                images.size(0));
+    check_loss_term(loss_labels_[i], term, images.size(0), image_);
+    if (check_values) {
+      check_finite(loss_labels_[i], "per-image loss", term.per_image);
+      check_finite(loss_labels_[i], "map", term.map);
+    }
     scores.total = scores.total + loss_weights_[i] * term.per_image;
     scores.terms.push_back(term.per_image);
     if (with_maps && term.map.defined()) {

@@ -106,6 +106,19 @@ void load_trained_state(PiadeModel& model, const std::vector<torch::Tensor>& sta
   for (std::size_t i = 0; i < tensors.size(); ++i) tensors[i].copy_(state[i]);
 }
 
+// Which loss term went non-finite first, for the one line that stops training.
+std::string non_finite_loss_message(PiadeModel& model, const BatchScores& scores, double loss, int64_t epoch,
+                                    int64_t step, int64_t steps, const std::string& kept) {
+  std::string term = "the weighted sum of the terms";
+  for (std::size_t t = 0; t < scores.terms.size(); ++t)
+    if (!torch::isfinite(scores.terms[t].detach()).all().item<bool>()) {
+      term = model->loss_labels()[t];
+      break;
+    }
+  return fmt::format("epoch {}, step {} of {}: the training loss is {}, from {}; training stopped, {}", epoch,
+                     step, steps, loss, term, kept);
+}
+
 }  // namespace
 
 std::string clock_text(double seconds) {
@@ -252,6 +265,10 @@ TrainResult train(PiadeModel& model, const ImageSet& train_set, const Preprocess
   result.best_epoch = best_epoch;
   result.best_loss = best_loss;
 
+  // The epochs the checkpoint on disk holds, for the message when training
+  // stops on a non-finite loss (0: this run has written none).
+  int64_t saved_epochs = resume ? first_epoch : 0;
+
   auto training_meta = [&](int64_t epochs_done) {
     nlohmann::json training = {{"epochs_done", epochs_done}, {"epochs", settings.epochs},
                                {"batch_size", settings.batch_size}, {"lr", settings.lr},
@@ -272,6 +289,7 @@ TrainResult train(PiadeModel& model, const ImageSet& train_set, const Preprocess
     meta["training"] = training_meta(epochs_done);
     if (stats) meta["score_stats"] = *stats;
     save_checkpoint(checkpoint, model, &optimizer, meta);
+    saved_epochs = epochs_done;
   };
   // A checkpoint to resume from, and with early stopping the best weights
   // beside it, written first so that checkpoint.pt never refers to a best.pt
@@ -295,10 +313,22 @@ TrainResult train(PiadeModel& model, const ImageSet& train_set, const Preprocess
     save(epochs_done, nullptr);
   };
 
-  InterruptGuard interrupt_guard;
   const std::vector<std::string>& loss_names = model->loss_names();
   const int64_t n = train_images.size(0);
   const int64_t batches = (n + settings.batch_size - 1) / settings.batch_size;
+  {
+    // The part contract in eval mode with maps, on the first batch, before
+    // any step (model.h checks the training mode in the first step): the
+    // maps are otherwise first computed for the statistics after the last
+    // epoch, so that a wrong map would cost the whole run.
+    torch::NoGradGuard no_grad;
+    Autocast amp(device, settings.precision);
+    model->eval();
+    const torch::Tensor first = train_images.slice(0, 0, std::min(n, settings.batch_size));
+    model->score(preprocess(first, preprocess_settings).to(device), /*with_maps=*/true);
+  }
+
+  InterruptGuard interrupt_guard;
   const auto run_start = std::chrono::steady_clock::now();
   int64_t images_seen = 0;
   for (int64_t epoch = first_epoch; epoch < settings.epochs; ++epoch) {
@@ -317,6 +347,14 @@ TrainResult train(PiadeModel& model, const ImageSet& train_set, const Preprocess
       BatchScores scores = train_step(model, optimizer, images, settings.precision);
       const double batch_n = static_cast<double>(index.size(0));
       const double loss = scores.total.mean().item<double>();
+      // A non-finite loss has already made every weight NaN through the step
+      // just taken: stop now, before anything is written over the last
+      // checkpoint, which is kept as it is.
+      if (!std::isfinite(loss))
+        throw Error(non_finite_loss_message(model, scores, loss, epoch + 1, b + 1, batches,
+                                            saved_epochs > 0 ? fmt::format("{} (epoch {}) is kept", checkpoint.string(),
+                                                                           saved_epochs)
+                                                             : std::string("no checkpoint was written")));
       sums[0] += loss * batch_n;
       for (std::size_t t = 0; t < scores.terms.size(); ++t)
         sums[t + 1] += scores.terms[t].sum().item<double>();
@@ -394,18 +432,35 @@ TrainResult train(PiadeModel& model, const ImageSet& train_set, const Preprocess
   // With early stopping the run keeps its best epoch, also when resumed from
   // an interrupt checkpoint, whose weights are those of an unfinished epoch.
   if (stopping_early && best_epoch > 0) load_trained_state(model, best_state);
-  std::vector<torch::Tensor> map_maxima;
-  Autocast amp(device, settings.precision);
-  const ScoreTable train_scores =
-      score_all(model, train_images, preprocess_settings, settings.batch_size, device,
-                [&](int64_t, const BatchScores& scores) {
-                  if (scores.map.defined()) map_maxima.push_back(scores.map.flatten(1).amax(1).cpu());
-                });
-  const nlohmann::json stats = score_statistics(train_scores.total);
-  if (!map_maxima.empty()) meta["map_stats"] = map_statistics(torch::cat(map_maxima));
-  save(result.epochs_done, &stats);
+  // The statistics of the training images' scores and maps come last; a
+  // failure there must not cost the trained weights: the checkpoint is
+  // written either way, without them, and the error says so.
+  nlohmann::json stats;
+  std::string stats_failure;
+  try {
+    std::vector<torch::Tensor> map_maxima;
+    Autocast amp(device, settings.precision);
+    const ScoreTable train_scores =
+        score_all(model, train_images, preprocess_settings, settings.batch_size, device,
+                  [&](int64_t, const BatchScores& scores) {
+                    if (scores.map.defined()) map_maxima.push_back(scores.map.flatten(1).amax(1).cpu());
+                  });
+    stats = score_statistics(train_scores.total);
+    if (!map_maxima.empty()) meta["map_stats"] = map_statistics(torch::cat(map_maxima));
+  } catch (const c10::Error& e) {
+    stats_failure = e.what_without_backtrace();
+  } catch (const std::exception& e) {
+    stats_failure = e.what();
+  }
+  if (!stats_failure.empty()) meta.erase("map_stats");
+  save(result.epochs_done, stats_failure.empty() ? &stats : nullptr);
   std::error_code ec;
   fs::remove(best_file, ec);  // the checkpoint holds the best weights now
+  if (!stats_failure.empty())
+    throw Error(fmt::format("training finished, but the score statistics of the training images failed: {}; "
+                            "{} holds the trained weights (epoch {}) without them",
+                            stats_failure.substr(0, stats_failure.find('\n')), checkpoint.string(),
+                            result.epochs_done));
   return result;
 }
 

@@ -9,20 +9,11 @@
 namespace piade {
 namespace {
 
-// Self-contained: the page must open offline, so no stylesheet, font or
-// script is fetched from anywhere.
+// What only this page adds to report_base_style().
 constexpr const char* kStyle = R"(
-body { font-family: Helvetica, Arial, sans-serif; margin: 2em; color: #222; }
-table { border-collapse: collapse; margin: 0.5em 0 1.5em; }
-th, td { border: 1px solid #ccc; padding: 4px 10px; text-align: right; }
-th:first-child, td:first-child { text-align: left; }
-th { background: #f3f3f3; }
 .warning { color: #9a5b00; }
-.charts { display: flex; flex-wrap: wrap; gap: 1.5em; }
-.charts svg { max-width: 100%; height: auto; }
-figure { display: inline-block; margin: 0 1em 1em 0; vertical-align: top; }
-figure img { max-width: 100%; image-rendering: pixelated; }
-figcaption { font-size: small; color: #555; max-width: 40em; }
+figure img { image-rendering: pixelated; }
+figcaption { max-width: 40em; }
 .check { font-size: small; color: #777; }
 )";
 
@@ -53,6 +44,23 @@ std::string metrics_table(const nlohmann::ordered_json& metrics) {
 
 }  // namespace
 
+const char* report_base_style() {
+  // Self-contained: the page must open offline, so no stylesheet, font or
+  // script is fetched from anywhere.
+  return R"(
+body { font-family: Helvetica, Arial, sans-serif; margin: 2em; color: #222; }
+table { border-collapse: collapse; margin: 0.5em 0 1.5em; }
+th, td { border: 1px solid #ccc; padding: 4px 10px; text-align: right; }
+th:first-child, td:first-child { text-align: left; }
+th { background: #f3f3f3; }
+.charts { display: flex; flex-wrap: wrap; gap: 1.5em; }
+.charts svg, .chart svg { max-width: 100%; height: auto; }
+figure { display: inline-block; margin: 0 1em 1em 0; vertical-align: top; }
+figure img { max-width: 100%; }
+figcaption { font-size: small; color: #555; }
+)";
+}
+
 std::string base64(std::string_view bytes) {
   using namespace boost::archive::iterators;
   using Encoder = base64_from_binary<transform_width<std::string::const_iterator, 6, 8>>;
@@ -71,7 +79,7 @@ std::string eval_report_html(const EvalReport& report) {
   std::string html = fmt::format(
       "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>piade eval: {0}</title>\n"
       "<style>{1}</style>\n</head>\n<body>\n<h1>piade eval: {0}</h1>\n",
-      xml_escape(report.title), kStyle);
+      xml_escape(report.title), std::string(report_base_style()) + kStyle);
   for (const std::string& warning : report.warnings)
     html += "<p class=\"warning\">warning: " + xml_escape(warning) + "</p>\n";
   html += "<h2>Metrics</h2>\n" + metrics_table(report.metrics);

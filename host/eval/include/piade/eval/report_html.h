@@ -41,6 +41,11 @@ struct EvalReport {
 /// decoded.
 std::string eval_report_html(const EvalReport& report);
 
+/// The CSS both of piade's HTML reports start from (eval/report.html and
+/// compare's report.html): body, tables, charts, figures. Inline, as the
+/// pages load nothing from anywhere.
+const char* report_base_style();
+
 /// `bytes` in standard Base64 (RFC 4648, "=" padding, no line breaks), as
 /// the page embeds pictures.
 std::string base64(std::string_view bytes);

@@ -39,4 +39,29 @@ function(piade_add_plugin name)
   if(ARG_OUTPUT_DIRECTORY)
     set_target_properties(${name} PROPERTIES LIBRARY_OUTPUT_DIRECTORY ${ARG_OUTPUT_DIRECTORY})
   endif()
+  # Checked once the directory is read, so that the target's own options,
+  # given after this call, are seen too.
+  if(TORCH_CXX_FLAGS MATCHES "_GLIBCXX_USE_CXX11_ABI=([01])" AND CMAKE_VERSION VERSION_GREATER_EQUAL 3.19)
+    cmake_language(EVAL CODE
+      "cmake_language(DEFER CALL piade_check_cxx11_abi [[${name}]] [[${CMAKE_MATCH_1}]])")
+  endif()
+endfunction()
+
+# piade_check_cxx11_abi(TARGET TORCH_ABI): fails configure when TARGET asks
+# for another _GLIBCXX_USE_CXX11_ABI than LibTorch's TORCH_ABI. LibTorch's
+# own -D_GLIBCXX_USE_CXX11_ABI comes later on the compiler's command line
+# and so overrides a target's without a word (GCC warns only of a
+# redefinition); and were it the other way round, the plugin would not
+# load. plugin.h checks it again at compile time.
+function(piade_check_cxx11_abi target torch_abi)
+  get_target_property(options ${target} COMPILE_OPTIONS)
+  get_target_property(definitions ${target} COMPILE_DEFINITIONS)
+  foreach(item IN LISTS options definitions CMAKE_CXX_FLAGS)
+    if(item MATCHES "_GLIBCXX_USE_CXX11_ABI=([01])" AND NOT CMAKE_MATCH_1 STREQUAL torch_abi)
+      message(FATAL_ERROR
+        "piade_add_plugin(${target}): it is compiled with _GLIBCXX_USE_CXX11_ABI=${CMAKE_MATCH_1} "
+        "('${item}'), but LibTorch uses _GLIBCXX_USE_CXX11_ABI=${torch_abi} (TORCH_CXX_FLAGS), "
+        "whose flag would silently override it; remove the definition: a plugin uses LibTorch's C++ ABI")
+    endif()
+  endforeach()
 endfunction()

@@ -68,10 +68,9 @@ int main(int argc, char** argv) {
       spdlog::error("piade {}: {}", name, e.what());
     } catch (const piade::DatasetError& e) {
       spdlog::error("piade {}: {}", name, piade::cli_message(e));
-    } catch (const c10::Error& e) {
-      spdlog::error("piade {}: {}", name, e.what_without_backtrace());
     } catch (const std::exception& e) {
-      spdlog::error("piade {}: {}", name, e.what());
+      // One line; a c10::Error (a failed TORCH_CHECK) without its backtrace.
+      spdlog::error("piade {}: {}", name, piade::one_line_message(e));
     }
     return 1;
   }

@@ -8,6 +8,9 @@
 #include <nlohmann/json.hpp>
 #include <torch/version.h>
 
+#include "piade/core/checkpoint.h"
+#include "piade/core/model.h"
+#include "piade/core/plugin_registry.h"
 #include "tests/support/files.h"
 #include "tests/support/fixture_plugins.h"
 #include "tests/support/process.h"
@@ -173,6 +176,67 @@ TEST(CliTest, PluginsInfoErrors) {
   result = run_piade({"config", "extra", "--plugin-dir", good_dir()});
   EXPECT_EQ(result.exit_code, 1);
   EXPECT_EQ(result.err, "piade config: unexpected argument 'extra'; give options only\n");
+}
+
+// A component no plugin provides: the command line's message gives the
+// reasons of the rejected files and how to add a plugin directory; for a
+// checkpoint, also the plugin file it needs, which the checkpoint records.
+TEST(CliTest, MissingComponentSaysWhyAndHowToAddAPluginDirectory) {
+  const std::string broken_dir = fixture_dir("undefined_symbol").string();
+  const std::string broken_file = fixture_file("undefined_symbol").string();
+  const auto config = run_piade({"config", "--plugin-dir", good_dir(), "--plugin-dir", broken_dir, "--backbone",
+                                 "tiny", "--pooling", "tiny", "--routing", "tiny", "--decoder", "tiny", "--loss", "l1"});
+  EXPECT_EQ(config.exit_code, 1);
+  // The error is the last line (a warning about the broken file may precede it).
+  const std::vector<std::string> config_lines = lines(config.err);
+  ASSERT_FALSE(config_lines.empty());
+  const std::string& error = config_lines.back();
+  EXPECT_EQ(error.rfind("piade config: unknown loss 'l1' (available: ", 0), 0u) << config.err;
+  EXPECT_NE(error.find("; 1 plugin library was rejected: " + broken_file + ": cannot be loaded ("), std::string::npos)
+      << config.err;
+  const std::string hint = "; to add a plugin, pass --plugin-dir DIR or set PIADE_PLUGIN_PATH";
+  EXPECT_EQ(error.substr(error.size() - std::min(error.size(), hint.size())), hint) << config.err;
+
+  // A checkpoint of the fixture's tiny parts whose loss is a third-party
+  // plugin's, from the broken file.
+  test::ScratchDir scratch;
+  PluginRegistry registry;
+  registry.scan({fixture_dir("good")});
+  const auto tiny = [](nlohmann::json params) {
+    return nlohmann::json{{"name", "tiny"}, {"version", "1.2.3"}, {"plugin", "tiny"}, {"params", params}};
+  };
+  nlohmann::json pipeline = {{"backbone", tiny({{"channels", "4"}})},
+                             {"pooling", tiny(nlohmann::json::object())},
+                             {"routing", tiny({{"vectors", "2"}, {"scale", "0.5"}})},
+                             {"decoder", tiny({{"activation", "tanh"}})},
+                             {"loss", nlohmann::json::array({tiny({{"weight", "1"}})})}};
+  PiadeModel model(registry, pipeline_from_json(registry, pipeline, "test"), ImageShape{1, 8, 8});
+  pipeline["loss"][0] = {{"name", "l1"},
+                         {"version", "0.1.0"},
+                         {"plugin", "l1"},
+                         {"file", "fixture_undefined_symbol.so"},
+                         {"params", {{"weight", "1"}}}};
+  const fs::path checkpoint = scratch / "checkpoint.pt";
+  save_checkpoint(checkpoint, model, nullptr,
+                  {{"pipeline", pipeline}, {"image", {{"channels", 1}, {"height", 8}, {"width", 8}}}});
+  const std::string picture = (scratch / "x.png").string();
+
+  const auto missing = run_piade({"score", "--checkpoint", checkpoint.string(), "--plugin-dir", good_dir(), picture});
+  EXPECT_EQ(missing.exit_code, 1);
+  EXPECT_EQ(missing.err, "piade score: " + checkpoint.string() +
+                             ": the checkpoint needs loss 'l1' 0.1.0 from fixture_undefined_symbol.so, which is not "
+                             "loaded: pass --plugin-dir DIR or set PIADE_PLUGIN_PATH\n");
+  const auto broken = run_piade(
+      {"score", "--checkpoint", checkpoint.string(), "--plugin-dir", good_dir(), "--plugin-dir", broken_dir, picture});
+  EXPECT_EQ(broken.exit_code, 1);
+  EXPECT_EQ(broken.err.rfind("piade score: " + checkpoint.string() +
+                                 ": the checkpoint needs loss 'l1' 0.1.0 from fixture_undefined_symbol.so, which was "
+                                 "rejected: " + broken_file + ": cannot be loaded (",
+                             0),
+            0u)
+      << broken.err;
+  EXPECT_NE(broken.err.find("undefined symbol: piade_fixture_missing_function"), std::string::npos) << broken.err;
+  EXPECT_EQ(lines(broken.err).size(), 1u) << broken.err;
 }
 
 TEST(CliTest, UnknownCommandSuggestsAndExits2) {

@@ -130,10 +130,12 @@ TEST(PluginRegistryTest, UnknownComponentNamesTheRejectedLibrariesAndWhy) {
   } catch (const Error& e) {
     const std::string message = e.what();
     EXPECT_EQ(message.find('\n'), std::string::npos) << message;
-    EXPECT_EQ(message.find("unknown backbone 'se_resnet18' (no backbone plugins were found; check --plugin-dir "
-                           "and PIADE_PLUGIN_PATH); 2 plugin libraries were rejected: "),
+    EXPECT_EQ(message.find("unknown backbone 'se_resnet18' (no backbone plugins were found); 2 plugin libraries "
+                           "were rejected: "),
               0u)
         << message;
+    const std::string hint = "; to add a plugin, pass --plugin-dir DIR or set PIADE_PLUGIN_PATH";
+    EXPECT_EQ(message.substr(message.size() - std::min(message.size(), hint.size())), hint) << message;
     for (const RejectedPlugin& rejected : registry.rejected())
       EXPECT_NE(message.find(rejected.reason), std::string::npos) << message;
     EXPECT_NE(message.find("undefined symbol: piade_fixture_missing_function"), std::string::npos) << message;
@@ -227,7 +229,7 @@ TEST_F(GoodPluginTest, ReadsTheManifest) {
   EXPECT_EQ(plugin.file, fixture_file("good"));
   EXPECT_EQ(plugin.api_version, static_cast<uint32_t>(PIADE_PLUGIN_API_VERSION));
   EXPECT_EQ(plugin.build.torch_version, TORCH_VERSION);
-  EXPECT_EQ(plugin.components.size(), 9u);
+  EXPECT_EQ(plugin.components.size(), 11u);
   for (Kind kind : {Kind::backbone, Kind::pooling, Kind::routing, Kind::decoder, Kind::loss}) {
     const ComponentInfo* c = registry_.find(kind, "tiny");
     ASSERT_NE(c, nullptr) << kind_name(kind);
@@ -351,6 +353,35 @@ TEST_F(GoodPluginTest, FactoryReturningNullWithoutErrorIsAnError) {
   }
 }
 
+// A TORCH_CHECK failing in a component's reset() (called by its
+// constructor) reaches the user as one line naming the component, without
+// the C++ backtrace c10::Error::what() carries.
+TEST_F(GoodPluginTest, TorchCheckInAFactoryIsOneLineWithoutBacktrace) {
+  const ComponentInfo& torch_check = registry_.get(Kind::backbone, "torch_check");
+  try {
+    registry_.create(torch_check, context(torch_check));
+    FAIL() << "create() returned although reset() failed a TORCH_CHECK";
+  } catch (const Error& e) {
+    EXPECT_EQ(std::string(e.what()), "backbone/torch_check (" + file() +
+                                         "): failed to build: backbone/torch_check: channels must be even, got 3");
+  }
+}
+
+// What a plugin built with an older SDK hands over: c10::Error::what(),
+// backtrace included. The host keeps the message only.
+TEST(OneLineTest, DropsLibTorchBacktraceAndJoinsLines) {
+  try {
+    TORCH_CHECK(false, "channels must be even, got ", 3);
+    FAIL();
+  } catch (const c10::Error& e) {
+    ASSERT_NE(std::string(e.what()).find("Exception raised from"), std::string::npos) << e.what();
+    EXPECT_EQ(one_line(e.what()), "channels must be even, got 3");
+    EXPECT_EQ(one_line_message(e), "channels must be even, got 3");
+  }
+  EXPECT_EQ(one_line("first\n  second\n"), "first; second");
+  EXPECT_EQ(one_line_message(std::runtime_error("plain")), "plain");
+}
+
 TEST_F(GoodPluginTest, UnknownComponentGetsASuggestion) {
   try {
     registry_.get(Kind::routing, "tiyn");
@@ -362,7 +393,9 @@ TEST_F(GoodPluginTest, UnknownComponentGetsASuggestion) {
     registry_.get(Kind::routing, "dynamic_routing");
     FAIL();
   } catch (const Error& e) {
-    EXPECT_STREQ(e.what(), "unknown routing 'dynamic_routing' (available: tiny)");
+    EXPECT_STREQ(e.what(),
+                 "unknown routing 'dynamic_routing' (available: tiny); to add a plugin, pass --plugin-dir DIR "
+                 "or set PIADE_PLUGIN_PATH");
   }
   PluginRegistry empty;
   try {
@@ -370,8 +403,18 @@ TEST_F(GoodPluginTest, UnknownComponentGetsASuggestion) {
     FAIL();
   } catch (const Error& e) {
     EXPECT_STREQ(e.what(),
-                 "unknown decoder 'tiny' (no decoder plugins were found; check --plugin-dir and "
-                 "PIADE_PLUGIN_PATH)");
+                 "unknown decoder 'tiny' (no decoder plugins were found); to add a plugin, pass --plugin-dir "
+                 "DIR or set PIADE_PLUGIN_PATH");
+  }
+  // An embedding host names its own way of adding a directory.
+  empty.set_plugin_dir_hint("add its directory to DetectorOptions::plugin_dirs");
+  try {
+    empty.get(Kind::decoder, "tiny");
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_STREQ(e.what(),
+                 "unknown decoder 'tiny' (no decoder plugins were found); to add a plugin, add its directory to "
+                 "DetectorOptions::plugin_dirs");
   }
 }
 

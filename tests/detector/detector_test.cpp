@@ -16,16 +16,19 @@
 #include <map>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <gtest/gtest.h>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 #include <piade/detector.h>
+#include <torch/torch.h>
 
 #include "piade/datasets/idx.h"
 #include "piade/core/checkpoint.h"
 #include "piade/eval/pictures.h"
+#include "tests/support/fixture_plugins.h"
 #include "tests/support/process.h"
 
 namespace {
@@ -330,7 +333,12 @@ TEST_F(DetectorTest, ErrorsNameTheProblem) {
             std::string::npos);
 
   piade::Detector detector(run_.string(), options());
-  EXPECT_NE(message_of([&] { detector.detect(cv::Mat()); }).find("piade::Detector: image 0: the picture is empty"),
+  // One picture: no index it was not given; a batch names the index.
+  const std::string single = message_of([&] { detector.detect(cv::Mat()); });
+  EXPECT_EQ(single.rfind("piade::Detector: detect: the picture is empty", 0), 0u) << single;
+  EXPECT_EQ(single.find("image 0"), std::string::npos) << single;
+  EXPECT_NE(message_of([&] { detector.detect(std::vector<cv::Mat>{cv::Mat()}); })
+                .find("piade::Detector: image 0: the picture is empty"),
             std::string::npos);
   const cv::Mat good = cv::imread(files_[0].string());
   EXPECT_NE(message_of([&] { detector.detect(std::vector<cv::Mat>{good, cv::Mat(28, 28, CV_16UC1)}); })
@@ -366,6 +374,104 @@ TEST_F(DetectorTest, RefusesACheckpointWhosePluginIsMissingOrOtherwiseVersioned)
   piade::save_checkpoint(other, model, nullptr, versioned);
   EXPECT_NE(message_of([&] { piade::Detector(other.string(), options()); })
                 .find("was trained with loss 'mse' version 9.9.9"),
+            std::string::npos);
+}
+
+// The checkpoint records the file each plugin came from; a Detector that
+// cannot find one names the file and says why it was refused, or how to
+// add a plugin directory in the Detector's terms.
+TEST_F(DetectorTest, MissingPluginNamesItsFileTheRejectionAndTheOption) {
+  const fs::path file = run_ / "checkpoint.pt";
+  const nlohmann::json meta = piade::read_checkpoint_meta(file);
+  EXPECT_EQ(meta["pipeline"]["loss"][0].value("file", ""), "loss_mse.so") << meta["pipeline"].dump();
+  EXPECT_EQ(meta["pipeline"]["backbone"].value("file", ""), "backbone_resnet.so") << meta["pipeline"].dump();
+  piade::PluginRegistry registry;
+  registry.scan({PIADE_BUILD_PLUGIN_DIR});
+  piade::PiadeModel model = piade::restore_model(registry, file, meta, torch::kCPU);
+
+  // A third-party loss whose library is there but cannot be loaded.
+  nlohmann::json third_party = meta;
+  third_party["pipeline"]["loss"][1] = {{"name", "l1"},
+                                        {"version", "0.1.0"},
+                                        {"plugin", "l1"},
+                                        {"file", "fixture_undefined_symbol.so"},
+                                        {"params", {{"weight", "2"}}}};
+  const fs::path needs_l1 = work_ / "needs-l1.pt";
+  piade::save_checkpoint(needs_l1, model, nullptr, third_party);
+  piade::DetectorOptions with_broken = options();
+  with_broken.plugin_dirs = {piade::test::fixture_dir("undefined_symbol").string()};
+  const std::string broken = message_of([&] { piade::Detector(needs_l1.string(), with_broken); });
+  EXPECT_NE(broken.find("the checkpoint needs loss 'l1' 0.1.0 from fixture_undefined_symbol.so, which was rejected: " +
+                        piade::test::fixture_file("undefined_symbol").string() + ": cannot be loaded ("),
+            std::string::npos)
+      << broken;
+  EXPECT_NE(broken.find("undefined symbol: piade_fixture_missing_function"), std::string::npos) << broken;
+  EXPECT_EQ(broken.find('\n'), std::string::npos) << broken;
+
+  // The library is nowhere in the search path.
+  const std::string missing = message_of([&] { piade::Detector(needs_l1.string(), options()); });
+  EXPECT_NE(missing.find("the checkpoint needs loss 'l1' 0.1.0 from fixture_undefined_symbol.so, which is not "
+                         "loaded: add its directory to DetectorOptions::plugin_dirs or set PIADE_PLUGIN_PATH"),
+            std::string::npos)
+      << missing;
+}
+
+// A library leaves the program's thread setting alone unless asked.
+TEST_F(DetectorTest, LeavesTheThreadCountAloneByDefault) {
+  const int before = at::get_num_threads();
+  // Neither what the Detector used to set (all cores) nor what options() sets.
+  const int mine = static_cast<int>(std::thread::hardware_concurrency()) + 1;
+  at::set_num_threads(mine);
+  {
+    piade::Detector detector(run_.string());  // threads = 0: leave it
+    EXPECT_EQ(at::get_num_threads(), mine);
+    detector.detect(cv::imread(files_[0].string()));
+    EXPECT_EQ(at::get_num_threads(), mine);
+  }
+  piade::DetectorOptions two;
+  two.threads = 2;
+  piade::Detector asked(run_.string(), two);
+  EXPECT_EQ(at::get_num_threads(), 2);  // set when asked, for the process
+  at::set_num_threads(before);
+}
+
+// colorize(): the map on the checkpoint's scale, 0 dark blue, map_max() and
+// above dark red, at the map's size.
+TEST_F(DetectorTest, ColorizeUsesTheCheckpointsMapScale) {
+  piade::Detector detector(run_.string(), options());
+  const double top = detector.map_max();
+  ASSERT_TRUE(std::isfinite(top) && top > 0) << top;
+  cv::Mat map(2, 3, CV_32F);
+  map.at<float>(0, 0) = 0.0f;
+  map.at<float>(0, 1) = static_cast<float>(top);
+  map.at<float>(0, 2) = static_cast<float>(2 * top);  // above the scale: clipped
+  map.at<float>(1, 0) = static_cast<float>(top / 2);
+  map.at<float>(1, 1) = -1.0f;
+  map.at<float>(1, 2) = static_cast<float>(top / 4);
+  const cv::Mat colored = detector.colorize(map);
+  ASSERT_EQ(colored.type(), CV_8UC3);
+  ASSERT_EQ(colored.size(), map.size());
+  // OpenCV's JET: level 0 is dark blue, level 255 dark red (BGR).
+  const auto jet = [](int level) {
+    cv::Mat colour;
+    cv::applyColorMap(cv::Mat(1, 1, CV_8U, cv::Scalar(level)), colour, cv::COLORMAP_JET);
+    return colour.at<cv::Vec3b>(0, 0);
+  };
+  ASSERT_GT(jet(0)[0], 100);  // blue
+  ASSERT_GT(jet(255)[2], 100);  // red
+  EXPECT_EQ(colored.at<cv::Vec3b>(0, 0), jet(0));
+  EXPECT_EQ(colored.at<cv::Vec3b>(0, 1), jet(255));
+  EXPECT_EQ(colored.at<cv::Vec3b>(0, 2), jet(255));
+  EXPECT_EQ(colored.at<cv::Vec3b>(1, 1), jet(0));
+  EXPECT_EQ(cv::norm(colored, piade::colorize_map(map, 0.0, top), cv::NORM_INF), 0.0);
+  // A detection's map at the picture's size; overlay() blends exactly this.
+  const cv::Mat image = cv::imread(files_[4].string());
+  const piade::Detection d = detector.detect(image);
+  EXPECT_EQ(detector.colorize(d.anomaly_map).size(), image.size());
+  EXPECT_EQ(cv::norm(detector.overlay(image, d), piade::overlay(image, detector.colorize(d.anomaly_map), 0.5),
+                     cv::NORM_INF),
+            0.0);
+  EXPECT_NE(message_of([&] { detector.colorize(cv::Mat()); }).find("colorize: the anomaly map is empty"),
             std::string::npos);
 }
 

@@ -152,6 +152,9 @@ nlohmann::json part_json(const PartConfig& part, const torch::nn::Module* module
   nlohmann::json entry = {{"name", part.component->name},
                           {"version", part.component->plugin->version},
                           {"plugin", part.component->plugin->name},
+                          // The library file's name, so that a host without
+                          // the plugin can say which file to provide.
+                          {"file", part.component->plugin->file.filename().string()},
                           {"params", params}};
   if (module != nullptr) {
     const std::vector<std::string> schema = schema_lines(*part.component);
@@ -205,12 +208,30 @@ PartConfig part_from_json(const PluginRegistry& registry, Kind kind, const nlohm
                           const std::string& source) {
   const std::string name = entry.at("name").get<std::string>();
   const std::string version = entry.at("version").get<std::string>();
+  // The plugin's file name; checkpoints written before it was recorded have none.
+  const std::string file = entry.value("file", std::string());
   PartConfig part;
-  try {
-    part.component = &registry.get(kind, name);
-  } catch (const Error& e) {
-    throw Error(fmt::format("{}: the checkpoint needs {} '{}' {}: {}", source, kind_name(kind),
-                            name, version, e.what()));
+  part.component = registry.find(kind, name);
+  if (part.component == nullptr) {
+    const std::string needed = fmt::format("{}: the checkpoint needs {} '{}' {}{}", source, kind_name(kind), name,
+                                           version, file.empty() ? "" : " from " + file);
+    const auto& loaded = registry.plugins();
+    const bool file_loaded = std::any_of(loaded.begin(), loaded.end(), [&](const auto& plugin) {
+      return plugin->file.filename() == file;
+    });
+    if (!file.empty() && !file_loaded) {
+      if (const RejectedPlugin* rejected = registry.rejected_for(kind, name, file))
+        throw Error(fmt::format("{}, which was rejected: {}", needed, rejected->reason));
+      throw Error(fmt::format("{}, which is not loaded: {}{}", needed, registry.plugin_dir_hint(),
+                              registry.rejected_text(kind)));
+    }
+    // No file recorded, or it is loaded but provides no such component (a
+    // renamed one): the registry's message, with its suggestions.
+    try {
+      part.component = &registry.get(kind, name);
+    } catch (const Error& e) {
+      throw Error(fmt::format("{}: {}", needed, e.what()));
+    }
   }
   // Another version of the same major number is accepted when the layout
   // the checkpoint recorded still matches (checked by restore_model, which
@@ -270,6 +291,18 @@ nlohmann::json pipeline_to_json(const PipelineConfig& config, const PiadeModelIm
   for (const PartConfig& loss : config.losses)
     out["loss"].push_back(part_json(loss, module("loss_" + loss.component->name)));
   return out;
+}
+
+bool same_pipeline(const nlohmann::json& a, const nlohmann::json& b) {
+  const auto without_files = [](nlohmann::json pipeline) {
+    for (const char* role : {"backbone", "pooling", "routing", "decoder"})
+      if (pipeline.contains(role) && pipeline[role].is_object()) pipeline[role].erase("file");
+    if (pipeline.contains("loss") && pipeline["loss"].is_array())
+      for (auto& loss : pipeline["loss"])
+        if (loss.is_object()) loss.erase("file");
+    return pipeline;
+  };
+  return without_files(a) == without_files(b);
 }
 
 PipelineConfig pipeline_from_json(const PluginRegistry& registry, const nlohmann::json& pipeline,
@@ -363,7 +396,7 @@ void save_checkpoint(const fs::path& file, PiadeModel& model, torch::optim::Opti
   } catch (const std::exception& e) {
     std::error_code ec;
     fs::remove(temporary, ec);
-    throw Error(fmt::format("{}: cannot write the checkpoint ({})", file.string(), e.what()));
+    throw Error(fmt::format("{}: cannot write the checkpoint ({})", file.string(), one_line_message(e)));
   }
   std::error_code ec;
   fs::rename(temporary, file, ec);

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include <c10/util/Exception.h>
+
 namespace piade {
 namespace {
 
@@ -44,6 +46,28 @@ std::optional<std::string> closest_match(const std::string& word,
 std::string did_you_mean(const std::string& word, const std::vector<std::string>& candidates) {
   auto match = closest_match(word, candidates);
   return match ? ", did you mean '" + *match + "'?" : "";
+}
+
+std::string one_line(const std::string& text) {
+  std::string message = text.substr(0, text.find("Exception raised from "));
+  std::string line;
+  std::size_t start = 0;
+  while (start <= message.size()) {
+    std::size_t end = message.find('\n', start);
+    if (end == std::string::npos) end = message.size();
+    std::string part = message.substr(start, end - start);
+    part.erase(0, part.find_first_not_of(" \t\r"));
+    part.erase(part.find_last_not_of(" \t\r") + 1);
+    if (!part.empty()) line += (line.empty() ? "" : "; ") + part;
+    start = end + 1;
+  }
+  return line;
+}
+
+std::string one_line_message(const std::exception& e) {
+  if (const auto* torch_error = dynamic_cast<const c10::Error*>(&e))
+    return one_line(torch_error->what_without_backtrace());
+  return one_line(e.what());
 }
 
 }  // namespace piade

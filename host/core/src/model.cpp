@@ -6,6 +6,23 @@
 #include "piade/core/precision.h"
 
 namespace piade {
+namespace {
+
+// Runs one step of building `component` (its factory, its output_shape)
+// and names the component in any error, on one line: a TORCH_CHECK that
+// fails in a plugin would otherwise bring LibTorch's backtrace along.
+template <class Step>
+auto building(const ComponentInfo& component, Step&& step) -> decltype(step()) {
+  try {
+    return step();
+  } catch (const Error&) {
+    throw;  // the registry's errors name the component already
+  } catch (const std::exception& e) {
+    throw Error(fmt::format("{}: {}", component.id(), one_line_message(e)));
+  }
+}
+
+}  // namespace
 
 PiadeModelImpl::PiadeModelImpl(const PluginRegistry& registry, const PipelineConfig& config,
                                ImageShape image, bool restoring)
@@ -14,24 +31,28 @@ PiadeModelImpl::PiadeModelImpl(const PluginRegistry& registry, const PipelineCon
   context.image = image;
   context.restoring = restoring;
 
+  const ComponentInfo& backbone = *config.backbone.component;
   context.params = config.backbone.params;
-  backbone_ = registry.create_as<Backbone>(*config.backbone.component, context);
-  context.features = features_ = backbone_->output_shape(image);
+  backbone_ = building(backbone, [&] { return registry.create_as<Backbone>(backbone, context); });
+  context.features = features_ = building(backbone, [&] { return backbone_->output_shape(image); });
 
+  const ComponentInfo& pooling = *config.pooling.component;
   context.params = config.pooling.params;
-  pooling_ = registry.create_as<Pooling>(*config.pooling.component, context);
-  context.capsules = capsules_ = pooling_->output_shape(*context.features);
+  pooling_ = building(pooling, [&] { return registry.create_as<Pooling>(pooling, context); });
+  context.capsules = capsules_ = building(pooling, [&] { return pooling_->output_shape(*context.features); });
 
+  const ComponentInfo& routing = *config.routing.component;
   context.params = config.routing.params;
-  routing_ = registry.create_as<Routing>(*config.routing.component, context);
-  context.vectors = vectors_ = routing_->output_shape(*context.capsules);
+  routing_ = building(routing, [&] { return registry.create_as<Routing>(routing, context); });
+  context.vectors = vectors_ = building(routing, [&] { return routing_->output_shape(*context.capsules); });
 
+  const ComponentInfo& decoder = *config.decoder.component;
   context.params = config.decoder.params;
-  decoder_ = registry.create_as<Decoder>(*config.decoder.component, context);
-  backbone_label_ = component_label(*config.backbone.component);
-  pooling_label_ = component_label(*config.pooling.component);
-  routing_label_ = component_label(*config.routing.component);
-  decoder_label_ = component_label(*config.decoder.component);
+  decoder_ = building(decoder, [&] { return registry.create_as<Decoder>(decoder, context); });
+  backbone_label_ = component_label(backbone);
+  pooling_label_ = component_label(pooling);
+  routing_label_ = component_label(routing);
+  decoder_label_ = component_label(decoder);
 
   // Names here are the prefixes of every tensor in checkpoints and exports.
   register_module("backbone", std::dynamic_pointer_cast<torch::nn::Module>(backbone_));
@@ -44,7 +65,7 @@ PiadeModelImpl::PiadeModelImpl(const PluginRegistry& registry, const PipelineCon
     loss_context.image = image;
     loss_context.restoring = restoring;
     loss_context.params = loss.params;
-    losses_.push_back(registry.create_as<Loss>(*loss.component, loss_context));
+    losses_.push_back(building(*loss.component, [&] { return registry.create_as<Loss>(*loss.component, loss_context); }));
     loss_names_.push_back(loss.component->name);
     loss_labels_.push_back(component_label(*loss.component));
     loss_weights_.push_back(loss.params.get_float("weight"));

@@ -354,31 +354,42 @@ bool declares(const RejectedPlugin& rejected, Kind kind, const std::string& name
 }
 }  // namespace
 
-const ComponentInfo& PluginRegistry::get(Kind kind, const std::string& name) const {
-  if (const ComponentInfo* c = find(kind, name)) return *c;
+const RejectedPlugin* PluginRegistry::rejected_for(Kind kind, const std::string& name,
+                                                   const std::string& file) const {
   for (const RejectedPlugin& rejected : rejected_)
-    if (declares(rejected, kind, name))
-      throw Error(fmt::format("{} '{}' is not available: {}", kind_name(kind), name,
-                              rejected.reason));
-  std::vector<std::string> names;
-  for (const ComponentInfo* c : components(kind)) names.push_back(c->name);
-  std::string hint = did_you_mean(name, names);
-  if (hint.empty())
-    hint = names.empty() ? " (no " + std::string(kind_name(kind)) + " plugins were found; check --plugin-dir and PIADE_PLUGIN_PATH)"
-                         : fmt::format(" (available: {})", fmt::join(names, ", "));
+    if (declares(rejected, kind, name) || (!file.empty() && rejected.file.filename() == file)) return &rejected;
+  return nullptr;
+}
+
+std::string PluginRegistry::rejected_text(Kind kind) const {
   // A rejected library may be the one that provides it (backbone_resnet.so
-  // provides se_resnet18): say which were rejected and why, after the hint.
+  // provides se_resnet18): say which were rejected and why.
   std::vector<std::string> reasons;
   for (const RejectedPlugin& rejected : rejected_) {
     bool may_provide = rejected.components.empty();
     for (const auto& [k, n] : rejected.components) may_provide = may_provide || k == kind;
     if (may_provide) reasons.push_back(rejected.reason);
   }
-  const std::string rejected_text =
-      reasons.empty() ? ""
-                      : fmt::format("; {} plugin {} rejected: {}", reasons.size(),
-                                    reasons.size() == 1 ? "library was" : "libraries were", fmt::join(reasons, "; "));
-  throw Error(fmt::format("unknown {} '{}'{}{}", kind_name(kind), name, hint, rejected_text));
+  if (reasons.empty()) return "";
+  return fmt::format("; {} plugin {} rejected: {}", reasons.size(),
+                     reasons.size() == 1 ? "library was" : "libraries were", fmt::join(reasons, "; "));
+}
+
+const ComponentInfo& PluginRegistry::get(Kind kind, const std::string& name) const {
+  if (const ComponentInfo* c = find(kind, name)) return *c;
+  if (const RejectedPlugin* rejected = rejected_for(kind, name))
+    throw Error(fmt::format("{} '{}' is not available: {}", kind_name(kind), name, rejected->reason));
+  std::vector<std::string> names;
+  for (const ComponentInfo* c : components(kind)) names.push_back(c->name);
+  // A likely typo gets its suggestion; any other name may be a plugin that
+  // is not in the search path, so the message says how to add one.
+  const std::string suggestion = did_you_mean(name, names);
+  if (!suggestion.empty())
+    throw Error(fmt::format("unknown {} '{}'{}{}", kind_name(kind), name, suggestion, rejected_text(kind)));
+  const std::string known = names.empty() ? " (no " + std::string(kind_name(kind)) + " plugins were found)"
+                                          : fmt::format(" (available: {})", fmt::join(names, ", "));
+  throw Error(fmt::format("unknown {} '{}'{}{}; to add a plugin, {}", kind_name(kind), name, known,
+                          rejected_text(kind), plugin_dir_hint_));
 }
 
 std::vector<const RejectedPlugin*> PluginRegistry::rejected_except(
@@ -398,7 +409,9 @@ std::shared_ptr<torch::nn::Module> PluginRegistry::create(const ComponentInfo& c
   void* result = component.create(&context, error.data(), error.size());
   const std::string where = fmt::format("{} ({})", component.id(), component.plugin->file.string());
   if (result == nullptr) {
-    if (error[0] != '\0') throw Error(fmt::format("{}: failed to build: {}", where, error.data()));
+    // one_line(): a plugin built with an older SDK passes a failed
+    // TORCH_CHECK's what(), ten lines of backtrace included.
+    if (error[0] != '\0') throw Error(fmt::format("{}: failed to build: {}", where, one_line(error.data())));
     throw Error(fmt::format("{}: the factory returned no object and no error; fix the plugin", where));
   }
   std::unique_ptr<std::shared_ptr<torch::nn::Module>> owned(

@@ -194,7 +194,7 @@ TrainResult train(PiadeModel& model, const ImageSet& train_set, const Preprocess
     if (!fs::exists(checkpoint))
       throw Error(fmt::format("--resume: no checkpoint in '{}' to resume from", out_dir.string()));
     const nlohmann::json saved = read_checkpoint_meta(checkpoint);
-    if (saved.at("pipeline") != meta.at("pipeline") || saved.at("preprocess") != meta.at("preprocess"))
+    if (!same_pipeline(saved.at("pipeline"), meta.at("pipeline")) || saved.at("preprocess") != meta.at("preprocess"))
       throw Error(fmt::format("--resume: {} was trained with another pipeline or preprocessing; "
                               "resume with the same options or use a new --out",
                               checkpoint.string()));

@@ -8,7 +8,6 @@
 #include <cmath>
 #include <mutex>
 #include <optional>
-#include <thread>
 
 #include <boost/dll/runtime_symbol_info.hpp>
 #include <fmt/format.h>
@@ -19,6 +18,7 @@
 #include "piade/datasets/error.h"
 #include "piade/datasets/image_files.h"
 #include "piade/core/checkpoint.h"
+#include "piade/core/error.h"
 #include "piade/eval/pictures.h"
 #include "piade/core/scoring.h"
 #include "piade/core/trainer.h"
@@ -29,18 +29,16 @@ namespace {
 
 constexpr const char* kContext = "piade::Detector";
 
-// Runs `body`, reporting any error as a DetectorError (c10::Error without
-// its C++ backtrace).
+// Runs `body`, reporting any error as a DetectorError, on one line (a
+// c10::Error without its C++ backtrace).
 template <class Body>
 auto guarded(Body&& body) -> decltype(body()) {
   try {
     return body();
   } catch (const DetectorError&) {
     throw;
-  } catch (const c10::Error& e) {
-    throw DetectorError(fmt::format("{}: {}", kContext, e.what_without_backtrace()));
   } catch (const std::exception& e) {
-    throw DetectorError(fmt::format("{}: {}", kContext, e.what()));
+    throw DetectorError(fmt::format("{}: {}", kContext, one_line_message(e)));
   }
 }
 
@@ -108,8 +106,10 @@ Detector::Detector(const std::string& checkpoint, DetectorOptions options) : imp
   impl.device = checked_device(options.device);
   const fs::path file = find_checkpoint(checkpoint);
   guarded([&] {
+    // Process-wide: only when asked (DetectorOptions::threads).
     if (options.threads > 0) torch::set_num_threads(options.threads);
-    if (options.threads == 0) torch::set_num_threads(static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
+    // A missing plugin's message says how to add one in this API's terms.
+    impl.registry.set_plugin_dir_hint("add its directory to DetectorOptions::plugin_dirs or set PIADE_PLUGIN_PATH");
     // The built-in plugins are found next to this library, not next to the
     // program that loaded it.
     impl.registry.scan(plugin_search_path(dirs, fs::path(boost::dll::this_line_location().string())));
@@ -138,10 +138,14 @@ Detector::Detector(Detector&&) noexcept = default;
 Detector& Detector::operator=(Detector&&) noexcept = default;
 
 Detection Detector::detect(const cv::Mat& image) {
-  return std::move(detect(std::vector<cv::Mat>{image}).front());
+  return std::move(detect_pictures(std::vector<cv::Mat>{image}, /*one_picture=*/true).front());
 }
 
 std::vector<Detection> Detector::detect(const std::vector<cv::Mat>& images) {
+  return detect_pictures(images, /*one_picture=*/false);
+}
+
+std::vector<Detection> Detector::detect_pictures(const std::vector<cv::Mat>& images, bool one_picture) {
   if (!impl_) throw DetectorError(fmt::format("{}: used after being moved from", kContext));
   Impl& impl = *impl_;
   if (images.empty()) return {};
@@ -153,6 +157,8 @@ std::vector<Detection> Detector::detect(const std::vector<cv::Mat>& images) {
       try {
         inputs.push_back(image_to_tensor(images[i], impl.decode));
       } catch (const DatasetError& e) {
+        // "image 0" would puzzle the caller of detect(image), who gave no index.
+        if (one_picture) throw DetectorError(fmt::format("{}: detect: {}", kContext, e.what()));
         throw DetectorError(fmt::format("{}: image {}: {}", kContext, i, e.what()));
       }
     }
@@ -204,18 +210,28 @@ const std::vector<std::string>& Detector::loss_names() const { return impl_->mod
 const std::string& Detector::checkpoint_file() const { return impl_->file; }
 double Detector::map_max() const { return impl_->map_max.value_or(std::nan("")); }
 
+cv::Mat Detector::colorize(const cv::Mat& anomaly_map) const {
+  return guarded([&] {
+    if (anomaly_map.empty())
+      throw DetectorError(fmt::format("{}: colorize: the anomaly map is empty (no loss term of this checkpoint "
+                                      "gives one)",
+                                      kContext));
+    double hi = map_max();
+    if (std::isnan(hi)) {
+      cv::minMaxLoc(anomaly_map, nullptr, &hi);
+      if (!(hi > 0)) hi = 1.0;
+    }
+    return colorize_map(anomaly_map, 0.0, hi);
+  });
+}
+
 cv::Mat Detector::overlay(const cv::Mat& image, const Detection& detection, double alpha) const {
   return guarded([&] {
     if (detection.anomaly_map.empty())
       throw DetectorError(fmt::format("{}: overlay: the detection has no anomaly map (no loss term of this "
                                       "checkpoint gives one)",
                                       kContext));
-    double hi = map_max();
-    if (std::isnan(hi)) {
-      cv::minMaxLoc(detection.anomaly_map, nullptr, &hi);
-      if (!(hi > 0)) hi = 1.0;
-    }
-    return piade::overlay(image, colorize_map(detection.anomaly_map, 0.0, hi), alpha);
+    return piade::overlay(image, colorize(detection.anomaly_map), alpha);
   });
 }
 

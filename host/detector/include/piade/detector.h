@@ -58,12 +58,17 @@ struct DetectorOptions {
   /// Plugin directories searched first, before PIADE_PLUGIN_PATH
   /// (colon-separated) and the built-in plugins installed with this library
   /// (<prefix>/lib/piade/plugins, or <build>/plugins in a build tree), as
-  /// `piade --plugin-dir` does. Each must be a directory.
+  /// `piade --plugin-dir` does. Each must be a directory. A checkpoint
+  /// whose plugin is not found says which file it needs (the checkpoint
+  /// records it) and why a file found was refused.
   std::vector<std::string> plugin_dirs;
   /// Pictures per forward pass in detect(std::vector): memory grows with it.
   int64_t batch_size = 32;
-  /// LibTorch's CPU threads, set for the whole process when the Detector is
-  /// built: 0 = all cores (as `piade --threads`), -1 = leave it as it is.
+  /// LibTorch's CPU threads. 0 (the default) leaves the setting as the
+  /// program has it (at::get_num_threads()): a library does not change
+  /// what the rest of the program runs with. N > 0 sets N when the Detector
+  /// is built, and that for the whole process, as at::set_num_threads()
+  /// does. (Negative values, once "leave it", mean the same as 0.)
   int threads = 0;
   /// Also return the network's reconstruction of each picture
   /// (Detection::reconstruction).
@@ -126,7 +131,8 @@ class PIADE_DETECTOR_API Detector {
   /// Scores one picture: 8-bit (CV_8U) gray, BGR or BGRA, as cv::imread
   /// gives it, of any size (converted to the network's channels and resized
   /// as training did). Throws DetectorError for an empty picture or another
-  /// depth or channel count.
+  /// depth or channel count ("piade::Detector: detect: the picture is
+  /// empty ...").
   Detection detect(const cv::Mat& image);
   /// Scores pictures in batches of options.batch_size; the result is the
   /// same as detect() on each. Throws DetectorError naming the first bad
@@ -159,12 +165,21 @@ class PIADE_DETECTOR_API Detector {
   /// largest map values), the same scale `piade score --maps` uses; NaN for
   /// a checkpoint without them.
   double map_max() const;
-  /// A picture for a person: the anomaly map in JET colours (0 blue to
-  /// map_max() red; to the map's own maximum when map_max() is NaN) blended
-  /// over `image` (the picture given to detect()), BGR at its size.
+  /// An anomaly map (Detection::anomaly_map, CV_32F) as a picture for a
+  /// person: BGR CV_8UC3 at the map's size in JET colours, 0 (and below)
+  /// dark blue to map_max() (and above) dark red, so that maps of different
+  /// pictures compare; on the map's own maximum when map_max() is NaN. The
+  /// colours of `piade score --maps`. Throws DetectorError for an empty map
+  /// or one that is not one float channel.
+  cv::Mat colorize(const cv::Mat& anomaly_map) const;
+  /// A picture for a person: colorize(detection.anomaly_map) blended over
+  /// `image` (the picture given to detect()), BGR at its size.
   cv::Mat overlay(const cv::Mat& image, const Detection& detection, double alpha = 0.5) const;
 
  private:
+  /// detect()'s work; `one_picture`: errors do not name the picture's index.
+  std::vector<Detection> detect_pictures(const std::vector<cv::Mat>& images, bool one_picture);
+
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };

@@ -26,13 +26,30 @@
 //   PIADE_PLUGIN("mse", "mean squared error loss term", kComponents)
 #pragma once
 
-#include <cstddef>
+// First, before LibTorch's headers, so that a plugin built with the wrong
+// C++ ABI stops at this check rather than deep inside torch.
+#include <cstddef>  // defines _GLIBCXX_USE_CXX11_ABI (libstdc++)
+
+#include "piade/sdk/version.h"
+
+// A plugin compiled with another _GLIBCXX_USE_CXX11_ABI than LibTorch's
+// (e.g. target_compile_options(... -D_GLIBCXX_USE_CXX11_ABI=0)) would pass
+// std::string and std::vector of another layout across the plugin boundary;
+// the host refuses such a file at load time, this refuses it at compile
+// time. An #error rather than a static_assert: the preprocessor stops here,
+// before it reads LibTorch's headers.
+#if defined(_GLIBCXX_USE_CXX11_ABI) && PIADE_TORCH_CXX11_ABI >= 0 && \
+    _GLIBCXX_USE_CXX11_ABI != PIADE_TORCH_CXX11_ABI
+#error "this plugin is compiled with another _GLIBCXX_USE_CXX11_ABI than the LibTorch the piade SDK was built with (PIADE_TORCH_CXX11_ABI in piade/sdk/version.h); remove the -D_GLIBCXX_USE_CXX11_ABI you set: LibTorch's TORCH_CXX_FLAGS set the right one"
+#endif
+
 #include <cstring>
 #include <exception>
 #include <memory>
 #include <type_traits>
 
 #include <boost/dll/alias.hpp>
+#include <c10/util/Exception.h>
 #include <torch/nn/module.h>
 #include <torch/version.h>
 
@@ -45,7 +62,6 @@
 #include "piade/sdk/plugin_abi.h"
 #include "piade/sdk/pooling.h"
 #include "piade/sdk/routing.h"
-#include "piade/sdk/version.h"
 
 #ifndef PIADE_WITH_CUDA
 #error "PIADE_WITH_CUDA is undefined: link the target against piade::sdk (find_package(PiadeSDK))"
@@ -92,7 +108,9 @@ constexpr PiadeComponentKind kind_of() {
 }
 
 /// The C factory behind every component: builds Impl from the context and
-/// turns any exception into a message, so none crosses the C boundary.
+/// turns any exception into a message, so none crosses the C boundary. A
+/// failed TORCH_CHECK (c10::Error) gives its message without the C++
+/// backtrace LibTorch appends to what(): the host shows one line.
 template <class Impl>
 void* create(const void* context, char* error, std::size_t error_size) noexcept {
   static_assert(std::is_constructible_v<Impl, const ComponentContext&>,
@@ -101,6 +119,8 @@ void* create(const void* context, char* error, std::size_t error_size) noexcept 
     std::shared_ptr<torch::nn::Module> module =
         std::make_shared<Impl>(*static_cast<const ComponentContext*>(context));
     return new std::shared_ptr<torch::nn::Module>(std::move(module));
+  } catch (const c10::Error& e) {
+    copy_error(e.what_without_backtrace(), error, error_size);
   } catch (const std::exception& e) {
     copy_error(e.what(), error, error_size);
   } catch (...) {

@@ -46,14 +46,22 @@ inline constexpr const char* kModelFileExtension = ".piade";
 bool is_model_file(const fs::path& file);
 
 /// The configuration part of a checkpoint for `config` (plugin names,
-/// versions and every parameter as text). With the `model` built from it,
+/// versions, the plugin's library file name (`file`: "loss_mse.so") and
+/// every parameter as text). With the `model` built from it,
 /// each part also records its layout: its parameter schema, its tensors
 /// (name, shape, dtype) and a hash of both, which lets another version of
 /// the plugin with the same major number load the checkpoint.
 nlohmann::json pipeline_to_json(const PipelineConfig& config, const PiadeModelImpl* model = nullptr);
 
+/// Whether two configurations of pipeline_to_json() describe the same
+/// pipeline: equal apart from the plugin file names, which older
+/// checkpoints do not record and a renamed file changes.
+bool same_pipeline(const nlohmann::json& a, const nlohmann::json& b);
+
 /// Rebuilds the pipeline configuration recorded in a checkpoint. Throws
-/// piade::Error naming the plugin when it is missing, its major version
+/// piade::Error naming the plugin when it is missing (and the file it came
+/// from, which was rejected or is not loaded, with the registry's
+/// plugin_dir_hint()), its major version
 /// differs (or any version, for a part that records no layout), or a
 /// recorded parameter no longer validates.
 PipelineConfig pipeline_from_json(const PluginRegistry& registry, const nlohmann::json& pipeline,

@@ -3,6 +3,7 @@
 // lowercase and without a final period.
 #pragma once
 
+#include <exception>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -14,6 +15,16 @@ class Error : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
 };
+
+/// An exception's message on one line: a c10::Error (a failed TORCH_CHECK)
+/// without the C++ backtrace LibTorch appends to its what(), any other
+/// exception's what(), in both cases with one_line().
+std::string one_line_message(const std::exception& e);
+
+/// `text` on one line: LibTorch's backtrace (from "Exception raised from"
+/// on, as c10::Error::what() and a plugin built with an older SDK give it)
+/// dropped, and the remaining lines joined with "; ".
+std::string one_line(const std::string& text);
 
 /// The candidate closest to `word` by edit distance, if close enough to be a
 /// plausible typo (as ninja's SpellcheckString).

@@ -96,8 +96,23 @@ class PluginRegistry {
   const ComponentInfo* find(Kind kind, const std::string& name) const;
   /// Like find(), but throws piade::Error: the rejection reason when a
   /// broken file declares (or is named after) the component, otherwise
-  /// "unknown backbone 'x', did you mean ...".
+  /// "unknown backbone 'x', did you mean ...", the reasons of the rejected
+  /// files that may provide it and plugin_dir_hint().
   const ComponentInfo& get(Kind kind, const std::string& name) const;
+  /// The rejected file that declares the component, is named after it, or
+  /// whose file name is `file` (the one a checkpoint recorded; "" for
+  /// none); nullptr when there is none.
+  const RejectedPlugin* rejected_for(Kind kind, const std::string& name, const std::string& file = "") const;
+  /// How the user of this host adds a plugin directory, for messages about
+  /// a missing component: by default the command line's "pass --plugin-dir
+  /// DIR or set PIADE_PLUGIN_PATH"; an embedding host (piade::Detector)
+  /// names its own option.
+  const std::string& plugin_dir_hint() const { return plugin_dir_hint_; }
+  void set_plugin_dir_hint(std::string hint) { plugin_dir_hint_ = std::move(hint); }
+  /// The reasons of the rejected files that may provide a `kind` (those
+  /// declaring one, or whose manifest could not be read), one line:
+  /// "; 2 plugin libraries were rejected: a.so: ...; b.so: ...", or "".
+  std::string rejected_text(Kind kind) const;
   /// Rejected files that do not declare any of `needed`: these deserve a
   /// warning, the needed ones an error (which get() raises).
   std::vector<const RejectedPlugin*> rejected_except(
@@ -132,6 +147,7 @@ class PluginRegistry {
   void reject(const fs::path& file, std::string reason,
               std::vector<std::pair<Kind, std::string>> components = {});
   BuildInfo host_;
+  std::string plugin_dir_hint_ = "pass --plugin-dir DIR or set PIADE_PLUGIN_PATH";
   std::vector<fs::path> seen_;
   std::vector<std::unique_ptr<PluginInfo>> plugins_;
   std::vector<RejectedPlugin> rejected_;

@@ -6,6 +6,9 @@
 #include <atomic>
 #include <cctype>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <string>
 #include <thread>
 
 #include <fmt/format.h>
@@ -41,8 +44,31 @@ std::string decode_failure(const std::string& file) {
   return fmt::format("{}: cannot decode as an image (unreadable, truncated or not an image)", file);
 }
 
+// Whether `file` is a JPEG cut short: it starts as one (FF D8 FF) but no
+// end-of-image marker (FF D9) follows its last start-of-scan (FF DA).
+// libjpeg only warns about such a file and OpenCV returns the image with its
+// missing rows grey, which would be scored as if it were whole. The markers
+// cannot occur inside the scan data (an FF there is followed by 00), and an
+// EXIF thumbnail's own FF D9 comes before the main scan.
+bool is_truncated_jpeg(const std::string& file) {
+  std::ifstream in(file, std::ios::binary);
+  char start[3] = {};
+  if (!in.read(start, 3) || static_cast<unsigned char>(start[0]) != 0xFF ||
+      static_cast<unsigned char>(start[1]) != 0xD8 || static_cast<unsigned char>(start[2]) != 0xFF)
+    return false;
+  in.seekg(0);
+  const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const std::size_t scan = bytes.rfind("\xFF\xDA");
+  if (scan == std::string::npos) return true;
+  return bytes.find("\xFF\xD9", scan) == std::string::npos;
+}
+
 // Reads `file` as `mode`, or returns an empty Mat and sets `error`.
 cv::Mat read(const std::string& file, int mode, std::string& error) {
+  if (is_truncated_jpeg(file)) {
+    error = fmt::format("{}: truncated JPEG (it ends before its end-of-image marker); copy or download it again", file);
+    return {};
+  }
   cv::Mat image;
   try {
     image = cv::imread(file, mode);

@@ -104,6 +104,39 @@ CommandSpec make_spec(const std::string& name) {
   return spec;
 }
 
+// Whether `a` and `b` name the same file: the same inode when both exist,
+// else the same path once made absolute and normal.
+bool same_file(const fs::path& a, const fs::path& b) {
+  std::error_code ec;
+  if (fs::exists(a, ec) && fs::exists(b, ec)) return fs::equivalent(a, b, ec) && !ec;
+  const fs::path left = fs::weakly_canonical(fs::absolute(a, ec), ec);
+  const fs::path right = fs::weakly_canonical(fs::absolute(b, ec), ec);
+  return left == right;
+}
+
+// Refuses an output (--out, --log-file) that is one of the command's inputs
+// (the --checkpoint file, the --config file, a positional image), before any
+// work: the command would replace what it just read, and exit 0.
+void refuse_outputs_over_inputs(const CommandLine& command_line) {
+  std::vector<std::pair<std::string, fs::path>> inputs;
+  if (command_line.values.count("checkpoint")) {
+    const fs::path checkpoint = command_line.get<std::string>("checkpoint");
+    std::error_code ec;
+    inputs.emplace_back("--checkpoint", fs::is_directory(checkpoint, ec) ? checkpoint / "checkpoint.pt" : checkpoint);
+  }
+  if (command_line.values.count("config")) inputs.emplace_back("--config", command_line.get<std::string>("config"));
+  for (const std::string& word : command_line.positional) inputs.emplace_back("the input", word);
+  for (const char* output : {"out", "log-file"}) {
+    if (!command_line.values.count(output) || command_line.values[output].empty()) continue;
+    const fs::path out = command_line.get<std::string>(output);
+    for (const auto& [option, input] : inputs)
+      if (same_file(out, input))
+        throw Error(fmt::format("--{}: '{}' is {} '{}'; the command would replace what it reads; choose another "
+                                "--{}",
+                                output, out.string(), option, input.string(), output));
+  }
+}
+
 }  // namespace
 
 std::vector<std::string> command_names() {
@@ -129,6 +162,7 @@ std::optional<CommandLine> parse_command(const std::vector<std::string>& args, c
     std::cout << help_text(spec);
     return std::nullopt;
   }
+  refuse_outputs_over_inputs(command_line);
   configure_logging(command_line);
   if (command_line.values.count("show-config")) {
     std::cout << configuration_ini(command_line, spec, /*sources=*/true);

@@ -1,5 +1,10 @@
 #include "cli/run_dir.h"
 
+#include <signal.h>
+#include <sys/types.h>
+
+#include <algorithm>
+#include <cerrno>
 #include <system_error>
 
 #include <fmt/format.h>
@@ -10,14 +15,24 @@ namespace piade {
 namespace fs = std::filesystem;
 namespace {
 
+// Whether process `pid` is running (kill with signal 0 only checks; EPERM
+// means it runs under another user).
+bool is_running(pid_t pid) { return ::kill(pid, 0) == 0 || errno != ESRCH; }
+
 // A file written atomically goes through ".NAME.tmp-PID" (file_io.h); one
-// left by a killed run is garbage.
+// left by a process that no longer runs (killed, or a full disk before
+// piade removed its temporaries) is garbage, up to a checkpoint's size. One
+// of a running process is another piade writing into the directory now.
 bool is_leftover_temporary(const fs::path& path, RunKind kind) {
   const std::string name = path.filename().string();
   if (name.size() < 2 || name[0] != '.') return false;
-  const auto tmp = name.find(".tmp-");
+  const auto tmp = name.rfind(".tmp-");
   if (tmp == std::string::npos) return false;
   const std::string target = name.substr(1, tmp - 1);
+  const std::string pid = name.substr(tmp + 5);
+  if (pid.empty() || pid.size() > 9 || !std::all_of(pid.begin(), pid.end(), [](char c) { return c >= '0' && c <= '9'; }))
+    return false;
+  if (is_running(static_cast<pid_t>(std::stol(pid)))) return false;
   for (const std::string& output : run_outputs(kind))
     if (output == target) return true;
   return false;
@@ -54,6 +69,8 @@ std::size_t prepare_out_dir(const fs::path& dir, RunKind kind, bool overwrite, b
       if (is_leftover_temporary(entry.path(), kind)) doomed.push_back(entry.path());
   if (holds_run(dir, kind) && !resume) {
     if (!overwrite) {
+      // The leftovers go even when the run is refused: they are no one's.
+      for (const fs::path& path : doomed) fs::remove(path, ec);
       std::string found;
       for (const std::string& output : run_outputs(kind))
         if (fs::exists(dir / output, ec)) found += (found.empty() ? "" : ", ") + output;

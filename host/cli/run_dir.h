@@ -23,7 +23,8 @@ bool holds_run(const std::filesystem::path& dir, RunKind kind);
 /// Makes `dir` ready for a run of `kind`: creates it; if it holds an earlier
 /// run, removes that run's outputs with `overwrite`, keeps them with
 /// `resume` (train only), and otherwise throws piade::Error saying what to
-/// pass. Leftover temporary files of killed runs are removed in every case.
+/// pass. Leftover temporary files (".NAME.tmp-PID") of processes that no
+/// longer run are removed in every case, also when the run is refused.
 /// Returns the number of paths removed.
 std::size_t prepare_out_dir(const std::filesystem::path& dir, RunKind kind, bool overwrite, bool resume);
 

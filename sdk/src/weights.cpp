@@ -1,5 +1,7 @@
 #include "piade/sdk/weights.h"
 
+#include "piade/sdk/json_depth.h"
+
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
@@ -91,6 +93,8 @@ std::map<std::string, torch::Tensor> read_safetensors(const std::string& path,
                    " goes beyond the end of the file (" + std::to_string(file_size) +
                    " bytes); the file is truncated or not a safetensors file");
   const char* header_begin = bytes.data() + 8;
+  if (const std::string problem = json_depth_problem(std::string_view(header_begin, header_size)); !problem.empty())
+    fail(path, "safetensors header: " + problem);
   nlohmann::json header;
   try {
     header = nlohmann::json::parse(header_begin, header_begin + header_size);

@@ -146,6 +146,21 @@ TEST(ImageFiles, BadFilesAreNamedOrSkippedWithTheirReasons) {
   EXPECT_EQ(masked[0].reason, no_mask + ": no such file");
 }
 
+TEST(ImageFiles, ATruncatedJpegIsAnErrorNotAGreyImage) {
+  // libjpeg only warns about a JPEG cut short and OpenCV fills the missing
+  // rows with grey; the file must be named instead (docs/reliability.md).
+  ScratchDir dir;
+  const std::string whole = write_image(dir / "whole.jpg", blocks(64));
+  const std::string cut = write_image(dir / "cut.jpg", blocks(64));
+  std::filesystem::resize_file(cut, std::filesystem::file_size(cut) * 2 / 3);
+  DecodeOptions options;
+  options.image_size = 16;
+  EXPECT_EQ(read_images({whole}, options).size(), 1);
+  EXPECT_EQ(error_of([&] { read_images({whole, cut}, options); }),
+            cut + ": truncated JPEG (it ends before its end-of-image marker); copy or download it again; fix or "
+                  "remove it, or pass `skip_bad`");
+}
+
 TEST(ImageFiles, KeepEachFilesOwnSize) {
   ScratchDir dir;
   const std::string wide = write_image(dir / "wide.png", cv::Mat(30, 50, CV_8UC3, cv::Scalar(1, 2, 3)));

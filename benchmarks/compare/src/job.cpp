@@ -11,6 +11,7 @@
 #include "piade/compare/runner.h"
 #include "piade/core/checkpoint.h"
 #include "piade/core/error.h"
+#include "piade/sdk/json_depth.h"
 
 namespace piade::compare {
 namespace {
@@ -20,8 +21,12 @@ constexpr const char* kResultFormat = "piade-compare-run-1";
 std::optional<nlohmann::json> read_json(const fs::path& file) {
   std::ifstream in(file);
   if (!in) return std::nullopt;
+  std::ostringstream text;
+  text << in.rdbuf();
+  // Too deep to be a result piade wrote: treated as unreadable, as bad json is.
+  if (!json_depth_problem(text.str()).empty()) return std::nullopt;
   try {
-    return nlohmann::json::parse(in);
+    return nlohmann::json::parse(text.str());
   } catch (const nlohmann::json::exception&) {
     return std::nullopt;
   }

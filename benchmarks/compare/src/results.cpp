@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <fstream>
 #include <set>
+#include <sstream>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -13,6 +14,7 @@
 #include "piade/core/checkpoint.h"
 #include "piade/core/csv.h"
 #include "piade/core/error.h"
+#include "piade/sdk/json_depth.h"
 
 namespace piade::compare {
 namespace {
@@ -126,8 +128,12 @@ ResultsFile read_results(const fs::path& dir) {
   const fs::path file = dir / "results.json";
   std::ifstream in(file);
   if (!in) throw Error(fmt::format("{}: no results.json; is it the --out of piade compare?", dir.string()));
+  std::ostringstream text;
+  text << in.rdbuf();
+  if (const std::string problem = json_depth_problem(text.str()); !problem.empty())
+    throw Error(fmt::format("{}: {}", file.string(), problem));
   try {
-    const nlohmann::json json = nlohmann::json::parse(in);
+    const nlohmann::json json = nlohmann::json::parse(text.str());
     if (json.at("format") != kResultsFormat)
       throw Error(fmt::format("{}: format {} is not {}", file.string(), json.at("format").dump(), kResultsFormat));
     ResultsFile results;

@@ -192,7 +192,8 @@ int commands::eval(const std::vector<std::string>& args) {
       score_all(model, test.images, preprocess_config, settings.batch_size, device, [&](int64_t first, const BatchScores& batch) {
         if (with_masks) visit(first, batch);
         progress.update(first + batch.total.size(0));
-      });
+      },
+      test.ids);
   progress.finish();
   spdlog::info("scored {} in {}", count_of(test.size(), "image"), clock_text(progress.elapsed()));
 

@@ -265,7 +265,8 @@ int commands::score(const std::vector<std::string>& args) {
       score_all(model, images.images, preprocess_config, batch_size, device, [&](int64_t first, const BatchScores& batch) {
         if (visit) visit(first, batch);
         progress.update(first + batch.total.size(0));
-      });
+      },
+      images.ids);
   progress.finish();
 
   std::ostringstream csv;

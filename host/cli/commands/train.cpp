@@ -78,7 +78,7 @@ int commands::train(const std::vector<std::string>& args) {
   if (!command_line.values.count("out")) throw Error("--out DIR is required");
   apply_threads(command_line);
   const torch::Device device = parse_device(command_line.get<std::string>("device"));
-  const TrainSettings settings = train_settings(command_line);
+  TrainSettings settings = train_settings(command_line);
   const PluginRegistry registry = load_plugins(command_line);
   const PipelineConfig pipeline = resolve_pipeline(registry, command_line, warn);
 
@@ -97,6 +97,13 @@ int commands::train(const std::vector<std::string>& args) {
     spdlog::info("--overwrite: removed the earlier run's {} in {}", count_of(int64_t(removed), "output"), out.string());
 
   const OneClassSplit data = load_dataset(command_line, settings.seed);
+  // A batch larger than the training set is the whole set; clamped here so
+  // that no step count or index is computed from an absurd size.
+  if (settings.batch_size > data.train.size() && data.train.size() >= 2) {
+    spdlog::info("--batch-size: {} is more than the {}; using {}", settings.batch_size,
+                 count_of(data.train.size(), "training image"), data.train.size());
+    settings.batch_size = data.train.size();
+  }
   Preprocess preprocess_config = preprocess_settings(command_line);
   if (preprocess_config.channels == 0) preprocess_config.channels = data.train.images.size(1);
   if (preprocess_config.image_size == 0) {

@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <fstream>
+#include <map>
 #include <sstream>
 
 #include <fmt/format.h>
@@ -13,6 +15,7 @@
 #include "piade/core/file_io.h"
 #include "piade/core/sha256.h"
 #include "piade/core/stable_hash.h"
+#include "piade/sdk/json_depth.h"
 #include "piade/sdk/weights.h"
 
 namespace piade {
@@ -88,14 +91,81 @@ std::string read_model_payload(const fs::path& file) {
   return bytes;
 }
 
-// Opens a checkpoint or a model file as a LibTorch archive.
-void load_archive(const fs::path& file, torch::serialize::InputArchive& archive, const torch::Device& device) {
+// The bytes each read of an archive put at each address: LibTorch reads a
+// stored (uncompressed) record straight into the memory of the tensor
+// storage it becomes, so a storage's data pointer finds its record's size.
+using RecordReads = std::map<const void*, std::size_t>;
+
+// Opens a checkpoint or a model file as a LibTorch archive; with `reads`,
+// notes where each read went (check_storages).
+void load_archive(const fs::path& file, torch::serialize::InputArchive& archive, const torch::Device& device,
+                  RecordReads* reads = nullptr) {
   if (is_model_file(file)) {
     const std::string payload = read_model_payload(file);
-    archive.load_from(payload.data(), payload.size(), device);
-  } else {
-    archive.load_from(file.string(), device);
+    if (reads == nullptr) {
+      archive.load_from(payload.data(), payload.size(), device);
+      return;
+    }
+    archive.load_from(
+        [&](uint64_t pos, void* buffer, std::size_t bytes) -> std::size_t {
+          if (pos >= payload.size()) return 0;
+          const std::size_t n = std::min<uint64_t>(bytes, payload.size() - pos);
+          std::memcpy(buffer, payload.data() + pos, n);
+          (*reads)[buffer] = n;
+          return n;
+        },
+        [&] { return payload.size(); }, device);
+    return;
   }
+  if (reads == nullptr) {
+    archive.load_from(file.string(), device);
+    return;
+  }
+  std::ifstream in(file, std::ios::binary);
+  if (!in) throw Error(fmt::format("{}: cannot read", file.string()));
+  in.seekg(0, std::ios::end);
+  const auto size = static_cast<std::size_t>(in.tellg());
+  archive.load_from(
+      [&](uint64_t pos, void* buffer, std::size_t bytes) -> std::size_t {
+        in.clear();
+        in.seekg(static_cast<std::streamoff>(pos));
+        in.read(static_cast<char*>(buffer), static_cast<std::streamsize>(bytes));
+        const auto n = static_cast<std::size_t>(in.gcount());
+        (*reads)[buffer] = n;
+        return n;
+      },
+      [&] { return size; }, device);
+}
+
+// The bytes a tensor's elements reach in its storage: its offset and sizes
+// along its strides (0 for an empty tensor).
+uint64_t bytes_reached(const torch::Tensor& tensor) {
+  if (tensor.numel() == 0) return 0;
+  uint64_t last = static_cast<uint64_t>(tensor.storage_offset());
+  for (int64_t d = 0; d < tensor.dim(); ++d)
+    last += static_cast<uint64_t>(tensor.size(d) - 1) * static_cast<uint64_t>(std::abs(tensor.stride(d)));
+  return (last + 1) * tensor.element_size();
+}
+
+// Refuses a tensor whose elements reach beyond its storage, or beyond the
+// record of the file it was read from: LibTorch sizes a storage by what the
+// archive claims, not by its record, and the forward pass would read past
+// the end (SIGSEGV). Runs before anything reads the tensors' values.
+void check_storages(const fs::path& file, const PiadeModel& model, const RecordReads& reads) {
+  auto check = [&](const std::string& name, const torch::Tensor& tensor) {
+    if (!tensor.defined() || tensor.numel() == 0) return;
+    const uint64_t needed = bytes_reached(tensor);
+    uint64_t held = tensor.has_storage() ? tensor.storage().nbytes() : 0;
+    if (tensor.has_storage() && tensor.device().is_cpu())
+      if (const auto read = reads.find(tensor.storage().data()); read != reads.end())
+        held = std::min<uint64_t>(held, read->second);
+    if (held < needed)
+      throw Error(fmt::format("{}: tensor '{}' needs {} bytes, the file holds {} for it (the file is truncated or "
+                              "damaged); use an intact copy or retrain",
+                              file.string(), name, needed, held));
+  };
+  for (const auto& item : model->named_parameters(/*recurse=*/true)) check(item.key(), item.value());
+  for (const auto& item : model->named_buffers(/*recurse=*/true)) check(item.key(), item.value());
 }
 
 // The major number of a "MAJOR.MINOR.PATCH" version ("" when there is none).
@@ -256,6 +326,21 @@ PartConfig part_from_json(const PluginRegistry& registry, Kind kind, const nlohm
   return part;
 }
 
+// Refuses weights that would make every score nan or inf, so that scoring
+// never reports a broken model's images as normal: a value in a parameter
+// or buffer that is not finite (a damaged file, or training that diverged).
+void check_finite_weights(const fs::path& file, const PiadeModel& model) {
+  auto check = [&](const std::string& name, const torch::Tensor& tensor) {
+    if (!tensor.defined() || !tensor.is_floating_point() || tensor.numel() == 0) return;
+    if (torch::isfinite(tensor).all().item<bool>()) return;
+    throw Error(fmt::format("{}: tensor '{}' holds values that are not finite (nan or inf); the checkpoint is "
+                            "damaged or its training diverged; retrain, or use an earlier checkpoint",
+                            file.string(), name));
+  };
+  for (const auto& item : model->named_parameters(/*recurse=*/true)) check(item.key(), item.value());
+  for (const auto& item : model->named_buffers(/*recurse=*/true)) check(item.key(), item.value());
+}
+
 }  // namespace
 
 bool is_model_file(const fs::path& file) {
@@ -390,17 +475,16 @@ void save_checkpoint(const fs::path& file, PiadeModel& model, torch::optim::Opti
     optimizer->save(optimizer_archive);
     archive.write(kOptimizerKey, optimizer_archive);
   }
-  const fs::path temporary = temporary_beside(file);
+  // The archive goes to memory first: LibTorch's file writer reports a full
+  // disk from its destructor, which aborts the process; write_file_atomic
+  // checks every write and removes its temporary file on failure.
+  std::ostringstream bytes;
   try {
-    archive.save_to(temporary.string());
+    archive.save_to(bytes);
   } catch (const std::exception& e) {
-    std::error_code ec;
-    fs::remove(temporary, ec);
     throw Error(fmt::format("{}: cannot write the checkpoint ({})", file.string(), one_line_message(e)));
   }
-  std::error_code ec;
-  fs::rename(temporary, file, ec);
-  if (ec) throw Error(fmt::format("{}: cannot replace ({})", file.string(), ec.message()));
+  write_file_atomic(file, std::move(bytes).str());
 }
 
 void save_model_file(const fs::path& file, PiadeModel& model, const nlohmann::json& meta) {
@@ -424,10 +508,12 @@ nlohmann::json read_checkpoint_meta(const fs::path& file) {
     load_archive(file, archive, torch::Device(torch::kCPU));
     if (!archive.try_read(kMetaKey, meta) || !meta.isString())
       throw Error("no piade configuration inside");
+    if (const std::string problem = json_depth_problem(meta.toStringRef()); !problem.empty())
+      throw Error(fmt::format("{}: its piade configuration: {}", file.string(), problem));
     return nlohmann::json::parse(meta.toStringRef());
   } catch (const Error& e) {
-    // read_model_payload's errors name the file already.
-    if (model_file && std::string(e.what()).rfind(file.string() + ": ", 0) == 0) throw;
+    // read_model_payload's errors and the depth check's name the file already.
+    if (std::string(e.what()).rfind(file.string() + ": ", 0) == 0) throw;
     throw Error(fmt::format("{}: not a readable piade {} ({})", file.string(), model_file ? "model file" : "checkpoint",
                             first_line(e)));
   } catch (const std::exception& e) {
@@ -455,20 +541,11 @@ nlohmann::json update_checkpoint_meta(const fs::path& file, const std::function<
     }
     torch::jit::Module module = torch::jit::load(file.string(), torch::Device(torch::kCPU));
     module.setattr(kMetaKey, c10::IValue(meta.dump()));
-    const fs::path temporary = temporary_beside(file);
-    try {
-      module.save(temporary.string());
-    } catch (...) {
-      std::error_code ec;
-      fs::remove(temporary, ec);
-      throw;
-    }
-    std::error_code ec;
-    fs::rename(temporary, file, ec);
-    if (ec) {
-      fs::remove(temporary, ec);
-      throw Error(fmt::format("cannot replace it ({})", ec.message()));
-    }
+    // Through memory, as save_checkpoint does: a failing file write must not
+    // abort the process from LibTorch's writer's destructor.
+    std::ostringstream bytes;
+    module.save(bytes);
+    write_file_atomic(file, std::move(bytes).str());
   } catch (const std::exception& e) {
     const std::string what = first_line(e);
     if (what.rfind(file.string() + ": ", 0) == 0) throw Error(what);
@@ -481,8 +558,11 @@ void load_checkpoint_state(const fs::path& file, PiadeModel& model,
                            torch::optim::Optimizer* optimizer, const torch::Device& device) {
   try {
     torch::serialize::InputArchive archive;
-    load_archive(file, archive, device);
+    RecordReads reads;
+    load_archive(file, archive, device, &reads);
     model->load(archive);
+    check_storages(file, model, reads);
+    check_finite_weights(file, model);
     if (optimizer != nullptr) {
       torch::serialize::InputArchive optimizer_archive;
       if (!archive.try_read(kOptimizerKey, optimizer_archive))

@@ -91,8 +91,27 @@ nlohmann::json map_statistics(const torch::Tensor& image_maxima) {
           {"rule", "per training image the largest anomaly-map value; max_p99 tops the colour scale"}};
 }
 
+namespace {
+
+// Throws for the first image of a batch (the first at `first`) whose score is
+// nan or inf.
+void check_finite_scores(const torch::Tensor& totals, int64_t first, const std::vector<std::string>& ids) {
+  const torch::Tensor finite = torch::isfinite(totals).cpu();
+  if (finite.all().item<bool>()) return;
+  const int64_t j = (~finite).nonzero()[0][0].item<int64_t>();
+  const int64_t index = first + j;
+  const std::string image = index < static_cast<int64_t>(ids.size()) ? fmt::format("'{}'", ids[std::size_t(index)])
+                                                                      : fmt::format("{}", index);
+  throw Error(fmt::format("image {}: its score is {}, not a number the threshold can judge; the model's weights "
+                          "overflow on it (a damaged or diverged checkpoint); retrain or use another checkpoint",
+                          image, totals[j].item<double>()));
+}
+
+}  // namespace
+
 ScoreTable score_all(PiadeModel& model, const torch::Tensor& images_uint8, const Preprocess& preprocess_settings,
-                      int64_t batch_size, const torch::Device& device, const ScoreVisitor& visit) {
+                      int64_t batch_size, const torch::Device& device, const ScoreVisitor& visit,
+                      const std::vector<std::string>& ids) {
   torch::NoGradGuard no_grad;
   model->eval();
   std::vector<torch::Tensor> totals, indices;
@@ -100,6 +119,7 @@ ScoreTable score_all(PiadeModel& model, const torch::Tensor& images_uint8, const
   for (int64_t start = 0; start < images_uint8.size(0); start += batch_size) {
     torch::Tensor batch = images_uint8.slice(0, start, std::min(start + batch_size, images_uint8.size(0)));
     BatchScores scores = model->score(preprocess(batch, preprocess_settings).to(device), /*with_maps=*/bool(visit));
+    check_finite_scores(scores.total, start, ids);
     if (visit) visit(start, scores);
     totals.push_back(scores.total.cpu());
     indices.push_back(scores.reconstruction.vector_index.cpu());

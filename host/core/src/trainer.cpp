@@ -6,7 +6,9 @@
 #include <cmath>
 #include <csignal>
 #include <fstream>
+#include <set>
 #include <sstream>
+#include <string>
 
 #include <fmt/format.h>
 #include <torch/optim/adam.h>
@@ -119,6 +121,42 @@ std::string non_finite_loss_message(PiadeModel& model, const BatchScores& scores
                      step, steps, loss, term, kept);
 }
 
+// A resumed run goes on with the data it started with: another dataset or
+// normal class would relabel the run (its checkpoint would claim data it
+// was mostly not trained on). Compares what both configurations record in
+// "dataset" (a configuration without one, as in library use, is not checked).
+void check_same_data(const fs::path& checkpoint, const nlohmann::json& saved, const nlohmann::json& meta) {
+  const auto recorded = saved.find("dataset");
+  const auto given = meta.find("dataset");
+  if (recorded == saved.end() || given == meta.end()) return;
+  auto text = [](const nlohmann::json& value) {
+    return value.is_string() ? value.get<std::string>() : value.is_null() ? std::string("(none)") : value.dump();
+  };
+  auto refuse = [&](const std::string& option, const nlohmann::json& was, const nlohmann::json& is) {
+    throw Error(fmt::format("--resume: {} was trained with --{} {}, not {}; resume with the same data or use a new "
+                            "--out",
+                            checkpoint.string(), option, text(was), text(is)));
+  };
+  const nlohmann::json none;
+  for (const auto& [key, option] : {std::pair<const char*, const char*>{"name", "dataset"}, {"normal_class", "normal-class"}}) {
+    const nlohmann::json& was = recorded->contains(key) ? recorded->at(key) : none;
+    const nlohmann::json& is = given->contains(key) ? given->at(key) : none;
+    if (was != is) refuse(option, was, is);
+  }
+  const nlohmann::json empty = nlohmann::json::object();
+  const nlohmann::json& was_options = recorded->contains("options") ? recorded->at("options") : empty;
+  const nlohmann::json& is_options = given->contains("options") ? given->at("options") : empty;
+  std::set<std::string> keys;
+  for (const auto& item : was_options.items()) keys.insert(item.key());
+  for (const auto& item : is_options.items()) keys.insert(item.key());
+  for (const std::string& key : keys) {
+    if (key == "dataset" || key == "normal-class") continue;  // compared above
+    const nlohmann::json& was = was_options.contains(key) ? was_options.at(key) : none;
+    const nlohmann::json& is = is_options.contains(key) ? is_options.at(key) : none;
+    if (was != is) refuse(key, was, is);
+  }
+}
+
 }  // namespace
 
 std::string clock_text(double seconds) {
@@ -198,6 +236,7 @@ TrainResult train(PiadeModel& model, const ImageSet& train_set, const Preprocess
       throw Error(fmt::format("--resume: {} was trained with another pipeline or preprocessing; "
                               "resume with the same options or use a new --out",
                               checkpoint.string()));
+    check_same_data(checkpoint, saved, meta);
     const nlohmann::json& training = saved.at("training");
     first_epoch = training.at("epochs_done").get<int64_t>();
     // Only the final checkpoint records all its epochs as done: periodic ones
@@ -315,7 +354,11 @@ TrainResult train(PiadeModel& model, const ImageSet& train_set, const Preprocess
 
   const std::vector<std::string>& loss_names = model->loss_names();
   const int64_t n = train_images.size(0);
-  const int64_t batches = (n + settings.batch_size - 1) / settings.batch_size;
+  // Written so that no batch size overflows: (n + size - 1) / size wraps
+  // for a size near INT64_MAX and made a run of zero steps.
+  const int64_t batches = n / settings.batch_size + (n % settings.batch_size != 0 ? 1 : 0);
+  // Where batch `b` ends (b < batches, so b * size <= n).
+  auto batch_end = [&](int64_t b) { return b * settings.batch_size + std::min(settings.batch_size, n - b * settings.batch_size); };
   {
     // The part contract in eval mode with maps, on the first batch, before
     // any step (model.h checks the training mode in the first step): the
@@ -340,7 +383,7 @@ TrainResult train(PiadeModel& model, const ImageSet& train_set, const Preprocess
     std::vector<double> sums(loss_names.size() + 1, 0.0);
     const auto epoch_start = std::chrono::steady_clock::now();
     for (int64_t b = 0; b < batches; ++b) {
-      torch::Tensor index = order.slice(0, b * settings.batch_size, std::min(n, (b + 1) * settings.batch_size));
+      torch::Tensor index = order.slice(0, b * settings.batch_size, batch_end(b));
       // BatchNorm needs two images; a last batch of one is folded into no step.
       if (index.size(0) < 2 && batches > 1) continue;
       torch::Tensor images = preprocess(train_images.index_select(0, index), preprocess_settings).to(device);
@@ -370,7 +413,7 @@ TrainResult train(PiadeModel& model, const ImageSet& train_set, const Preprocess
         for (std::size_t t = 0; t < scores.terms.size(); ++t)
           step.terms.emplace_back(loss_names[t], scores.terms[t].mean().item<double>());
         step.images_per_second = images_seen / std::max(seconds_since(run_start), 1e-9);
-        const int64_t images_left = (settings.epochs - epoch) * n - std::min(n, (b + 1) * settings.batch_size);
+        const int64_t images_left = (settings.epochs - epoch) * n - batch_end(b);
         step.eta_seconds = images_left / std::max(step.images_per_second, 1e-9);
         observer.on_step(step);
       }

@@ -27,8 +27,13 @@ struct ScoreTable {
 using ScoreVisitor = std::function<void(int64_t first, const BatchScores& scores)>;
 /// With `visit`, the model also computes the anomaly maps and hands every
 /// batch to it (pictures, per-pixel statistics) before the next one.
+/// A score that is not finite (nan or inf: the weights or the image make the
+/// network overflow) is never a verdict: throws piade::Error naming the image
+/// by its entry in `ids` (by its index when `ids` is empty), before `visit`
+/// sees its batch.
 ScoreTable score_all(PiadeModel& model, const torch::Tensor& images_uint8, const Preprocess& preprocess,
-                      int64_t batch_size, const torch::Device& device, const ScoreVisitor& visit = {});
+                      int64_t batch_size, const torch::Device& device, const ScoreVisitor& visit = {},
+                      const std::vector<std::string>& ids = {});
 
 /// Summary statistics of training-set scores, stored in the checkpoint: the
 /// decision threshold is their 99th percentile.

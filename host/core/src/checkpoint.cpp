@@ -30,11 +30,6 @@ constexpr const char* kModelFormatVersion = "1";
 constexpr std::size_t kMaxHeader = 128;
 
 // The first line of an exception's message (LibTorch's carry a backtrace).
-std::string first_line(const std::exception& e) {
-  const std::string what = e.what();
-  return what.substr(0, what.find('\n'));
-}
-
 std::string model_header(const std::string& payload) {
   return fmt::format("{} {} sha256 {} {}\n", kModelMagic, kModelFormatVersion, sha256_hex(payload), payload.size());
 }
@@ -495,7 +490,7 @@ void save_model_file(const fs::path& file, PiadeModel& model, const nlohmann::js
   try {
     archive.save_to(payload);
   } catch (const std::exception& e) {
-    throw Error(fmt::format("{}: cannot write the model file ({})", file.string(), first_line(e)));
+    throw Error(fmt::format("{}: cannot write the model file ({})", file.string(), one_line_message(e)));
   }
   write_file_atomic(file, model_header(payload.str()) + payload.str());
 }
@@ -515,10 +510,10 @@ nlohmann::json read_checkpoint_meta(const fs::path& file) {
     // read_model_payload's errors and the depth check's name the file already.
     if (std::string(e.what()).rfind(file.string() + ": ", 0) == 0) throw;
     throw Error(fmt::format("{}: not a readable piade {} ({})", file.string(), model_file ? "model file" : "checkpoint",
-                            first_line(e)));
+                            one_line_message(e)));
   } catch (const std::exception& e) {
     throw Error(fmt::format("{}: not a readable piade {} ({})", file.string(), model_file ? "model file" : "checkpoint",
-                            first_line(e)));
+                            one_line_message(e)));
   }
 }
 
@@ -547,7 +542,7 @@ nlohmann::json update_checkpoint_meta(const fs::path& file, const std::function<
     module.save(bytes);
     write_file_atomic(file, std::move(bytes).str());
   } catch (const std::exception& e) {
-    const std::string what = first_line(e);
+    const std::string what = one_line_message(e);
     if (what.rfind(file.string() + ": ", 0) == 0) throw Error(what);
     throw Error(fmt::format("{}: cannot update the configuration ({})", file.string(), what));
   }
@@ -570,7 +565,7 @@ void load_checkpoint_state(const fs::path& file, PiadeModel& model,
       optimizer->load(optimizer_archive);
     }
   } catch (const std::exception& e) {
-    const std::string what = first_line(e);
+    const std::string what = one_line_message(e);
     if (what.rfind(file.string() + ": ", 0) == 0) throw Error(what);  // a model file's own errors
     throw Error(fmt::format("{}: cannot load the checkpoint's weights ({})", file.string(), what));
   }

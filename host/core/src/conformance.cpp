@@ -1,4 +1,5 @@
 #include "piade/core/conformance.h"
+#include "piade/core/error.h"
 
 #include <map>
 #include <optional>
@@ -18,13 +19,6 @@ namespace {
 using Outcome = ConformanceCheck::Outcome;
 
 std::string geometry_text(const ImageShape& g) { return fmt::format("{}x{}x{}", g.channels, g.height, g.width); }
-
-// One line of an exception: LibTorch's messages carry a C++ backtrace.
-std::string one_line(const std::exception& e) {
-  const auto* torch_error = dynamic_cast<const c10::Error*>(&e);
-  const std::string what = torch_error ? torch_error->what_without_backtrace() : e.what();
-  return what.substr(0, what.find('\n'));
-}
 
 // The rules that apply to a kind, in the order they are printed.
 std::vector<std::string> rules_for(Kind kind) {
@@ -124,8 +118,8 @@ void check_geometry(const PluginRegistry& registry, const ComponentInfo& compone
     built.emplace(registry, config, geometry);
   } catch (const std::exception& e) {
     const bool is_default = geometry == settings.default_geometry;
-    if (is_default) tally.fail(rule::kBuild, geometry, one_line(e) + " (the default geometry must build)");
-    else tally.refused.push_back(geometry_text(geometry) + ": " + one_line(e));
+    if (is_default) tally.fail(rule::kBuild, geometry, one_line_message(e) + " (the default geometry must build)");
+    else tally.refused.push_back(geometry_text(geometry) + ": " + one_line_message(e));
     return;
   }
   tally.hold(rule::kBuild, geometry);
@@ -155,7 +149,7 @@ void check_geometry(const PluginRegistry& registry, const ComponentInfo& compone
   } catch (const ContractError& e) {
     tally.fail(e.rule(), geometry, contract_detail(e, label, "training"));
   } catch (const std::exception& e) {
-    tally.fail(rule::kForward, geometry, "training: " + one_line(e));
+    tally.fail(rule::kForward, geometry, "training: " + one_line_message(e));
   }
   if (backward_done) {
     std::vector<std::string> missing, leaked;
@@ -190,7 +184,7 @@ void check_geometry(const PluginRegistry& registry, const ComponentInfo& compone
   } catch (const ContractError& e) {
     tally.fail(e.rule(), geometry, contract_detail(e, label, "eval"));
   } catch (const std::exception& e) {
-    tally.fail(rule::kForward, geometry, "eval: " + one_line(e));
+    tally.fail(rule::kForward, geometry, "eval: " + one_line_message(e));
   }
 
   try {
@@ -199,7 +193,7 @@ void check_geometry(const PluginRegistry& registry, const ComponentInfo& compone
     if (printed.str().empty()) tally.fail(rule::kPrettyPrint, geometry, "pretty_print() printed nothing");
     else tally.hold(rule::kPrettyPrint, geometry);
   } catch (const std::exception& e) {
-    tally.fail(rule::kPrettyPrint, geometry, "pretty_print() failed: " + one_line(e));
+    tally.fail(rule::kPrettyPrint, geometry, "pretty_print() failed: " + one_line_message(e));
   }
 
   // The original's outputs, against which the copies are compared; a
@@ -216,7 +210,7 @@ void check_geometry(const PluginRegistry& registry, const ComponentInfo& compone
     if (differs.empty()) tally.hold(rule::kClone, geometry);
     else tally.fail(rule::kClone, geometry, "the clone's outputs differ from the original's: " + differs);
   } catch (const std::exception& e) {
-    tally.fail(rule::kClone, geometry, "clone() failed: " + one_line(e));
+    tally.fail(rule::kClone, geometry, "clone() failed: " + one_line_message(e));
   }
   try {
     // As a checkpoint does (checkpoint.h): the whole model saved, then loaded
@@ -238,7 +232,7 @@ void check_geometry(const PluginRegistry& registry, const ComponentInfo& compone
                  "saved and loaded into a fresh instance, its outputs differ: " + differs +
                      " (state outside its registered parameters and buffers?)");
   } catch (const std::exception& e) {
-    tally.fail(rule::kStateDict, geometry, "save and load failed: " + one_line(e));
+    tally.fail(rule::kStateDict, geometry, "save and load failed: " + one_line_message(e));
   }
 }
 
@@ -262,7 +256,7 @@ std::vector<ConformanceCheck> check_conformance(const PluginRegistry& registry, 
   try {
     config = resolve_pipeline(registry, selection, [](const std::string&) {});
   } catch (const std::exception& e) {
-    checks.push_back({id, rule::kBuild, Outcome::fail, "cannot assemble the default pipeline: " + one_line(e)});
+    checks.push_back({id, rule::kBuild, Outcome::fail, "cannot assemble the default pipeline: " + one_line_message(e)});
     return checks;
   }
 

@@ -490,10 +490,8 @@ TrainResult train(PiadeModel& model, const ImageSet& train_set, const Preprocess
                   });
     stats = score_statistics(train_scores.total);
     if (!map_maxima.empty()) meta["map_stats"] = map_statistics(torch::cat(map_maxima));
-  } catch (const c10::Error& e) {
-    stats_failure = e.what_without_backtrace();
   } catch (const std::exception& e) {
-    stats_failure = e.what();
+    stats_failure = one_line_message(e);
   }
   if (!stats_failure.empty()) meta.erase("map_stats");
   save(result.epochs_done, stats_failure.empty() ? &stats : nullptr);
@@ -502,7 +500,7 @@ TrainResult train(PiadeModel& model, const ImageSet& train_set, const Preprocess
   if (!stats_failure.empty())
     throw Error(fmt::format("training finished, but the score statistics of the training images failed: {}; "
                             "{} holds the trained weights (epoch {}) without them",
-                            stats_failure.substr(0, stats_failure.find('\n')), checkpoint.string(),
+                            stats_failure, checkpoint.string(),
                             result.epochs_done));
   return result;
 }

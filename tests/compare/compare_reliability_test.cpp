@@ -158,6 +158,9 @@ TEST(CompareReliability, KillingCompareEndsItsRunsAndARerunEndsAsAnUninterrupted
   EXPECT_FALSE(fs::exists(run_folder(out) / "result.json")) << "the run had finished before the kill";
   for (const pid_t child : children)
     EXPECT_TRUE(wait_until([&] { return ended(child); }, 10s)) << "child " << child << " outlived compare";
+  // Ended by the kill, not by finishing: a run that outlived compare would
+  // have logged all three epochs.
+  EXPECT_LT(lines(read_text(run_folder(out) / "train" / "train_log.csv")).size(), 4u);
 
   const CommandResult rerun = run_piade_command(compare_args(grid, out));
   ASSERT_EQ(rerun.status, 0) << rerun.output;

@@ -23,16 +23,23 @@ bool is_running(pid_t pid) { return ::kill(pid, 0) == 0 || errno != ESRCH; }
 // left by a process that no longer runs (killed, or a full disk before
 // piade removed its temporaries) is garbage, up to a checkpoint's size. One
 // of a running process is another piade writing into the directory now.
-bool is_leftover_temporary(const fs::path& path, RunKind kind) {
+// The file a leftover temporary would have become: "NAME" for
+// ".NAME.tmp-PID" when process PID no longer runs, else "".
+std::string leftover_target(const fs::path& path) {
   const std::string name = path.filename().string();
-  if (name.size() < 2 || name[0] != '.') return false;
+  if (name.size() < 2 || name[0] != '.') return "";
   const auto tmp = name.rfind(".tmp-");
-  if (tmp == std::string::npos) return false;
-  const std::string target = name.substr(1, tmp - 1);
+  if (tmp == std::string::npos || tmp < 1) return "";
   const std::string pid = name.substr(tmp + 5);
   if (pid.empty() || pid.size() > 9 || !std::all_of(pid.begin(), pid.end(), [](char c) { return c >= '0' && c <= '9'; }))
-    return false;
-  if (is_running(static_cast<pid_t>(std::stol(pid)))) return false;
+    return "";
+  if (is_running(static_cast<pid_t>(std::stol(pid)))) return "";
+  return name.substr(1, tmp - 1);
+}
+
+bool is_leftover_temporary(const fs::path& path, RunKind kind) {
+  const std::string target = leftover_target(path);
+  if (target.empty()) return false;
   for (const std::string& output : run_outputs(kind))
     if (output == target) return true;
   return false;
@@ -92,6 +99,25 @@ std::size_t prepare_out_dir(const fs::path& dir, RunKind kind, bool overwrite, b
   fs::create_directories(dir, ec);
   if (!fs::is_directory(dir)) throw Error(fmt::format("--out: cannot create the directory '{}'", dir.string()));
   return doomed.size();
+}
+
+std::size_t remove_compare_leftovers(const fs::path& dir) {
+  // At the top only the files compare writes there: --out may be a folder
+  // that also holds the user's files. runs/ is compare's alone.
+  static const std::vector<std::string> top = {"grid.ini", "results.csv", "results.json", "summary.md",
+                                               "report.html"};
+  std::vector<fs::path> doomed;
+  std::error_code ec;
+  for (const fs::directory_entry& entry : fs::directory_iterator(dir, ec)) {
+    const std::string target = leftover_target(entry.path());
+    if (!target.empty() && std::find(top.begin(), top.end(), target) != top.end()) doomed.push_back(entry.path());
+  }
+  if (fs::is_directory(dir / "runs", ec))
+    for (fs::recursive_directory_iterator it(dir / "runs", ec), end; !ec && it != end; it.increment(ec))
+      if (!it->is_directory(ec) && !leftover_target(it->path()).empty()) doomed.push_back(it->path());
+  std::size_t removed = 0;
+  for (const fs::path& path : doomed) removed += fs::remove(path, ec) ? 1 : 0;
+  return removed;
 }
 
 }  // namespace piade

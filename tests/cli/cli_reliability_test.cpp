@@ -1,12 +1,17 @@
 // Reliability of the `piade` commands (issue 16; docs/reliability.md):
-// outputs that are inputs, leftover temporary files, absurd batch sizes and
-// resuming with other data. Each is refused with one line and exit code 1,
+// outputs that are inputs, leftover temporary files, absurd batch sizes,
+// resuming with other data, SIGHUP and kill -9 during training. Each is refused with one line and exit code 1,
 // or handled, before any work is lost.
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <chrono>
 #include <filesystem>
+#include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -127,6 +132,106 @@ TEST(RunDirTest, LeftoverTemporaryFilesOfProcessesThatNoLongerRunAreRemoved) {
   prepare_out_dir(scratch.path(), RunKind::train, false, /*resume=*/true);
   EXPECT_FALSE(fs::exists(dead));
   EXPECT_TRUE(fs::exists(alive));
+}
+
+TEST(RunDirTest, CompareLeftoversAreRemovedUnderRunsAndOnlyCompareFilesAtTheTop) {
+  const test::ScratchDir scratch;
+  const std::string dead = std::to_string(finished_pid()), alive = std::to_string(::getpid());
+  fs::create_directories(scratch / "runs" / "r1" / "train");
+  const std::vector<fs::path> doomed = {scratch / (".results.csv.tmp-" + dead),
+                                        scratch / "runs" / "r1" / (".result.json.tmp-" + dead),
+                                        scratch / "runs" / "r1" / "train" / (".checkpoint.pt.tmp-" + dead)};
+  // The user's file at the top, and what a running process writes now, stay.
+  const std::vector<fs::path> kept = {scratch / (".notes.txt.tmp-" + dead),
+                                      scratch / "runs" / "r1" / "train" / (".checkpoint.pt.tmp-" + alive),
+                                      scratch / "runs" / "r1" / "train" / "checkpoint.pt"};
+  for (const fs::path& file : doomed) test::write_text(file, "partial");
+  for (const fs::path& file : kept) test::write_text(file, "kept");
+  EXPECT_EQ(remove_compare_leftovers(scratch.path()), doomed.size());
+  for (const fs::path& file : doomed) EXPECT_FALSE(fs::exists(file)) << file;
+  for (const fs::path& file : kept) EXPECT_TRUE(fs::exists(file)) << file;
+}
+
+TEST_F(CliReliabilityTest, SighupWritesACheckpointAndStopsAsCtrlCDoes) {
+  const test::ScratchDir scratch;
+  const fs::path out = scratch / "run";
+  const pid_t pid = test::spawn_piade(with(with({"train"}, kTinyRun), {"--epochs", "1000", "--out", out.string()}),
+                                      scratch / "train.log");
+  ASSERT_GT(pid, 0);
+  const bool trained_an_epoch = test::wait_until(
+      [&] { return test::lines(test::read_text(out / "train_log.csv")).size() >= 2; }, std::chrono::minutes(2));
+  ASSERT_EQ(::kill(pid, SIGHUP), 0);
+  const int status = test::wait_for(pid);
+  const std::string output = test::read_text(scratch / "train.log");
+  ASSERT_TRUE(trained_an_epoch) << output;
+  EXPECT_EQ(status, 130) << output;
+  EXPECT_NE(output.find("checkpoint written to"), std::string::npos) << output;
+  const int64_t done = read_checkpoint_meta(out / "checkpoint.pt")["training"]["epochs_done"].get<int64_t>();
+  EXPECT_GE(done, 1);
+  EXPECT_LT(done, 1000);
+}
+
+// The training log without its timing columns (images_per_second, seconds).
+std::string losses_of(const fs::path& train_log) {
+  std::string kept;
+  for (const std::string& line : test::lines(test::read_text(train_log))) {
+    std::string row = line;
+    for (int i = 0; i < 2; ++i) row = row.substr(0, row.rfind(','));
+    kept += row + "\n";
+  }
+  return kept;
+}
+
+// kill -9 at seeded random points of a training run, each followed by the
+// rerun a user (or compare) makes: --resume from the checkpoint if there is
+// one, else anew. Files complete before a kill stay readable, no temporary
+// file survives the next start, and the run ends exactly where an
+// uninterrupted one does: the epoch order depends only on (seed, epoch)
+// and the checkpoint holds the weights and Adam's state of whole epochs.
+TEST_F(CliReliabilityTest, KillNineAtRandomPointsThenResumingEndsAsAnUninterruptedRun) {
+  const test::ScratchDir scratch;
+  const std::vector<std::string> run = with(kTinyRun, {"--epochs", "4", "--checkpoint-every", "1", "--seed", "5"});
+  const fs::path reference = scratch / "reference", out = scratch / "killed";
+  const auto start = std::chrono::steady_clock::now();
+  const test::CommandResult uninterrupted = run_piade_command(with(with({"train"}, run), {"--out", reference.string()}));
+  ASSERT_EQ(uninterrupted.status, 0) << uninterrupted.output;
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+
+  std::mt19937 random(16);
+  std::uniform_real_distribution<double> point(0.2, 0.9);
+  int kills = 0;
+  for (int attempt = 0; attempt < 4; ++attempt) {
+    const bool resumable = fs::exists(out / "checkpoint.pt");
+    const pid_t pid = test::spawn_piade(
+        with(with({"train"}, run), {"--out", out.string(), resumable ? "--resume" : "--overwrite"}),
+        scratch / "attempt.log");
+    ASSERT_GT(pid, 0);
+    std::this_thread::sleep_for(std::chrono::duration<double>(point(random) * seconds));
+    kills += ::kill(pid, SIGKILL) == 0 ? 1 : 0;
+    const int status = test::wait_for(pid);
+    ASSERT_TRUE(status == 128 + SIGKILL || status == 0) << test::read_text(scratch / "attempt.log");
+    // What was complete before the kill is whole: the checkpoint loads,
+    // every logged epoch has all its columns.
+    if (fs::exists(out / "checkpoint.pt")) {
+      EXPECT_NO_THROW(read_checkpoint_meta(out / "checkpoint.pt"));
+    }
+    const std::vector<std::string> rows = test::lines(test::read_text(out / "train_log.csv"));
+    for (const std::string& row : rows)
+      EXPECT_EQ(std::count(row.begin(), row.end(), ','), std::count(rows[0].begin(), rows[0].end(), ',')) << row;
+    if (status == 0) break;
+  }
+  EXPECT_GE(kills, 2) << "the run ended before it could be killed";
+  const test::CommandResult last = run_piade_command(
+      with(with({"train"}, run), {"--out", out.string(), fs::exists(out / "checkpoint.pt") ? "--resume" : "--overwrite"}));
+  ASSERT_EQ(last.status, 0) << last.output;
+
+  EXPECT_EQ(losses_of(out / "train_log.csv"), losses_of(reference / "train_log.csv"));
+  const nlohmann::json meta = read_checkpoint_meta(out / "checkpoint.pt");
+  const nlohmann::json expected = read_checkpoint_meta(reference / "checkpoint.pt");
+  EXPECT_EQ(meta["training"]["epochs_done"], 4);
+  EXPECT_EQ(meta["score_stats"], expected["score_stats"]);
+  for (const auto& entry : fs::directory_iterator(out))
+    EXPECT_EQ(entry.path().filename().string().find(".tmp-"), std::string::npos) << entry.path();
 }
 
 }  // namespace

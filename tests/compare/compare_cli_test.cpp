@@ -133,23 +133,6 @@ TEST(CompareCli, ShardsMergeBackToTheWholeGridsTableAndFinishedRunsAreSkipped) {
   EXPECT_GE(count(report, "data:image/png;base64,"), 2u);
 }
 
-// Starts `piade args...` with its output in `log`; returns the pid.
-pid_t spawn_piade(const std::vector<std::string>& args, const fs::path& log) {
-  std::vector<std::string> argv = {std::string(PIADE_TEST_BINARY_DIR) + "/bin/piade"};
-  argv.insert(argv.end(), args.begin(), args.end());
-  std::vector<char*> pointers;
-  for (std::string& arg : argv) pointers.push_back(arg.data());
-  pointers.push_back(nullptr);
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 1, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  posix_spawn_file_actions_adddup2(&actions, 1, 2);
-  pid_t pid = -1;
-  posix_spawn(&pid, pointers[0], &actions, nullptr, pointers.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  return pid;
-}
-
 TEST(CompareCli, AnInterruptedRunResumesFromItsLastCheckpoint) {
   ScratchDir dir;
   const std::string grid = write_grid(dir.path(), R"(dataset = fmnist

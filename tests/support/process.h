@@ -4,15 +4,25 @@
 // (PIADE_REFERENCE_PYTHON: Debian's, with torchvision and scikit-learn).
 #pragma once
 
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
+#include <cerrno>
+#include <chrono>
 #include <cstdio>
+#include <functional>
+#include <thread>
 #include <filesystem>
 #include <string>
 #include <vector>
 
 #include "tests/support/files.h"
 #include "tests/support/scratch_dir.h"
+
+extern char** environ;
 
 namespace piade::test {
 
@@ -100,6 +110,43 @@ inline CommandResult run_reference_python_code(const std::string& code, const st
   std::string command = shell_quote(PIADE_REFERENCE_PYTHON) + " -c " + shell_quote(code);
   for (const std::string& arg : args) command += " " + shell_quote(arg);
   return run_command(command);
+}
+
+/// Starts bin/piade of this build with `args`, stdout and stderr into `log`,
+/// without waiting; returns its pid (-1 when it cannot be started).
+inline pid_t spawn_piade(const std::vector<std::string>& args, const std::filesystem::path& log) {
+  std::vector<std::string> argv = {std::string(PIADE_TEST_BINARY_DIR) + "/bin/piade"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  std::vector<char*> pointers;
+  for (std::string& arg : argv) pointers.push_back(arg.data());
+  pointers.push_back(nullptr);
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 1, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_adddup2(&actions, 1, 2);
+  pid_t pid = -1;
+  if (posix_spawn(&pid, pointers[0], &actions, nullptr, pointers.data(), environ) != 0) pid = -1;
+  posix_spawn_file_actions_destroy(&actions);
+  return pid;
+}
+
+/// Waits for `pid` (a child of this process); its exit status, or 128 +
+/// the signal that ended it.
+inline int wait_for(pid_t pid) {
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0)
+    if (errno != EINTR) return -1;
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+/// Polls `done` every 20 ms until it holds or `limit` has passed; whether it held.
+inline bool wait_until(const std::function<bool()>& done, std::chrono::milliseconds limit) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  while (!done()) {
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return true;
 }
 
 }  // namespace piade::test

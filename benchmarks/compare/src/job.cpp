@@ -128,7 +128,7 @@ JobOutcome run_job(const JobContext& context, const RunSpec& run, RunState state
     argv.insert(argv.end(), {"--threads", std::to_string(context.threads)});
     argv.insert(argv.end(), context.common_args.begin(), context.common_args.end());
     append_log(log, fmt::format("\n== piade compare: {}\n$ {}\n", run.config, command_text(argv)));
-    const int status = run_process(argv, log);
+    const int status = run_process(argv, log, context.lock_fd);
     if (status == 0) return true;
     if (interrupted() || status == 130) {
       outcome.status = JobOutcome::Status::interrupted;

@@ -2,11 +2,12 @@
 
 #include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <array>
+#include <iterator>
 #include <atomic>
 #include <cerrno>
 #include <cstring>
@@ -37,8 +38,10 @@ extern "C" void forward_interrupt(int) {
   }
 }
 
-struct sigaction g_old_int {};
-struct sigaction g_old_term {};
+// The signals that stop a comparison, as they stop `piade train`: Ctrl-C,
+// `kill`, and the terminal going away.
+constexpr int kStopSignals[] = {SIGINT, SIGTERM, SIGHUP};
+struct sigaction g_old_actions[std::size(kStopSignals)] {};
 
 std::size_t register_child(pid_t pid) {
   for (std::size_t i = 0; i < kMaxChildren; ++i) {
@@ -60,36 +63,59 @@ InterruptForwarding::InterruptForwarding() {
   action.sa_handler = forward_interrupt;
   action.sa_flags = SA_RESTART;
   sigemptyset(&action.sa_mask);
-  sigaction(SIGINT, &action, &g_old_int);
-  sigaction(SIGTERM, &action, &g_old_term);
+  for (std::size_t i = 0; i < std::size(kStopSignals); ++i) sigaction(kStopSignals[i], &action, &g_old_actions[i]);
 }
 
 InterruptForwarding::~InterruptForwarding() {
-  sigaction(SIGINT, &g_old_int, nullptr);
-  sigaction(SIGTERM, &g_old_term, nullptr);
+  for (std::size_t i = 0; i < std::size(kStopSignals); ++i) sigaction(kStopSignals[i], &g_old_actions[i], nullptr);
 }
 
 bool interrupted() { return g_interrupted; }
 
-int run_process(const std::vector<std::string>& argv, const std::filesystem::path& log) {
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-  posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
-  posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-  posix_spawnattr_t attributes;
-  posix_spawnattr_init(&attributes);
-  posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETPGROUP);
-  posix_spawnattr_setpgroup(&attributes, 0);
-
+int run_process(const std::vector<std::string>& argv, const std::filesystem::path& log, int inherited_fd) {
+  // Everything the child needs is made before fork(): between fork and exec
+  // a child of a threaded process may only make system calls.
   std::vector<char*> args;
   for (const std::string& arg : argv) args.push_back(const_cast<char*>(arg.c_str()));
   args.push_back(nullptr);
-  pid_t pid = 0;
-  const int failed = posix_spawn(&pid, args[0], &actions, &attributes, args.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  posix_spawnattr_destroy(&attributes);
-  if (failed != 0) throw Error(fmt::format("cannot start '{}': {}", argv[0], std::strerror(failed)));
+  const int out = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (out < 0) throw Error(fmt::format("cannot open the log '{}': {}", log.string(), std::strerror(errno)));
+  const int in = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  const pid_t parent = ::getpid();
+
+  // fork + prctl + exec rather than posix_spawn, which cannot set
+  // PR_SET_PDEATHSIG: a child must not outlive a compare killed with
+  // SIGKILL, or a rerun would train into the same folder beside it. SIGKILL,
+  // not SIGTERM: the run resumes from its last whole-epoch checkpoint, so
+  // the rerun ends exactly where an uninterrupted run does, whereas a
+  // checkpoint written on SIGTERM holds the weights of part of an epoch,
+  // which the resumed run then trains again; and a child is gone at once.
+  // The death signal follows the thread that forked, which is the one that
+  // waits for the child below, so it lives as long as the child does.
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    ::setpgid(0, 0);  // a terminal's Ctrl-C reaches the child only through us
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    // The parent may have died before the prctl: then nothing would come.
+    if (::getppid() != parent) ::_exit(128 + SIGKILL);
+    sigset_t none;
+    sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    for (int signal : kStopSignals) ::signal(signal, SIG_DFL);
+    if (in >= 0) ::dup2(in, STDIN_FILENO);
+    ::dup2(out, STDOUT_FILENO);
+    ::dup2(out, STDERR_FILENO);
+    // The directory lock stays held while the child runs.
+    if (inherited_fd >= 0) ::fcntl(inherited_fd, F_SETFD, 0);
+    ::execve(args[0], args.data(), environ);
+    const char message[] = "piade compare: cannot start the child process\n";
+    [[maybe_unused]] const ssize_t written = ::write(STDERR_FILENO, message, sizeof message - 1);
+    ::_exit(127);
+  }
+  const int fork_error = errno;
+  ::close(out);
+  if (in >= 0) ::close(in);
+  if (pid < 0) throw Error(fmt::format("cannot start '{}': {}", argv[0], std::strerror(fork_error)));
 
   const std::size_t slot = register_child(pid);
   int status = 0;

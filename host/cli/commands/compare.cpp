@@ -5,23 +5,33 @@
 #include <chrono>
 #include <fstream>
 #include <iterator>
+#include <memory>
 #include <thread>
 #include <mutex>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "piade/compare/dir_lock.h"
 #include "piade/compare/grid.h"
 #include "piade/compare/job.h"
 #include "piade/compare/results.h"
 #include "piade/compare/runner.h"
 #include "piade/core/checkpoint.h"
 #include "cli/cli.h"
+#include "cli/run_dir.h"
 
 namespace piade {
 namespace {
 
 using namespace piade::compare;
+
+// What the lock file records about this holder.
+std::string holder_command(const char* verb, const std::vector<std::string>& args) {
+  std::string text = std::string("piade ") + verb;
+  for (const std::string& arg : args) text += " " + arg;
+  return text;
+}
 
 int merge(const std::vector<std::string>& args) {
   std::optional<CommandLine> parsed = parse_command(args, command_spec("compare"));
@@ -31,6 +41,9 @@ int merge(const std::vector<std::string>& args) {
   if (command_line.positional.empty()) throw Error("merge: give the --out directories of the shards to merge");
   std::vector<fs::path> inputs(command_line.positional.begin(), command_line.positional.end());
   const fs::path out = command_line.get<std::string>("out");
+  // The shards are only read (their result.json files are written whole), so
+  // a shard still running is no reason to wait; the --out written is locked.
+  const DirectoryLock lock(out, holder_command("compare merge", args));
   const ResultsFile merged = merge_results(inputs, out);
   fmt::print("merged {} of the grid's {} runs from {} directories into {}\n", merged.runs.size(),
              merged.runs_in_grid, inputs.size(), out.string());
@@ -110,6 +123,18 @@ int commands::compare(const std::vector<std::string>& raw_args) {
   if (command_line.values.count("plugin-dir"))
     for (const std::string& dir : command_line.get<std::vector<std::string>>("plugin-dir"))
       context.common_args.insert(context.common_args.end(), {"--plugin-dir", fs::absolute(dir).string()});
+
+  // --list only reads and takes no lock. Otherwise this process, and each
+  // run it starts, owns the directory from here on, before the runs' states
+  // are read; temporary files left in it are then no one's.
+  std::unique_ptr<DirectoryLock> lock;
+  if (!list_only) {
+    lock = std::make_unique<DirectoryLock>(context.out_dir, holder_command("compare", raw_args));
+    context.lock_fd = lock->fd();
+    if (const std::size_t removed = remove_compare_leftovers(context.out_dir))
+      spdlog::info("compare: removed {} left by an earlier run that was killed",
+                   count_of(int64_t(removed), "temporary file"));
+  }
 
   // Each run's state is read once (result.json, the checkpoint's metadata)
   // and handed to its job.

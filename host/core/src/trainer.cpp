@@ -6,6 +6,7 @@
 #include <cmath>
 #include <csignal>
 #include <fstream>
+#include <iterator>
 #include <set>
 #include <sstream>
 #include <string>
@@ -35,8 +36,8 @@ std::atomic<bool> g_interrupted{false};
 
 extern "C" void on_interrupt(int) { g_interrupted = true; }
 
-// Ctrl-C (SIGINT) and SIGTERM finish the current step, write a checkpoint
-// and return; a second Ctrl-C kills as usual.
+// Ctrl-C (SIGINT), SIGTERM and SIGHUP (the terminal or ssh session went
+// away) finish the current step, write a checkpoint and return; a second one kills as usual.
 class InterruptGuard {
  public:
   InterruptGuard() {
@@ -44,17 +45,15 @@ class InterruptGuard {
     struct sigaction action {};
     action.sa_handler = on_interrupt;
     action.sa_flags = SA_RESETHAND;
-    sigaction(SIGINT, &action, &old_int_);
-    sigaction(SIGTERM, &action, &old_term_);
+    for (std::size_t i = 0; i < std::size(kSignals); ++i) sigaction(kSignals[i], &action, &old_[i]);
   }
   ~InterruptGuard() {
-    sigaction(SIGINT, &old_int_, nullptr);
-    sigaction(SIGTERM, &old_term_, nullptr);
+    for (std::size_t i = 0; i < std::size(kSignals); ++i) sigaction(kSignals[i], &old_[i], nullptr);
   }
 
  private:
-  struct sigaction old_int_ {};
-  struct sigaction old_term_ {};
+  static constexpr int kSignals[] = {SIGINT, SIGTERM, SIGHUP};
+  struct sigaction old_[std::size(kSignals)] {};
 };
 
 // The CSV log keeps the rows of finished epochs (< first_epoch) on resume.

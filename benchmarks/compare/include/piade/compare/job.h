@@ -38,6 +38,9 @@ struct JobContext {
   /// The dataset options (CommandTables::dataset): the run's values of these
   /// go to eval too, whose data the checkpoint records only in part.
   std::vector<std::string> dataset_keys;
+  /// The --out directory's lock (DirectoryLock::fd()), which every child
+  /// holds too; -1 for none.
+  int lock_fd = -1;
 };
 
 fs::path run_folder(const JobContext& context, const RunSpec& run);

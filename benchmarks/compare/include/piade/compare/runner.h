@@ -11,7 +11,7 @@
 
 namespace piade::compare {
 
-/// While alive, SIGINT and SIGTERM no longer kill this process: they set
+/// While alive, SIGINT, SIGTERM and SIGHUP no longer kill this process: they set
 /// interrupted() and are passed on, once, to every child run_process()
 /// started. Children run in their own process group so that a terminal's
 /// Ctrl-C reaches them only through here (a training run then writes its
@@ -29,8 +29,10 @@ bool interrupted();
 
 /// Runs `argv` (argv[0] a path) with its standard output and error appended
 /// to `log`, and waits for it. Returns its exit status, or 128 + the signal
-/// that ended it. Throws piade::Error when it cannot be started.
-int run_process(const std::vector<std::string>& argv, const std::filesystem::path& log);
+/// that ended it (127: it could not be executed). Throws piade::Error when it
+/// cannot be started. The child gets SIGKILL when this process dies, even by
+/// SIGKILL, and keeps `inherited_fd` (a DirectoryLock's) open until it ends.
+int run_process(const std::vector<std::string>& argv, const std::filesystem::path& log, int inherited_fd = -1);
 
 /// Calls task(i) for i in [0, count) on up to `jobs` threads, in order of i;
 /// no new task starts once interrupted(). A task's exception ends nothing

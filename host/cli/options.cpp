@@ -11,6 +11,7 @@
 #include "cli/data_options.h"
 #include "piade/core/error.h"
 #include "piade/core/trainer.h"
+#include "piade/datasets/limits.h"
 
 namespace piade {
 namespace {
@@ -411,6 +412,9 @@ CommandLine parse_options(const std::vector<std::string>& raw_args, const Comman
   layers.push_back(std::move(set_layer));
 
   if (config_file) {
+    // Named before opening: opening a FIFO blocks until something writes to it.
+    if (const std::string problem = regular_file_problem(*config_file); !problem.empty())
+      throw Error(fmt::format("--config: '{}' {}", *config_file, problem));
     std::ifstream in(*config_file);
     if (!in) throw Error(fmt::format("--config: cannot read '{}'", *config_file));
     Layer file_layer{{Source::file, *config_file}, {}};

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <thread>
@@ -413,7 +414,10 @@ CommandLine parse_options(const std::vector<std::string>& raw_args, const Comman
 
   if (config_file) {
     // Named before opening: opening a FIFO blocks until something writes to it.
-    if (const std::string problem = regular_file_problem(*config_file); !problem.empty())
+    // A missing file is reported below, by the open that fails.
+    std::error_code missing;
+    if (const std::string problem = regular_file_problem(*config_file);
+        !problem.empty() && std::filesystem::exists(*config_file, missing))
       throw Error(fmt::format("--config: '{}' {}", *config_file, problem));
     std::ifstream in(*config_file);
     if (!in) throw Error(fmt::format("--config: cannot read '{}'", *config_file));

@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 
 #include "piade/datasets/error.h"
+#include "piade/datasets/limits.h"
 
 namespace piade {
 namespace fs = std::filesystem;
@@ -21,11 +22,15 @@ const char* const kTrainFiles[] = {"data_batch_1.bin", "data_batch_2.bin", "data
                                    "data_batch_4.bin", "data_batch_5.bin"};
 const char* const kTestFile = "test_batch.bin";
 
-std::vector<uint8_t> read_bytes(const std::string& file) {
+// The file's `size` bytes, already checked against the limits.
+std::vector<uint8_t> read_bytes(const std::string& file, uint64_t size) {
   std::ifstream in(file, std::ios::binary);
   if (!in) throw DatasetError(fmt::format("{}: cannot open ({})", file, std::strerror(errno)));
-  std::vector<uint8_t> data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (in.bad()) throw DatasetError(fmt::format("{}: read error ({})", file, std::strerror(errno)));
+  std::vector<uint8_t> data(size);
+  in.read(reinterpret_cast<char*>(data.data()), std::streamsize(size));
+  if (uint64_t(in.gcount()) != size)
+    throw DatasetError(fmt::format("{}: read error after {} of {} bytes ({})", file, in.gcount(), size,
+                                   std::strerror(errno)));
   return data;
 }
 
@@ -38,9 +43,18 @@ const std::vector<std::string>& cifar10_classes() {
 }
 
 ImageSet read_cifar10_batch(const std::string& file, bool skip_bad, std::vector<SkippedItem>* skipped) {
-  const std::vector<uint8_t> data = read_bytes(file);
-  const int64_t size = int64_t(data.size());
-  if (size == 0) throw DatasetError(fmt::format("{}: empty file, expected 3073-byte CIFAR-10 records", file));
+  // Sizes come from the file system and are checked before anything is
+  // read or allocated; a directory or a FIFO is named before opening it.
+  require_regular_file(file);
+  std::error_code ec;
+  const uint64_t file_size = fs::file_size(file, ec);
+  if (ec) throw DatasetError(fmt::format("{}: cannot open ({})", file, ec.message()));
+  if (file_size == 0) throw DatasetError(fmt::format("{}: empty file, expected 3073-byte CIFAR-10 records", file));
+  if (file_size > kMaxDatasetBytes)
+    throw DatasetError(fmt::format("{}: {} bytes, more than piade's limit of {} GiB for one dataset; a CIFAR-10 "
+                                   "batch is 30730000 bytes",
+                                   file, file_size, kMaxDatasetBytes >> 30));
+  const int64_t size = int64_t(file_size);
   const int64_t records = size / kRecord;
   std::string partial;  // why the trailing partial record is dropped; "" = there is none
   if (size % kRecord != 0) {
@@ -49,6 +63,7 @@ ImageSet read_cifar10_batch(const std::string& file, bool skip_bad, std::vector<
                           file, size);
     if (!skip_bad || records == 0) throw DatasetError(partial);
   }
+  const std::vector<uint8_t> data = read_bytes(file, file_size);
   std::vector<int64_t> good;
   std::vector<SkippedItem> dropped;
   good.reserve(std::size_t(records));

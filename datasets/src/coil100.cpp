@@ -1,6 +1,8 @@
 #include "piade/datasets/coil100.h"
 
 #include <algorithm>
+#include <charconv>
+#include <limits>
 #include <filesystem>
 #include <map>
 #include <random>
@@ -24,6 +26,22 @@ std::string number_ranges(const std::vector<int64_t>& numbers) {
   return fmt::format("{}", fmt::join(parts, ", "));
 }
 
+namespace {
+
+// A run of digits from a file name; one too long for int64 is an error
+// naming the file, not std::stoll's bare "stoll".
+int64_t number_in_name(const std::string& path, const std::string& digits, const char* what) {
+  int64_t value = 0;
+  const auto [end, error] = std::from_chars(digits.data(), digits.data() + digits.size(), value);
+  if (error != std::errc() || end != digits.data() + digits.size())
+    throw DatasetError(fmt::format("{}: {} {} in the file name is out of range (at most {}); COIL-100 files are "
+                                   "obj<N>__<angle>.png",
+                                   path, what, digits, std::numeric_limits<int64_t>::max()));
+  return value;
+}
+
+}  // namespace
+
 Coil100Files coil100_files(const std::string& root, uint64_t seed) {
   std::error_code ec;
   if (!fs::is_directory(root, ec)) throw DatasetError("data_root", fmt::format("'{}' is not a directory", root));
@@ -34,8 +52,11 @@ Coil100Files coil100_files(const std::string& root, uint64_t seed) {
   for (const auto& entry : fs::directory_iterator(root, ec)) {
     std::smatch match;
     const std::string file = entry.path().filename().string();
-    if (!entry.is_regular_file() || !std::regex_match(file, match, name)) continue;
-    views[std::stoll(match[1].str())].push_back({std::stoll(match[2].str()), entry.path().string()});
+    std::error_code status;
+    if (!std::regex_match(file, match, name) || !entry.is_regular_file(status)) continue;
+    const std::string path = entry.path().string();
+    views[number_in_name(path, match[1].str(), "object number")].push_back(
+        {number_in_name(path, match[2].str(), "angle"), path});
   }
   if (views.empty())
     throw DatasetError("data_root", fmt::format("'{}' has no COIL-100 images (obj<N>__<angle>.png)", root));

@@ -23,9 +23,9 @@ std::string name_of(const std::string& dir) {
 
 // The images in `dirs` with `label`; throws for a missing or empty one.
 void add_images(const std::vector<std::string>& dirs, int64_t label, const char* role,
-                std::vector<ImageFile>& out) {
+                std::vector<ImageFile>& out, bool skip_bad, std::vector<SkippedItem>& skipped) {
   for (const std::string& dir : dirs) {
-    const std::vector<std::string> found = images_in(dir);
+    const std::vector<std::string> found = images_in(dir, skip_bad, &skipped);
     if (found.empty()) throw DatasetError(fmt::format("{}: no images ({}) in this {} directory", dir, kExtensions, role));
     for (const std::string& file : found) out.push_back({file, label, ""});
   }
@@ -38,7 +38,7 @@ void pair_masks(const std::string& mask_folder, std::vector<ImageFile>& files, s
   // Image stem -> mask; "NAME_mask.*" wins over "NAME.*".
   std::map<std::string, std::string> masks;
   std::map<std::string, bool> suffixed;
-  for (const std::string& mask : images_in(mask_folder)) {
+  for (const std::string& mask : images_in(mask_folder, skip_bad, &skipped)) {
     std::string stem = fs::path(mask).stem().string();
     const bool has_suffix = stem.size() > 5 && stem.compare(stem.size() - 5, 5, "_mask") == 0;
     if (has_suffix) stem.resize(stem.size() - 5);
@@ -83,7 +83,7 @@ FolderSources folder_layout(const std::string& root, const std::string& normal) 
   sources.train_dirs = {(base / "train" / normal).string()};
   sources.test_normal_dirs = {(base / "test" / normal).string()};
   for (const auto& entry : fs::directory_iterator(base / "test", ec))
-    if (entry.is_directory() && entry.path().filename() != normal)
+    if (std::error_code loop; entry.is_directory(loop) && entry.path().filename() != normal)
       sources.test_anomalous_dirs.push_back(entry.path().string());
   std::sort(sources.test_anomalous_dirs.begin(), sources.test_anomalous_dirs.end());
   if (sources.test_anomalous_dirs.empty())
@@ -99,15 +99,15 @@ FolderFiles list_folder(const FolderSources& sources, bool skip_bad, std::vector
   if (sources.test_anomalous_dirs.empty()) throw DatasetError("folder dataset: no anomalous test directory given");
   FolderFiles files;
   std::vector<SkippedItem> dropped;
-  add_images(sources.train_dirs, 0, "training", files.train);
-  add_images(sources.test_normal_dirs, 0, "normal test", files.test);
+  add_images(sources.train_dirs, 0, "training", files.train, skip_bad, dropped);
+  add_images(sources.test_normal_dirs, 0, "normal test", files.test, skip_bad, dropped);
 
   // Anomalous directory -> the mask folder it uses.
   std::map<std::string, std::vector<std::pair<std::size_t, std::size_t>>> by_mask_folder;
   std::set<std::string> anomalous_names;
   for (const std::string& dir : sources.test_anomalous_dirs) {
     const std::size_t begin = files.test.size();
-    add_images({dir}, 1, "anomalous test", files.test);
+    add_images({dir}, 1, "anomalous test", files.test, skip_bad, dropped);
     if (sources.mask_dir.empty()) continue;
     const std::string name = name_of(dir);
     anomalous_names.insert(name);
@@ -115,7 +115,7 @@ FolderFiles list_folder(const FolderSources& sources, bool skip_bad, std::vector
     std::error_code ec;
     std::string folder;
     if (fs::is_directory(own, ec)) folder = own.string();
-    else if (!images_in(sources.mask_dir).empty()) folder = sources.mask_dir;
+    else if (!images_in(sources.mask_dir, true, nullptr).empty()) folder = sources.mask_dir;  // bad ones: below
     else
       throw DatasetError(fmt::format("{}: no {}/ directory with the masks of {}", sources.mask_dir, name, dir));
     by_mask_folder[folder].push_back({begin, files.test.size()});
@@ -127,11 +127,11 @@ FolderFiles list_folder(const FolderSources& sources, bool skip_bad, std::vector
     std::error_code ec;
     std::vector<fs::path> mask_folders;
     for (const auto& entry : fs::directory_iterator(sources.mask_dir, ec))
-      if (entry.is_directory() && !anomalous_names.count(entry.path().filename().string()))
+      if (std::error_code loop; entry.is_directory(loop) && !anomalous_names.count(entry.path().filename().string()))
         mask_folders.push_back(entry.path());
     std::sort(mask_folders.begin(), mask_folders.end());
     for (const fs::path& folder : mask_folders) {
-      for (const std::string& orphan : images_in(folder.string())) {
+      for (const std::string& orphan : images_in(folder.string(), skip_bad, &dropped)) {
         const std::string error = fmt::format("{}: mask without its image (no anomalous test directory named {})",
                                               orphan, folder.filename().string());
         if (!skip_bad) throw DatasetError(error + "; remove it, or pass `skip_bad`");

@@ -17,6 +17,7 @@
 
 #include "piade/datasets/transforms.h"
 #include "piade/datasets/error.h"
+#include "piade/datasets/limits.h"
 
 namespace piade {
 namespace fs = std::filesystem;
@@ -63,8 +64,90 @@ bool is_truncated_jpeg(const std::string& file) {
   return bytes.find("\xFF\xD9", scan) == std::string::npos;
 }
 
-// Reads `file` as `mode`, or returns an empty Mat and sets `error`.
+// The width and height a PNG, JPEG, BMP or TIFF header declares, read
+// without decoding, or {0, 0} when the header is not one of these (OpenCV's
+// own limit, CV_IO_MAX_IMAGE_PIXELS, then applies). Read here rather than
+// by lowering CV_IO_MAX_IMAGE_PIXELS: OpenCV reads that variable once per
+// process and reports a refusal as an undecodable file, without the size.
+std::pair<uint64_t, uint64_t> declared_size(const std::string& file) {
+  std::ifstream in(file, std::ios::binary);
+  auto bytes = [&](std::streamoff at, std::size_t n) {
+    std::string out(n, '\0');
+    in.clear();
+    in.seekg(at);
+    if (!in.read(out.data(), std::streamsize(n))) out.clear();
+    return out;
+  };
+  auto number = [](const std::string& b, std::size_t at, std::size_t n, bool big) {
+    uint64_t v = 0;
+    for (std::size_t i = 0; i < n; ++i) v |= uint64_t(uint8_t(b[at + i])) << (8 * (big ? n - 1 - i : i));
+    return v;
+  };
+  const std::string head = bytes(0, 26);
+  if (head.size() < 26) return {0, 0};
+  if (head.compare(0, 8, "\x89PNG\r\n\x1a\n") == 0 && head.compare(12, 4, "IHDR") == 0)
+    return {number(head, 16, 4, true), number(head, 20, 4, true)};
+  if (head.compare(0, 2, "BM") == 0) {
+    if (number(head, 14, 4, false) == 12) return {number(head, 18, 2, false), number(head, 20, 2, false)};
+    // Height is signed: negative for a top-down bitmap.
+    const auto height = int32_t(uint32_t(number(head, 22, 4, false)));
+    return {number(head, 18, 4, false), uint64_t(height < 0 ? -int64_t(height) : height)};
+  }
+  if (head.compare(0, 4, "II*\0") == 0 || head.compare(0, 4, "MM\0*") == 0) {
+    const bool big = head[0] == 'M';
+    const std::streamoff ifd = std::streamoff(number(head, 4, 4, big));
+    const std::string count = bytes(ifd, 2);
+    if (count.empty()) return {0, 0};
+    uint64_t width = 0, height = 0;
+    for (uint64_t i = 0, n = std::min<uint64_t>(number(count, 0, 2, big), 4096); i < n; ++i) {
+      const std::string entry = bytes(ifd + 2 + std::streamoff(12 * i), 12);
+      if (entry.empty()) break;
+      const uint64_t tag = number(entry, 0, 2, big), type = number(entry, 2, 2, big);
+      const uint64_t value = type == 3 ? number(entry, 8, 2, big) : number(entry, 8, 4, big);
+      if (tag == 256) width = value;
+      if (tag == 257) height = value;
+    }
+    return {width, height};
+  }
+  if (uint8_t(head[0]) == 0xFF && uint8_t(head[1]) == 0xD8) {
+    // Segments up to the first start-of-frame: FF, marker, 2-byte length.
+    std::streamoff at = 2;
+    for (int segments = 0; segments < 10000; ++segments) {
+      const std::string marker = bytes(at, 4);
+      if (marker.empty() || uint8_t(marker[0]) != 0xFF) return {0, 0};
+      const uint8_t code = uint8_t(marker[1]);
+      if (code == 0xFF) {  // fill byte
+        ++at;
+        continue;
+      }
+      if (code == 0xDA || code == 0xD9) return {0, 0};
+      const bool frame = code >= 0xC0 && code <= 0xCF && code != 0xC4 && code != 0xC8 && code != 0xCC;
+      if (frame) {
+        const std::string sof = bytes(at + 4, 5);
+        if (sof.empty()) return {0, 0};
+        return {number(sof, 3, 2, true), number(sof, 1, 2, true)};
+      }
+      at += 2 + std::streamoff(number(marker, 2, 2, true));
+    }
+  }
+  return {0, 0};
+}
+
+// Reads `file` as `mode`, or returns an empty Mat and sets `error`. The
+// file must be a regular one (opening a FIFO blocks) and its header's size
+// within kMaxImagePixels, both checked before decoding.
 cv::Mat read(const std::string& file, int mode, std::string& error) {
+  if (const std::string problem = regular_file_problem(file); !problem.empty()) {
+    std::error_code ec;
+    const bool missing = !fs::exists(file, ec) && !ec;  // a link loop sets ec
+    error = missing || fs::is_directory(file, ec) ? decode_failure(file) : fmt::format("{}: {}", file, problem);
+    return {};
+  }
+  if (const auto [width, height] = declared_size(file); width * height > kMaxImagePixels) {
+    error = fmt::format("{}: {}x{} pixels, more than piade's limit of {} pixels (16384x16384) for one image",
+                        file, width, height, kMaxImagePixels);
+    return {};
+  }
   if (is_truncated_jpeg(file)) {
     error = fmt::format("{}: truncated JPEG (it ends before its end-of-image marker); copy or download it again", file);
     return {};
@@ -168,6 +251,10 @@ Geometry settle_geometry(const std::vector<ImageFile>& files, const DecodeOption
     throw DatasetError("channels", fmt::format("must be 1 or 3, got {}", options.channels));
   if (options.image_size < 0 || options.resize < 0)
     throw DatasetError("image_size", "must not be negative, nor `resize`");
+  if (options.image_size > (int64_t(1) << 32) || options.resize > (int64_t(1) << 32))
+    throw DatasetError(options.image_size > options.resize ? "image_size" : "resize",
+                       fmt::format("{} is more than piade's limit of {} pixels (16384x16384) for one image",
+                                   std::max(options.image_size, options.resize), kMaxImagePixels));
   Geometry geometry;
   geometry.channels = options.channels;
   geometry.size = options.image_size;
@@ -177,6 +264,12 @@ Geometry settle_geometry(const std::vector<ImageFile>& files, const DecodeOption
     throw DatasetError("resize", fmt::format("must be at least `image_size` ({}), got {}", geometry.size,
                             geometry.resize));
   if (geometry.resize == geometry.size) geometry.resize = 0;
+  for (const int64_t side : {geometry.size, geometry.resize})
+    if (uint64_t(side) * uint64_t(side) > kMaxImagePixels)  // sides below 2^32 by then: no overflow
+      throw DatasetError(side == geometry.size ? "image_size" : "resize",
+                         fmt::format("{} makes {}x{} images, more than piade's limit of {} pixels (16384x16384) "
+                                     "for one image",
+                                     side, side, side, kMaxImagePixels));
   if (geometry.channels != 0 && geometry.size != 0) return geometry;
   for (const ImageFile& file : files) {
     std::string error;
@@ -210,14 +303,33 @@ bool is_image_file(const std::string& path) {
          ext == ".tiff";
 }
 
-std::vector<std::string> images_in(const std::string& dir) {
+std::vector<std::string> images_in(const std::string& dir) { return images_in(dir, false, nullptr); }
+
+std::vector<std::string> images_in(const std::string& dir, bool skip_bad, std::vector<SkippedItem>* skipped) {
   std::error_code ec;
   if (!fs::is_directory(dir, ec)) throw DatasetError(fmt::format("{}: no such directory", dir));
   std::vector<std::string> found;
-  for (const auto& entry : fs::directory_iterator(dir, ec))
-    if (entry.is_regular_file() && is_image_file(entry.path().string())) found.push_back(entry.path().string());
+  std::vector<SkippedItem> dropped;
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    const std::string path = entry.path().string();
+    if (!is_image_file(path)) continue;
+    // An image name that is no regular file (a symbolic link loop, a
+    // dangling link, a FIFO) is a bad file, not a silent omission; a
+    // directory so named is not an image and is passed over.
+    const std::string problem = regular_file_problem(path);
+    std::error_code is_dir;
+    if (problem.empty()) {
+      found.push_back(path);
+    } else if (!fs::is_directory(path, is_dir)) {
+      const std::string error = fmt::format("{}: {}", path, problem);
+      if (!skip_bad) throw DatasetError(error + "; fix or remove it, or pass `skip_bad`");
+      dropped.push_back({path, error});
+    }
+  }
   if (ec) throw DatasetError(fmt::format("{}: cannot list ({})", dir, ec.message()));
   std::sort(found.begin(), found.end());
+  std::sort(dropped.begin(), dropped.end(), [](const SkippedItem& a, const SkippedItem& b) { return a.item < b.item; });
+  if (skipped) skipped->insert(skipped->end(), dropped.begin(), dropped.end());
   return found;
 }
 
@@ -230,10 +342,13 @@ std::vector<std::string> list_images(const std::vector<std::string>& inputs) {
       if (found.empty())
         throw DatasetError(fmt::format("{}: no images (png, jpg, jpeg, bmp, tif, tiff) in this directory", input));
       files.insert(files.end(), found.begin(), found.end());
-    } else if (fs::exists(input, ec)) {
+    } else if (const std::string problem = regular_file_problem(input); problem.empty()) {
       files.push_back(input);
-    } else {
+    } else if (!fs::exists(fs::symlink_status(input, ec))) {
       throw DatasetError(fmt::format("{}: no such file or directory", input));
+    } else {
+      // Named before opening: opening a FIFO blocks until something writes to it.
+      throw DatasetError(fmt::format("{}: {}", input, problem));
     }
   }
   return files;
@@ -245,6 +360,16 @@ ImageSet read_image_files(const std::vector<ImageFile>& files, const DecodeOptio
   const Geometry geometry = settle_geometry(files, options);
   const int64_t n = static_cast<int64_t>(files.size());
   const bool with_masks = std::any_of(files.begin(), files.end(), [](const ImageFile& f) { return !f.mask.empty(); });
+  // The whole set lives in memory: its size is checked before allocating.
+  // Each factor is below 2^32 (files) or 2^28 (pixels), so the product of
+  // the first three fits; only the last multiplication is checked.
+  const uint64_t per_image = uint64_t(geometry.size * geometry.size) * uint64_t(geometry.channels + (with_masks ? 1 : 0));
+  uint64_t total = 0;
+  if (!checked_multiply(per_image, uint64_t(n), total) || total > kMaxDatasetBytes)
+    throw DatasetError("image_size",
+                       fmt::format("{} images of {}x{}x{} take {} bytes, more than piade's limit of {} GiB for one "
+                                   "dataset; pass a smaller `image_size` or fewer images",
+                                   n, geometry.channels, geometry.size, geometry.size, total, kMaxDatasetBytes >> 30));
   torch::Tensor images = torch::empty({n, geometry.channels, geometry.size, geometry.size}, torch::kUInt8);
   torch::Tensor masks;
   if (with_masks) masks = torch::zeros({n, 1, geometry.size, geometry.size}, torch::kUInt8);

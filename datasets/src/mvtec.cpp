@@ -14,7 +14,7 @@ std::vector<std::string> mvtec_categories(const std::string& root) {
   std::vector<std::string> categories;
   std::error_code ec;
   for (const auto& entry : fs::directory_iterator(root, ec))
-    if (entry.is_directory() && fs::is_directory(entry.path() / "train" / "good", ec))
+    if (std::error_code loop; entry.is_directory(loop) && fs::is_directory(entry.path() / "train" / "good", ec))
       categories.push_back(entry.path().filename().string());
   std::sort(categories.begin(), categories.end());
   return categories;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <thread>
@@ -11,6 +12,7 @@
 #include "cli/data_options.h"
 #include "piade/core/error.h"
 #include "piade/core/trainer.h"
+#include "piade/datasets/limits.h"
 
 namespace piade {
 namespace {
@@ -411,6 +413,12 @@ CommandLine parse_options(const std::vector<std::string>& raw_args, const Comman
   layers.push_back(std::move(set_layer));
 
   if (config_file) {
+    // Named before opening: opening a FIFO blocks until something writes to it.
+    // A missing file is reported below, by the open that fails.
+    std::error_code missing;
+    if (const std::string problem = regular_file_problem(*config_file);
+        !problem.empty() && std::filesystem::exists(*config_file, missing))
+      throw Error(fmt::format("--config: '{}' {}", *config_file, problem));
     std::ifstream in(*config_file);
     if (!in) throw Error(fmt::format("--config: cannot read '{}'", *config_file));
     Layer file_layer{{Source::file, *config_file}, {}};

@@ -2,6 +2,8 @@
 
 #include "piade/sdk/json_depth.h"
 
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
@@ -41,6 +43,12 @@ std::string shape_text(torch::IntArrayRef sizes) {
 
 /// The whole file, or its first `limit` bytes.
 std::vector<char> read_bytes(const std::string& path, std::size_t limit = std::numeric_limits<std::size_t>::max()) {
+  // Checked before opening: opening a FIFO blocks until something writes to
+  // it, and a directory or device has no size to check the header against.
+  struct stat info {};
+  if (::stat(path.c_str(), &info) == 0 && !S_ISREG(info.st_mode))
+    fail(path, S_ISDIR(info.st_mode) ? "is a directory; pass the weights file itself"
+                                     : "is not a regular file (a FIFO, socket or device); pass the weights file itself");
   std::ifstream in(path, std::ios::binary | std::ios::ate);
   if (!in) fail(path, std::string("cannot open the file (") + std::strerror(errno) + "); check the path");
   std::streamoff size = in.tellg();

@@ -1,8 +1,10 @@
 // Reliability of the `piade` commands (issue 16; docs/reliability.md):
 // outputs that are inputs, leftover temporary files, absurd batch sizes,
-// resuming with other data, SIGHUP and kill -9 during training. Each is refused with one line and exit code 1,
-// or handled, before any work is lost.
+// resuming with other data, FIFOs given as inputs, SIGHUP and kill -9 during
+// training. Each is refused with one line and exit code 1, or handled, before
+// any work is lost.
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -106,6 +108,45 @@ TEST_F(CliReliabilityTest, ABatchSizeBeyondTheTrainingSetIsClampedToIt) {
             std::string::npos)
       << trained.output;
   EXPECT_EQ(read_checkpoint_meta(out / "checkpoint.pt")["training"]["batch_size"], 8);
+}
+
+// A FIFO given as an image, a checkpoint or a config file: opening one
+// blocks until something writes to it, so `piade score` hung. Each is
+// refused before it is opened, naming the option or the file.
+TEST_F(CliReliabilityTest, AFifoAsAnInputIsRefusedNamingIt) {
+  const test::ScratchDir scratch;
+  const fs::path fifo = scratch / "pipe.png";
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+  const test::CommandResult scored = run_piade_command(
+      {"score", "--checkpoint", run_dir().string(), "--threads", "1", fifo.string()});
+  EXPECT_EQ(scored.status, 1) << scored.output;
+  EXPECT_NE(scored.output.find(fifo.string() + ": is a FIFO (named pipe), not a regular file"), std::string::npos)
+      << scored.output;
+  const test::CommandResult checkpoint =
+      run_piade_command({"score", "--checkpoint", fifo.string(), "--threads", "1", image().string()});
+  EXPECT_EQ(checkpoint.status, 1) << checkpoint.output;
+  EXPECT_NE(checkpoint.output.find("--checkpoint: '" + fifo.string() + "' is a FIFO (named pipe), not a regular file"),
+            std::string::npos)
+      << checkpoint.output;
+  const test::CommandResult config = run_piade_command({"config", "--config", fifo.string()});
+  EXPECT_EQ(config.status, 1) << config.output;
+  EXPECT_NE(config.output.find("--config: '" + fifo.string() + "' is a FIFO (named pipe), not a regular file"),
+            std::string::npos)
+      << config.output;
+}
+
+// Train's batch is clamped to its training set; bench's is made up, so it
+// is bounded before the [N,C,S,S] batch is allocated.
+TEST(CliBenchTest, AnAbsurdBatchSizeIsRefusedBeforeAllocating) {
+  const test::CommandResult bench = run_piade_command(
+      {"bench", "--batch-size", "9223372036854775807", "--threads", "1"});
+  EXPECT_EQ(bench.status, 1) << bench.output;
+  EXPECT_NE(bench.output.find("--batch-size: at most 4096 for a benchmark, got 9223372036854775807"),
+            std::string::npos)
+      << bench.output;
+  const test::CommandResult size = run_piade_command({"bench", "--image-size", "4611686018427387904"});
+  EXPECT_EQ(size.status, 1) << size.output;
+  EXPECT_NE(size.output.find("--image-size: at most 16384"), std::string::npos) << size.output;
 }
 
 // A process id that no longer runs: a child that has exited and been reaped.

@@ -1,5 +1,7 @@
 // CIFAR-10 binary batches (datasets/cifar10.h): record layout to RGB
 // planes, the one-class protocol through the registry, and corrupt files.
+#include <sys/stat.h>
+
 #include <gtest/gtest.h>
 
 #include "piade/datasets/cifar10.h"
@@ -132,6 +134,21 @@ TEST(Cifar10, CorruptFilesAreNamedWithWhatIsWrong) {
   ASSERT_EQ(split.skipped_items.size(), 1u);
   EXPECT_EQ(split.skipped_items[0].item, batch4 + "#2");
   EXPECT_EQ(split.skipped_items[0].reason, batch4 + label_12);
+}
+
+// A batch that is a directory read as an empty file ("empty file"), and a
+// FIFO blocked the reader forever; both are named before opening.
+TEST(Cifar10, ABatchThatIsNotARegularFileIsNamed) {
+  ScratchDir dir;
+  write_cifar(dir / "set");
+  const std::string batch = (dir / "set" / "test_batch.bin").string();
+  std::filesystem::remove(batch);
+  std::filesystem::create_directory(batch);
+  EXPECT_EQ(error_of([&] { load(Request("cifar10", (dir / "set").string())); }),
+            batch + ": is a directory, not a file");
+  std::filesystem::remove(batch);
+  ASSERT_EQ(mkfifo(batch.c_str(), 0600), 0);
+  EXPECT_EQ(error_of([&] { read_cifar10_batch(batch); }), batch + ": is a FIFO (named pipe), not a regular file");
 }
 
 }  // namespace

@@ -108,5 +108,14 @@ TEST_F(Coil100, BadFilesAreNamedOrSkipped) {
   EXPECT_EQ(split.train.size() + split.test.size(), 58 + 45 - 1);  // 73 views of object 2: 58 / 15
 }
 
+// An object number too long for int64 reached std::stoll, whose error is
+// the bare word "stoll".
+TEST_F(Coil100, AnOutOfRangeNumberInAFileNameIsNamed) {
+  const std::string file = test::write_bytes(dir_ / "obj99999999999999999999__0.png", "x");
+  EXPECT_EQ(error_of([&] { coil100_files(root(), 0); }),
+            file + ": object number 99999999999999999999 in the file name is out of range (at most "
+                   "9223372036854775807); COIL-100 files are obj<N>__<angle>.png");
+}
+
 }  // namespace
 }  // namespace piade

@@ -247,5 +247,24 @@ TEST(Folder, LayoutAndNamedDirectories) {
                 " is 48x48; images of several sizes need `image_size` S");
 }
 
+// A symbolic link loop named like an image made directory listing throw
+// std::filesystem's own error, and skip_bad did not skip it.
+TEST(Folder, ASymlinkLoopIsNamedAndSkippedWithSkipBad) {
+  ScratchDir dir;
+  write_image(dir / "set/train/good/a.png", test::solid(16, kGray));
+  write_image(dir / "set/test/good/b.png", test::solid(16, kGray));
+  write_image(dir / "set/test/broken/c.png", test::solid(16, kRed));
+  const fs::path loop = dir / "set/train/good/loop.png";
+  fs::create_symlink(loop.filename(), loop);
+  const std::string root = (dir / "set").string();
+  EXPECT_EQ(error_of([&] { load(Request("folder", root)); }),
+            loop.string() + ": cannot open: a symbolic link loop (Too many levels of symbolic links); fix or remove "
+                            "it, or pass `skip_bad`");
+  const OneClassSplit split = load(Request("folder", root).skip_bad());
+  EXPECT_EQ(split.train.size(), 1);
+  ASSERT_EQ(split.skipped_items.size(), 1u);
+  EXPECT_EQ(split.skipped_items[0].item, loop.string());
+}
+
 }  // namespace
 }  // namespace piade

@@ -1,5 +1,7 @@
 // IDX files (MNIST / Fashion-MNIST): good files, gzipped or not, and every
 // corrupt variant gives an error naming the file and what is wrong.
+#include <sys/resource.h>
+#include <sys/stat.h>
 #include <zlib.h>
 
 #include <cstdint>
@@ -8,10 +10,12 @@
 #include <string>
 #include <vector>
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include "piade/datasets/idx.h"
 #include "piade/datasets/error.h"
+#include "piade/datasets/limits.h"
 #include "tests/support/scratch_dir.h"
 
 namespace {
@@ -112,6 +116,79 @@ TEST_F(IdxTest, CorruptFilesAreNamedWithWhatIsWrong) {
   fs::resize_file(gz, size / 2);
   const std::string message = error_of(gz, good_labels);
   EXPECT_EQ(message.rfind(gz + ": ", 0), 0u) << message;
+}
+
+// Dimensions whose product wraps around 2^64 to the file's real size
+// (4 x 2^31 x 2^31 = 2^64 = 0) once passed the size check and reached
+// LibTorch as a raw "numel: integer multiplication overflow".
+TEST_F(IdxTest, DimensionsWhoseProductOverflowsAreNamedWithTheDims) {
+  const std::string file = write("overflow", header(0x803, {4, 0x80000000u, 0x80000000u}));
+  const std::string message = error_of(file, write("l4", labels(4)));
+  EXPECT_EQ(message.rfind(file + ": header declares dims 4x2147483648x2147483648 (over 2^64 bytes)", 0), 0u)
+      << message;
+}
+
+TEST_F(IdxTest, DeclaredSizesBeyondTheLimitAreRefusedBeforeReading) {
+  const std::string file = write("huge.gz", header(0x803, {65535, 65535, 65535}), true);
+  const std::string message = error_of(file, write("l", labels()));
+  EXPECT_EQ(message.rfind(file + ": header declares dims 65535x65535x65535", 0), 0u) << message;
+  EXPECT_NE(message.find(fmt::format("limit of {} GiB", piade::kMaxDatasetBytes >> 30)), std::string::npos) << message;
+
+  // Within the limit, but more than a gzip file of this size can hold.
+  const std::string big = write("big.gz", header(0x803, {1000, 1000, 1000}), true);
+  EXPECT_NE(error_of(big, write("l", labels())).find("gzip file cannot hold more than"), std::string::npos);
+}
+
+// The file, of gzip members each 1 MiB of zeros compressed once: `mib`
+// MiB of data behind a header that declares one 28x28 image. zlib reads
+// concatenated members as one stream, so the test writes only kilobytes.
+std::string write_bomb(const fs::path& file, int mib) {
+  auto member = [](const std::vector<uint8_t>& data) {
+    z_stream z{};
+    deflateInit2(&z, Z_BEST_COMPRESSION, Z_DEFLATED, 15 + 16, 9, Z_DEFAULT_STRATEGY);  // 15 + 16: gzip wrapper
+    std::vector<uint8_t> out(deflateBound(&z, uLong(data.size())));
+    z.next_in = const_cast<Bytef*>(data.data());
+    z.avail_in = uInt(data.size());
+    z.next_out = out.data();
+    z.avail_out = uInt(out.size());
+    deflate(&z, Z_FINISH);
+    out.resize(z.total_out);
+    deflateEnd(&z);
+    return out;
+  };
+  std::vector<uint8_t> first = header(0x803, {1, 28, 28});
+  first.resize(16 + 1024 * 1024, 0);
+  const std::vector<uint8_t> head = member(first), zeros = member(std::vector<uint8_t>(1024 * 1024, 0));
+  std::ofstream out(file, std::ios::binary);
+  out.write(reinterpret_cast<const char*>(head.data()), std::streamsize(head.size()));
+  for (int i = 1; i < mib; ++i) out.write(reinterpret_cast<const char*>(zeros.data()), std::streamsize(zeros.size()));
+  return file.string();
+}
+
+long peak_rss_kib() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return usage.ru_maxrss;
+}
+
+// A gzip bomb: the old reader gunzipped the whole stream into memory before
+// comparing it with the header (512 MiB here; gigabytes for a real bomb,
+// then std::bad_alloc). Reading now stops one byte past the declared 784.
+TEST_F(IdxTest, AGzipBombStopsAtTheSizeTheHeaderDeclares) {
+  const std::string bomb = write_bomb(dir_ / "bomb.gz", 512);
+  ASSERT_LT(fs::file_size(bomb), 2u << 20);
+  const long before = peak_rss_kib();
+  const std::string message = error_of(bomb, write("l1", labels(1)));
+  EXPECT_EQ(message, bomb + ": header declares dims 1x28x28 (784 bytes of data) but the gzip data holds more; it "
+                            "is corrupt");
+  EXPECT_LT(peak_rss_kib() - before, 64 * 1024) << "the reader held more than 64 MiB of a 512 MiB stream";
+}
+
+// Opening a FIFO blocks until something writes to it: the old reader hung.
+TEST_F(IdxTest, AFifoIsRefusedBeforeOpening) {
+  const std::string fifo = (dir_ / "fifo").string();
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+  EXPECT_EQ(error_of(fifo, write("l", labels())), fifo + ": is a FIFO (named pipe), not a regular file");
 }
 
 }  // namespace

@@ -1,10 +1,13 @@
 // Image files (datasets/image_files.h): decoded in parallel straight to the
 // requested geometry, RGB plane order, channel handling, and bad files named.
+#include <sys/stat.h>
+
 #include <gtest/gtest.h>
 
 #include <opencv2/imgproc.hpp>
 
 #include "piade/datasets/image_files.h"
+#include "piade/datasets/limits.h"
 #include "fixtures.h"
 
 namespace piade {
@@ -187,6 +190,65 @@ TEST(ImageFiles, ListsCommonExtensionsInAnyCase) {
   ASSERT_EQ(files.size(), 6u);
   EXPECT_EQ(std::filesystem::path(files[0]).filename(), "a.PNG");
   EXPECT_EQ(read_images(files, 3, 8).size(), 6);  // the call `piade score` makes
+}
+
+// The signature and IHDR of a PNG of width x height, nothing more: it need
+// not decode, since the size must be refused from the header alone.
+std::string png_header(uint32_t width, uint32_t height) {
+  std::string bytes("\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR", 16);
+  for (uint32_t v : {width, height})
+    for (int shift = 24; shift >= 0; shift -= 8) bytes.push_back(char(v >> shift));
+  bytes += std::string("\x08\x02\0\0\0\0\0\0\0", 9);  // 8-bit RGB, then a dummy CRC
+  return bytes;
+}
+
+// Without `image_size` a 20000x20000 PNG made the set 20000x20000 per image
+// (1.2 GB each) and OpenCV decoded it whole; now its header is refused
+// before decoding, naming the file and the limit, and skip_bad skips it.
+TEST(ImageFiles, AnImageLargerThanThePixelLimitIsRefusedFromItsHeader) {
+  ScratchDir dir;
+  const std::string big = write_bytes(dir / "big.png", png_header(20000, 20000));
+  const std::string small = write_image(dir / "small.png", test::solid(8, {1, 2, 3}));
+  const std::string refused =
+      big + ": 20000x20000 pixels, more than piade's limit of 268435456 pixels (16384x16384) for one image";
+  EXPECT_EQ(error_of([&] { read_images({big, small}, DecodeOptions()); }),
+            refused + "; fix or remove it, or pass `skip_bad`");
+  DecodeOptions sized;
+  sized.image_size = 8;
+  EXPECT_EQ(error_of([&] { read_images({small, big}, sized); }), refused + "; fix or remove it, or pass `skip_bad`");
+  std::vector<SkippedItem> skipped;
+  DecodeOptions skip;
+  skip.skip_bad = true;
+  EXPECT_EQ(read_images({big, small}, skip, &skipped).size(), 1);
+  ASSERT_EQ(skipped.size(), 1u);
+  EXPECT_EQ(skipped[0].reason, refused);
+}
+
+// The set's size is checked before the [N,C,S,S] cache is allocated.
+TEST(ImageFiles, ASetLargerThanTheMemoryLimitIsRefusedBeforeAllocating) {
+  ScratchDir dir;
+  const std::string small = write_image(dir / "small.png", test::solid(8, {1, 2, 3}));
+  DecodeOptions options;
+  options.image_size = 16384;
+  options.channels = 3;
+  const std::vector<std::string> files(50, small);  // 50 x 768 MiB
+  EXPECT_EQ(error_of([&] { read_images(files, options); }),
+            "image_size: 50 images of 3x16384x16384 take 40265318400 bytes, more than piade's limit of 32 GiB for "
+            "one dataset; pass a smaller `image_size` or fewer images");
+  options.image_size = 100000;
+  EXPECT_EQ(error_of([&] { read_images({small}, options); }),
+            "image_size: 100000 makes 100000x100000 images, more than piade's limit of 268435456 pixels "
+            "(16384x16384) for one image");
+}
+
+// Opening a FIFO blocks until something writes to it: `piade score` on one hung.
+TEST(ImageFiles, AFifoIsRefusedBeforeOpening) {
+  ScratchDir dir;
+  const std::string fifo = (dir / "pipe.png").string();
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+  EXPECT_EQ(error_of([&] { list_images({fifo}); }), fifo + ": is a FIFO (named pipe), not a regular file");
+  EXPECT_EQ(error_of([&] { read_images({fifo}, 1, 8); }),
+            fifo + ": is a FIFO (named pipe), not a regular file; fix or remove it, or pass `skip_bad`");
 }
 
 }  // namespace

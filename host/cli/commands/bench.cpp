@@ -26,6 +26,7 @@
 #include "piade/core/checkpoint.h"
 #include "cli/cli.h"
 #include "piade/core/trainer.h"
+#include "piade/datasets/limits.h"
 #include "piade/sdk/version.h"
 
 namespace piade {
@@ -137,6 +138,10 @@ po::options_description bench_own_options(const std::string& prefix) {
   return options;
 }
 
+// Large enough for any throughput measurement on one device; a bigger
+// batch only measures how memory runs out.
+constexpr int64_t kMaxBenchBatch = 4096;
+
 int commands::bench(const std::vector<std::string>& args) {
   std::optional<CommandLine> parsed = parse_command(args, command_spec("bench"));
   if (!parsed) return 0;
@@ -150,6 +155,14 @@ int commands::bench(const std::vector<std::string>& args) {
   settings.repeats = command_line.get<int64_t>("repeats");
   settings.seed = command_line.get<uint64_t>("seed");
   if (settings.image_size < 16) throw Error(fmt::format("--image-size: must be at least 16, got {}", settings.image_size));
+  // The batch is made up, not read: nothing clamps it the way a training set
+  // clamps train's --batch-size, so both are bounded here, before the
+  // [N,C,S,S] batch is allocated (N*C*S*S could also overflow).
+  if (settings.image_size > 16384)
+    throw Error(fmt::format("--image-size: at most 16384 ({} pixels per image), got {}", kMaxImagePixels,
+                            settings.image_size));
+  if (settings.batch_size > kMaxBenchBatch)
+    throw Error(fmt::format("--batch-size: at most {} for a benchmark, got {}", kMaxBenchBatch, settings.batch_size));
   if (settings.channels != 1 && settings.channels != 3)
     throw Error(fmt::format("--channels: must be 1 or 3, got {}", settings.channels));
   if (settings.batch_size < 2)

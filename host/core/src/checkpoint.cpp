@@ -15,6 +15,7 @@
 #include "piade/core/file_io.h"
 #include "piade/core/sha256.h"
 #include "piade/core/stable_hash.h"
+#include "piade/datasets/limits.h"
 #include "piade/sdk/json_depth.h"
 #include "piade/sdk/weights.h"
 
@@ -358,6 +359,9 @@ fs::path checkpoint_file(const fs::path& path) {
   }
   if (!fs::exists(path, ec))
     throw Error(fmt::format("--checkpoint: '{}' does not exist", path.string()));
+  // Named before opening: opening a FIFO blocks until something writes to it.
+  if (const std::string problem = regular_file_problem(path.string()); !problem.empty())
+    throw Error(fmt::format("--checkpoint: '{}' {}", path.string(), problem));
   return path;
 }
 

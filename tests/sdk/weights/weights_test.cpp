@@ -1,6 +1,8 @@
 // piade::load_tensors and piade::load_module_weights (sdk/weights.h).
 #include "piade/sdk/weights.h"
 
+#include <sys/stat.h>
+
 #include <gtest/gtest.h>
 
 #include "tests/support/process.h"
@@ -241,6 +243,15 @@ void expect_torchvision_files_match(const std::string& model, std::size_t tensor
 TEST(TorchvisionPth, ResNet18) { expect_torchvision_files_match("resnet18", 122); }
 
 TEST(TorchvisionPth, Vgg11) { expect_torchvision_files_match("vgg11", 22); }
+
+// Opening a FIFO blocks until something writes to it: the reader hung.
+TEST(LoadTensors, AFifoIsRefusedBeforeOpening) {
+  piade::test::ScratchDir dir;
+  const std::string fifo = (dir / "weights.safetensors").string();
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+  EXPECT_EQ(load_error(fifo),
+            "weights '" + fifo + "': is not a regular file (a FIFO, socket or device); pass the weights file itself");
+}
 
 TEST(LoadTensors, MissingFile) {
   EXPECT_THAT(load_error("/nonexistent/x.safetensors"),

@@ -41,11 +41,19 @@ struct ImageFile {
 bool is_image_file(const std::string& path);
 
 /// The image files directly in `dir` (not recursive), sorted. Throws
-/// piade::DatasetError for a missing directory; an empty result is not an error.
+/// piade::DatasetError for a missing directory or an image name that is no
+/// regular file; an empty result is not an error.
 std::vector<std::string> images_in(const std::string& dir);
 
+/// The same, where an image name that is no regular file (a symbolic link
+/// loop, a dangling link, a FIFO) throws piade::DatasetError naming it, or with
+/// skip_bad is left out and appended to `*skipped` (sorted by path).
+std::vector<std::string> images_in(const std::string& dir, bool skip_bad, std::vector<SkippedItem>* skipped);
+
 /// Expands files and directories (not recursive) into the image files they
-/// name, sorted. Throws piade::DatasetError for a missing path or an empty result.
+/// name, sorted. Throws piade::DatasetError for a missing path, an empty
+/// result, or a path that is no regular file or directory (a FIFO), before
+/// opening it.
 std::vector<std::string> list_images(const std::vector<std::string>& inputs);
 
 /// Decodes `files` in parallel, each straight to the options' geometry, so

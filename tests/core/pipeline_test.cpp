@@ -2,6 +2,7 @@
 // the built-in plugins): every ablation of the paper builds, has the right
 // shapes and gradients, trains, and round-trips through checkpoints.
 #include <cmath>
+#include <csignal>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -13,6 +14,7 @@
 #include <vector>
 
 #include <ATen/autocast_mode.h>
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
@@ -562,6 +564,50 @@ TEST_F(TrainingTest, EarlyStoppingResumesToTheSameEpochAndWeights) {
   EXPECT_EQ(differing(kept, checkpoint_state(crashed_dir / "checkpoint.pt")), "");
   EXPECT_FALSE(fs::exists(crashed_dir / "best.pt"));
   EXPECT_EQ(test::lines(test::read_text(crashed_dir / "train_log.csv")).size(), 4u);
+}
+
+// Ctrl-C in the middle of an epoch, then --resume: the run goes on from the
+// next batch with the epoch's loss sums, and ends bit for bit as an
+// uninterrupted one, its log included (the timing columns aside).
+TEST_F(TrainingTest, AnInterruptMidEpochResumesFromTheNextBatchToTheSameRun) {
+  const ImageSet data = synthetic_set(12, 9);
+  TrainSettings settings;
+  settings.epochs = 2;
+  settings.batch_size = 4;  // 3 batches an epoch
+  settings.checkpoint_every = 0;
+  PiadeModel straight = model(3);
+  train(straight, data, pre_, settings, torch::kCPU, scratch_ / "straight", meta_, false);
+  const State kept = checkpoint_state(scratch_ / "straight" / "checkpoint.pt");
+  auto losses = [](const fs::path& log) {  // every column but images_per_second and seconds
+    std::vector<std::string> rows;
+    for (const std::string& line : test::lines(test::read_text(log))) {
+      const std::size_t seconds = line.rfind(',');
+      rows.push_back(line.substr(0, line.rfind(',', seconds - 1)));
+    }
+    return rows;
+  };
+
+  // After batch 2 of epoch 2, and after the last batch of epoch 1 (only the
+  // epoch's end left to do).
+  for (const auto& [epoch, batch] : std::vector<std::pair<int64_t, int64_t>>{{2, 2}, {1, 3}}) {
+    SCOPED_TRACE(fmt::format("interrupted after batch {} of epoch {}", batch, epoch));
+    const fs::path dir = scratch_ / fmt::format("interrupted-{}-{}", epoch, batch);
+    TrainObserver interrupt;
+    interrupt.on_step = [&, epoch = epoch, batch = batch](const StepProgress& step) {
+      if (step.epoch == epoch && step.batch == batch) std::raise(SIGINT);
+    };
+    PiadeModel first = model(3);
+    const TrainResult stopped = train(first, data, pre_, settings, torch::kCPU, dir, meta_, false, interrupt);
+    ASSERT_TRUE(stopped.interrupted);
+    const nlohmann::json partial = read_checkpoint_meta(dir / "checkpoint.pt").at("training").at("partial_epoch");
+    EXPECT_EQ(partial.at("epoch"), epoch);
+    EXPECT_EQ(partial.at("batches_done"), batch);
+    PiadeModel resumed = model(123, /*restoring=*/true);
+    const TrainResult finished = train(resumed, data, pre_, settings, torch::kCPU, dir, meta_, true);
+    EXPECT_EQ(finished.epochs_done, 2);
+    EXPECT_EQ(differing(kept, checkpoint_state(dir / "checkpoint.pt")), "");
+    EXPECT_EQ(losses(dir / "train_log.csv"), losses(scratch_ / "straight" / "train_log.csv"));
+  }
 }
 
 TEST_F(TrainingTest, ResumingAFinishedRunChangesNothing) {

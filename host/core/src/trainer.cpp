@@ -222,6 +222,9 @@ TrainResult train(PiadeModel& model, const ImageSet& train_set, const Preprocess
   // With early stopping, best_state is that epoch's trained state and
   // best_state_written the epoch DIR/best.pt holds (0: none).
   int64_t first_epoch = 0;
+  // Where an interrupted epoch goes on (see "partial_epoch" below).
+  int64_t resume_batch = 0;
+  std::vector<double> resume_sums;
   int64_t best_epoch = 0;
   std::optional<double> best_loss;
   int64_t stale_epochs = 0;
@@ -287,6 +290,25 @@ TrainResult train(PiadeModel& model, const ImageSet& train_set, const Preprocess
     }
     load_checkpoint_state(checkpoint, model, &optimizer, device);
     if (stopping_early && ran_to_end) best_state = copy_trained_state(model);
+    // An interrupt checkpoint holds the weights after the first batches of an
+    // unfinished epoch: go on from the next batch with that epoch's loss sums,
+    // so that the run ends as an uninterrupted one would. The batches are the
+    // same only with the same batch size and number of images.
+    if (const auto partial = training.find("partial_epoch"); partial != training.end()) {
+      const int64_t saved_batch_size = training.value("batch_size", int64_t{0});
+      const int64_t saved_images = partial->value("images", int64_t{-1});
+      std::vector<double> sums = partial->value("loss_sums", std::vector<double>{});
+      if (saved_batch_size == settings.batch_size && saved_images == train_images.size(0) &&
+          sums.size() == model->loss_names().size() + 1) {
+        resume_batch = partial->at("batches_done").get<int64_t>();
+        resume_sums = std::move(sums);
+      } else {
+        warn(fmt::format("--resume: epoch {} was interrupted with --batch-size {} on {} images; it starts over "
+                         "with --batch-size {} on {}",
+                         first_epoch + 1, saved_batch_size, saved_images, settings.batch_size,
+                         train_images.size(0)));
+      }
+    }
   } else {
     std::error_code ec;
     fs::remove(best_file, ec);  // left by an earlier run in DIR
@@ -323,8 +345,9 @@ TrainResult train(PiadeModel& model, const ImageSet& train_set, const Preprocess
     }
     return training;
   };
-  auto save = [&](int64_t epochs_done, const nlohmann::json* stats) {
+  auto save = [&](int64_t epochs_done, const nlohmann::json* stats, const nlohmann::json* partial = nullptr) {
     meta["training"] = training_meta(epochs_done);
+    if (partial) meta["training"]["partial_epoch"] = *partial;
     if (stats) meta["score_stats"] = *stats;
     save_checkpoint(checkpoint, model, &optimizer, meta);
     saved_epochs = epochs_done;
@@ -333,7 +356,7 @@ TrainResult train(PiadeModel& model, const ImageSet& train_set, const Preprocess
   // beside it, written first so that checkpoint.pt never refers to a best.pt
   // that is not there yet. best.pt is a checkpoint without optimizer state
   // whose epochs_done is the best epoch.
-  auto save_resumable = [&](int64_t epochs_done) {
+  auto save_resumable = [&](int64_t epochs_done, const nlohmann::json* partial = nullptr) {
     if (stopping_early && best_epoch > 0 && best_state_written != best_epoch) {
       const std::vector<torch::Tensor> current = copy_trained_state(model);
       load_trained_state(model, best_state);
@@ -348,7 +371,7 @@ TrainResult train(PiadeModel& model, const ImageSet& train_set, const Preprocess
       load_trained_state(model, current);
       best_state_written = best_epoch;
     }
-    save(epochs_done, nullptr);
+    save(epochs_done, nullptr, partial);
   };
 
   const std::vector<std::string>& loss_names = model->loss_names();
@@ -380,8 +403,15 @@ TrainResult train(PiadeModel& model, const ImageSet& train_set, const Preprocess
     torch::Generator generator = at::detail::createCPUGenerator(settings.seed * 1000003u + epoch);
     torch::Tensor order = torch::randperm(n, generator, torch::kLong);
     std::vector<double> sums(loss_names.size() + 1, 0.0);
+    int64_t b = 0;
+    if (epoch == first_epoch && resume_batch > 0) {
+      b = resume_batch;
+      sums = resume_sums;
+    }
     const auto epoch_start = std::chrono::steady_clock::now();
-    for (int64_t b = 0; b < batches; ++b) {
+    // An interrupt ends the loop before the next batch; b is then the number
+    // of batches done.
+    for (; b < batches && !g_interrupted; ++b) {
       torch::Tensor index = order.slice(0, b * settings.batch_size, batch_end(b));
       // BatchNorm needs two images; a last batch of one is folded into no step.
       if (index.size(0) < 2 && batches > 1) continue;
@@ -416,11 +446,12 @@ TrainResult train(PiadeModel& model, const ImageSet& train_set, const Preprocess
         step.eta_seconds = images_left / std::max(step.images_per_second, 1e-9);
         observer.on_step(step);
       }
-      if (g_interrupted) break;
     }
     if (g_interrupted) {
-      // The unfinished epoch is redone on resume.
-      save_resumable(epoch);
+      // Resume goes on from batch b with these sums (also when b == batches:
+      // then only the epoch's end is left to do).
+      const nlohmann::json partial = {{"epoch", epoch + 1}, {"batches_done", b}, {"images", n}, {"loss_sums", sums}};
+      save_resumable(epoch, &partial);
       warn(fmt::format("interrupted in epoch {}: checkpoint written to {}; continue with --resume",
                        epoch + 1, checkpoint.string()));
       result.interrupted = true;

@@ -69,7 +69,8 @@ std::string zip_records_problem(const ZipReader& read, uint64_t size) {
     return "its central directory lies beyond the end of the file";
   const std::vector<unsigned char> directory = read_at(read, directory_offset, directory_size);
   std::size_t at = 0;
-  uint64_t declared = 0;
+  uint64_t declared = 0;  // by stored records, which the file must hold
+  uint64_t inflated = 0;  // by compressed ones
   for (uint64_t i = 0; i < entries; ++i) {
     if (at + 46 > directory.size() || little(&directory[at], 4) != kDirectoryEntry)
       return "its central directory is damaged";
@@ -95,17 +96,27 @@ std::string zip_records_problem(const ZipReader& read, uint64_t size) {
       }
       x += 4 + length;
     }
-    if (method != 0)
-      return "record '" + name + "' is compressed (zip method " + std::to_string(method) +
-             "): piade reads only stored records, as torch.save writes them; a compressed record may inflate to "
-             "any size";
-    if (uncompressed != compressed || uncompressed > size)
-      return "record '" + name + "' declares " + std::to_string(uncompressed) + " bytes, more than the " +
-             std::to_string(size) + "-byte file can hold";
-    declared += uncompressed;
-    if (declared > size)
-      return "its records declare more bytes together than the " + std::to_string(size) + "-byte file holds (at '" +
-             name + "')";
+    if (method != 0) {
+      // LibTorch deflates the small records of TorchScript (code/, the
+      // debug pickles); tensors are stored. A compressed record is bounded
+      // by a limit, as it can inflate far beyond the file.
+      if (uncompressed > kMaxCompressedRecord)
+        return "record '" + name + "' is compressed and declares " + std::to_string(uncompressed) +
+               " bytes once inflated, more than the " + std::to_string(kMaxCompressedRecord) +
+               " bytes piade inflates a record to (tensors are stored, not compressed)";
+      inflated += uncompressed;
+      if (inflated > kMaxInflated)
+        return "its compressed records declare more than " + std::to_string(kMaxInflated) +
+               " bytes together once inflated (at '" + name + "')";
+    } else {
+      if (uncompressed != compressed || uncompressed > size)
+        return "record '" + name + "' declares " + std::to_string(uncompressed) + " bytes, more than the " +
+               std::to_string(size) + "-byte file can hold";
+      declared += uncompressed;
+      if (declared > size)
+        return "its records declare more bytes together than the " + std::to_string(size) +
+               "-byte file holds (at '" + name + "')";
+    }
     at += 46 + name_size + extra_size + comment_size;
   }
   return "";

@@ -260,10 +260,13 @@ std::string with_directory_field(std::string bytes, const std::string& record, s
 
 // Before LibTorch allocates a record's declared size (and inflates a
 // compressed one into it): a zip bomb is an error, not std::bad_alloc.
-TEST_F(CorruptTorchSave, ACompressedRecordIsRefused) {
-  EXPECT_THAT(error_for(with_directory_field(good_, "/data.pkl", 10, 8, 2)),
+TEST_F(CorruptTorchSave, ACompressedRecordBeyondTheLimitIsRefused) {
+  std::string bytes = with_directory_field(good_, "/data.pkl", 10, 8, 2);  // deflated
+  bytes = with_directory_field(bytes, "/data.pkl", 24, 0xF0000000u, 4);      // to almost 4 GB
+  EXPECT_THAT(error_for(bytes),
               AllOf(HasSubstr("not a readable torch.save zip archive: record '"),
-                    HasSubstr("/data.pkl' is compressed (zip method 8)")));
+                    HasSubstr("/data.pkl' is compressed and declares 4026531840 bytes once inflated, more than the "
+                              "16777216 bytes piade inflates a record to")));
 }
 
 TEST_F(CorruptTorchSave, ARecordDeclaringMoreThanTheFileHoldsIsRefused) {

@@ -17,11 +17,18 @@ namespace piade {
 /// Reads up to `size` bytes at `offset` into `buffer`; returns how many.
 using ZipReader = std::function<std::size_t(uint64_t offset, void* buffer, std::size_t size)>;
 
-/// "" when the zip archive of `size` bytes that `read` reads holds only
-/// stored (uncompressed) records, as torch.save and piade write them, whose
-/// declared sizes together fit in the archive; else the problem, naming the
-/// record ("record 'archive/data/0' is compressed ..."). Also "" when
-/// there is no zip central directory at all: opening the file says so.
+/// The most bytes one compressed record may inflate to, and all of them
+/// together: LibTorch deflates only TorchScript's small records (code/, the
+/// debug pickles, a few KiB); tensors are stored.
+inline constexpr uint64_t kMaxCompressedRecord = uint64_t{16} << 20;
+inline constexpr uint64_t kMaxInflated = uint64_t{64} << 20;
+
+/// "" when every record of the zip archive of `size` bytes that `read` reads
+/// is either stored (uncompressed) with a declared size that the file holds
+/// (all of them together, too), or compressed and declares at most
+/// kMaxCompressedRecord bytes (kMaxInflated together); else the problem,
+/// naming the record and the limit. Also "" when there is no zip central
+/// directory at all: opening the file says so.
 PIADE_SDK_API std::string zip_records_problem(const ZipReader& read, uint64_t size);
 
 }  // namespace piade

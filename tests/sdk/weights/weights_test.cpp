@@ -1,6 +1,8 @@
 // piade::load_tensors and piade::load_module_weights (sdk/weights.h).
 #include "piade/sdk/weights.h"
 
+#include "piade/sdk/atomic_file.h"
+
 #include <gtest/gtest.h>
 
 #include "tests/support/process.h"

@@ -11,6 +11,7 @@
 
 #include "cli/data_options.h"
 #include "piade/core/error.h"
+#include "piade/core/ini.h"
 #include "piade/core/trainer.h"
 #include "piade/datasets/limits.h"
 
@@ -419,8 +420,15 @@ CommandLine parse_options(const std::vector<std::string>& raw_args, const Comman
     if (const std::string problem = regular_file_problem(*config_file);
         !problem.empty() && std::filesystem::exists(*config_file, missing))
       throw Error(fmt::format("--config: '{}' {}", *config_file, problem));
-    std::ifstream in(*config_file);
-    if (!in) throw Error(fmt::format("--config: cannot read '{}'", *config_file));
+    std::ifstream file(*config_file, std::ios::binary);
+    if (!file) throw Error(fmt::format("--config: cannot read '{}'", *config_file));
+    std::ostringstream contents;
+    contents << file.rdbuf();
+    // Repeating a key is a mistake, unless its option collects every value.
+    std::istringstream in(ini_text(*config_file, std::move(contents).str(), [&](const std::string& key) {
+      const po::option_description* option = options.find_nothrow(key.substr(key.rfind('.') + 1), false);
+      return option != nullptr && option->semantic()->is_composing();
+    }));
     Layer file_layer{{Source::file, *config_file}, {}};
     po::options_description nothing;
     po::parsed_options from_file(&nothing);

@@ -1,8 +1,10 @@
 #include "torch_save.h"
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <fstream>
 #include <memory>
 #include <optional>
 #include <stdexcept>
@@ -15,6 +17,8 @@
 #include <c10/util/strides.h>
 #include <caffe2/serialize/inline_container.h>
 #include <torch/torch.h>
+
+#include "piade/sdk/zip_check.h"
 
 // Storage records hold the saving machine's byte order; torch.save has
 // always run little-endian in practice (newer versions say so in a
@@ -583,6 +587,23 @@ bool is_legacy_torch_save(const char* bytes, std::size_t size) {
 }
 
 std::map<std::string, torch::Tensor> read_torch_save(const std::string& path) {
+  {
+    // Before LibTorch allocates a record's declared size (a zip bomb).
+    std::ifstream in(path, std::ios::binary);
+    in.seekg(0, std::ios::end);
+    const auto size = static_cast<uint64_t>(std::max<std::streamoff>(in.tellg(), 0));
+    const std::string problem = zip_records_problem(
+        [&](uint64_t pos, void* buffer, std::size_t n) -> std::size_t {
+          in.clear();
+          in.seekg(static_cast<std::streamoff>(pos));
+          in.read(static_cast<char*>(buffer), static_cast<std::streamsize>(n));
+          return static_cast<std::size_t>(in.gcount());
+        },
+        size);
+    if (!problem.empty())
+      throw std::runtime_error("not a readable torch.save zip archive: " + problem +
+                               "; the file is corrupt or was not written by torch.save");
+  }
   std::unique_ptr<caffe2::serialize::PyTorchStreamReader> zip;
   try {
     zip = std::make_unique<caffe2::serialize::PyTorchStreamReader>(path);

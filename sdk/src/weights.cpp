@@ -19,6 +19,7 @@
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
+#include "piade/sdk/atomic_file.h"
 #include "torch_save.h"
 
 // safetensors stores little-endian data, which is copied as it is.
@@ -200,23 +201,11 @@ void save_safetensors(const std::string& path, const std::map<std::string, torch
   }
   std::string text = header.dump();
   text.append((8 - text.size() % 8) % 8, ' ');  // aligns the data, as the reference writer does
-  const std::string temporary = path + ".tmp";
-  {
-    std::ofstream out(temporary, std::ios::binary | std::ios::trunc);
-    const uint64_t length = text.size();  // little-endian on every supported target
-    out.write(reinterpret_cast<const char*>(&length), 8);
-    out.write(text.data(), static_cast<std::streamsize>(text.size()));
-    for (const torch::Tensor& t : data)
-      out.write(static_cast<const char*>(t.data_ptr()), static_cast<std::streamsize>(t.nbytes()));
-    if (!out.flush()) {
-      std::remove(temporary.c_str());
-      fail(path, "cannot write (disk full or no permission)");
-    }
-  }
-  if (std::rename(temporary.c_str(), path.c_str()) != 0) {
-    std::remove(temporary.c_str());
-    fail(path, "cannot rename the finished file into place");
-  }
+  const uint64_t length = text.size();  // little-endian on every supported target
+  std::vector<std::string_view> pieces = {std::string_view(reinterpret_cast<const char*>(&length), 8), text};
+  for (const torch::Tensor& t : data) pieces.emplace_back(static_cast<const char*>(t.data_ptr()), t.nbytes());
+  // Atomic and checked (atomic_file.h): "PATH: cannot write (No space left on device)".
+  write_pieces_atomic(path, pieces);
 }
 
 std::map<std::string, torch::Tensor> load_tensors(const std::string& path) {
@@ -237,7 +226,19 @@ std::map<std::string, torch::Tensor> load_tensors(const std::string& path) {
       (ends_with(path, ".pth") || ends_with(path, ".pt") || ends_with(path, ".bin")))
     fail(path, "a bare pickle, not a torch.save zip archive; save a state dict with PyTorch >= 1.6: "
                "torch.save(model.state_dict(), 'out.pth')");
-  return read_safetensors(path, read_bytes(path));
+  if (ends_with(path, ".safetensors")) return read_safetensors(path, read_bytes(path));
+  // Any other name (.pth, .pt, .bin, ...): what is wrong is rather that it
+  // is neither format than a detail of a safetensors header.
+  try {
+    return read_safetensors(path, read_bytes(path));
+  } catch (const std::runtime_error& e) {
+    const std::string prefix = "weights '" + path + "': ";
+    std::string why = e.what();
+    if (why.rfind(prefix, 0) == 0) why.erase(0, prefix.size());
+    fail(path, "neither a torch.save zip archive (it does not start with the zip signature PK\\x03\\x04) nor a "
+               "safetensors file (" + why + "); give a state dict saved with torch.save (PyTorch >= 1.6) or a "
+               ".safetensors file");
+  }
 }
 
 void load_module_weights(torch::nn::Module& module, const std::map<std::string, torch::Tensor>& tensors,

@@ -16,6 +16,7 @@
 #include <thread>
 #include <vector>
 
+#include <caffe2/serialize/inline_container.h>
 #include <gtest/gtest.h>
 #include <opencv2/imgcodecs.hpp>
 
@@ -147,6 +148,63 @@ TEST(CliBenchTest, AnAbsurdBatchSizeIsRefusedBeforeAllocating) {
   const test::CommandResult size = run_piade_command({"bench", "--image-size", "4611686018427387904"});
   EXPECT_EQ(size.status, 1) << size.output;
   EXPECT_NE(size.output.find("--image-size: at most 16384"), std::string::npos) << size.output;
+}
+
+// A checkpoint whose configuration was edited with a consistent checksum
+// (update_checkpoint_meta writes one) but a field of another JSON type: one
+// line naming the file and the field, not nlohmann's "[json.exception...]".
+TEST_F(CliReliabilityTest, AConfigurationFieldOfAnotherTypeIsRefusedNamingTheFileAndTheField) {
+  const test::ScratchDir scratch;
+  const fs::path checkpoint = scratch / "checkpoint.pt";
+  fs::copy_file(run_dir() / "checkpoint.pt", checkpoint);
+  update_checkpoint_meta(checkpoint, [](nlohmann::json& meta) { meta["image"]["channels"] = "one"; });
+  const test::CommandResult score =
+      run_piade_command({"score", "--checkpoint", checkpoint.string(), image().string()});
+  EXPECT_EQ(score.status, 1) << score.output;
+  EXPECT_NE(score.output.find(checkpoint.string() + ": field 'image.channels' of its piade configuration is string, "
+                                                    "where piade reads an integer"),
+            std::string::npos)
+      << score.output;
+  EXPECT_EQ(score.output.find("json.exception"), std::string::npos) << score.output;
+}
+
+TEST_F(CliReliabilityTest, AByteFlippedInACheckpointIsRefusedByScoreNamingTheTensor) {
+  const test::ScratchDir scratch;
+  const fs::path checkpoint = scratch / "checkpoint.pt";
+  fs::copy_file(run_dir() / "checkpoint.pt", checkpoint);
+  // A byte in the middle of the first tensor's record (a weight: the model's
+  // tensors are stored before the optimizer's).
+  std::size_t at = 0;
+  {
+    caffe2::serialize::PyTorchStreamReader zip(checkpoint.string());
+    at = zip.getRecordOffset("data/0") + std::get<1>(zip.getRecord("data/0")) / 2;
+  }
+  std::string bytes = test::read_text(checkpoint);
+  bytes[at] ^= 0x01;
+  test::write_text(checkpoint, bytes);
+  const test::CommandResult score =
+      run_piade_command({"score", "--checkpoint", checkpoint.string(), image().string()});
+  EXPECT_EQ(score.status, 1) << score.output;
+  EXPECT_NE(score.output.find(checkpoint.string() + ": tensor '"), std::string::npos) << score.output;
+  EXPECT_NE(score.output.find("' fails its checksum (stored 0x"), std::string::npos) << score.output;
+}
+
+// --config files: a UTF-8 byte-order mark (Windows editors write one) is
+// skipped; a key given twice names both lines.
+TEST(CliConfigFileTest, AByteOrderMarkIsSkippedAndAKeyGivenTwiceNamesBothLines) {
+  const test::ScratchDir scratch;
+  const fs::path bom = scratch / "bom.ini";
+  test::write_text(bom, "\xEF\xBB\xBF" "epochs = 3\n");
+  const test::CommandResult shown = run_piade_command({"train", "--config", bom.string(), "--show-config"});
+  EXPECT_EQ(shown.status, 0) << shown.output;
+  EXPECT_NE(shown.output.find("\nepochs = 3"), std::string::npos) << shown.output;
+  const fs::path twice = scratch / "twice.ini";
+  test::write_text(twice, "epochs = 3\n[pooling]\nlevels = 4,2\n\nlevels = 8,4\n");
+  const test::CommandResult refused = run_piade_command({"train", "--config", twice.string(), "--show-config"});
+  EXPECT_EQ(refused.status, 1) << refused.output;
+  EXPECT_NE(refused.output.find(twice.string() + ": 'pooling.levels' is given twice (lines 3 and 5); keep one"),
+            std::string::npos)
+      << refused.output;
 }
 
 // A process id that no longer runs: a child that has exited and been reaped.

@@ -268,5 +268,53 @@ TEST_F(GridTest, MalformedGridsAreRefusedWithAMessageNamingTheKey) {
   EXPECT_THROW(read_grid((dir_ / "missing.ini").string(), {}, command_tables()), Error);
 }
 
+// Issue 16: a grid too large to expand is refused before any run is built,
+// with the limit in the message; the same value in two spellings is not two
+// runs; a key given twice names both lines; a UTF-8 byte-order mark is skipped.
+TEST_F(GridTest, AGridOfMoreRunsThanTheLimitIsRefusedBeforeItIsBuilt) {
+  const std::string classes = "\n[compare]\nclasses = 0\n";
+  const std::string limit = std::to_string(kMaxGridRuns);
+  const std::string seeds = error_of(classes, GridOverrides{{}, "1000000000000", ""});
+  EXPECT_NE(seeds.find("--seeds: 1000000000000 seeds is more runs than a grid may have (at most " + limit + ")"),
+            std::string::npos)
+      << seeds;
+  // Nine axes of ten values: 1e9 configurations.
+  std::string axes = "[axes]\n";
+  for (const char* key : {"epochs", "batch-size", "lr", "routing.vectors", "routing.iterations", "max-train",
+                          "max-test", "image-size", "pooling.levels"})
+    axes += std::string(key) + " = 1, 2, 3, 4, 5, 6, 7, 8, 9, 10\n";
+  const std::string big = error_of(axes + classes);
+  EXPECT_NE(big.find("the grid expands to more than " + limit + " runs (10 values of 'epochs' x "),
+            std::string::npos)
+      << big;
+  EXPECT_NE(big.find("x 1 classes x 1 seeds)"), std::string::npos) << big;
+}
+
+TEST_F(GridTest, TheSameValueInTwoSpellingsIsRefusedNamingBoth) {
+  const std::string classes = "\n[compare]\nclasses = 0\n";
+  const std::string message = error_of("[axes]\nepochs = 2, 02" + classes);
+  EXPECT_NE(message.find("axis 'epochs' lists '2' and '02', the same value written twice"), std::string::npos)
+      << message;
+  EXPECT_NE(error_of("[axes]\nlr = 0.1, 0.10" + classes).find("lists '0.1' and '0.10'"), std::string::npos);
+  // Different values stay different.
+  EXPECT_EQ(expand("[axes]\nepochs = 2, 20" + classes).size(), 2u);
+}
+
+TEST_F(GridTest, AKeyGivenTwiceIsRefusedNamingTheFileTheKeyAndBothLines) {
+  const std::string file = write("epochs = 2\n[routing]\niterations = 3\n# a comment\niterations = 4\n[compare]\n"
+                                 "classes = 0\n");
+  try {
+    read_grid(file, {}, command_tables());
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_EQ(std::string(e.what()), file + ": 'routing.iterations' is given twice (lines 3 and 5); keep one");
+  }
+}
+
+TEST_F(GridTest, AByteOrderMarkAtTheStartIsSkipped) {
+  const Grid grid = read_grid(write("\xEF\xBB\xBF" "epochs = 2\n[compare]\nclasses = 0\n"), {}, command_tables());
+  EXPECT_EQ(grid.base.at("epochs"), "2");
+}
+
 }  // namespace
 }  // namespace piade::compare

@@ -62,6 +62,15 @@ TEST(PluginRegistryTest, RejectsTooSmallManifest) {
                 ": manifest is 80 bytes, plugin ABI 1 needs at least 88; " + kRebuild);
 }
 
+// A manifest whose valid_size does not cover its versions: not "built for
+// ABI 1, this piade has ABI 1".
+TEST(PluginRegistryTest, RejectsAManifestTooShortToHoldItsVersions) {
+  EXPECT_EQ(rejection_of("zero_manifest"),
+            fixture_file("zero_manifest").string() +
+                ": manifest is 0 bytes (valid_size), too short to hold its ABI and API versions (12 bytes); the "
+                "plugin is damaged or its entry point is not PIADE_PLUGIN's; " + kRebuild);
+}
+
 TEST(PluginRegistryTest, RejectsOtherTorchVersion) {
   EXPECT_EQ(rejection_of("torch_version"),
             fixture_file("torch_version").string() +

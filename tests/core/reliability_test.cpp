@@ -6,12 +6,14 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <string>
 #include <vector>
 
 #include <gtest/gtest.h>
+#include <caffe2/serialize/inline_container.h>
 #include <torch/torch.h>
 
 #include "piade/core/checkpoint.h"
@@ -20,6 +22,7 @@
 #include "piade/core/model.h"
 #include "piade/core/pipeline_config.h"
 #include "piade/core/scoring.h"
+#include "piade/core/sha256.h"
 #include "piade/sdk/weights.h"
 
 #include "tests/support/builtin_plugins.h"
@@ -99,6 +102,27 @@ TEST_F(FullDiskTest, AnAtomicWriteThatDoesNotFitIsAnErrorAndLeavesNoTemporaryFil
   EXPECT_EQ(message, file.string() + ": cannot write (No space left on device)");
   EXPECT_EQ(names_in(disk_), std::vector<std::string>{"scores.csv"});
   EXPECT_EQ(test::read_text(file), "the previous scores");
+}
+
+TEST_F(FullDiskTest, ASafetensorsFileThatDoesNotFitIsAnErrorNamingTheFileAndLeavesNoTemporaryFile) {
+  const fs::path file = disk_ / "model.safetensors";
+  test::write_text(file, "the previous weights");
+  const std::string message =
+      message_of([&] { save_safetensors(file.string(), {{"w", torch::zeros({1 << 20})}}, {}); });
+  EXPECT_EQ(message, file.string() + ": cannot write (No space left on device)");
+  EXPECT_EQ(names_in(disk_), std::vector<std::string>{"model.safetensors"});
+  EXPECT_EQ(test::read_text(file), "the previous weights");
+}
+
+// save_safetensors goes through the same checked, atomic write as the host's
+// files: the system's reason, and nothing left behind.
+TEST(AtomicWriteTest, ASafetensorsFileThatCannotReplaceTheTargetSaysWhyAndLeavesNothing) {
+  const test::ScratchDir scratch;
+  const fs::path file = scratch / "taken.safetensors";
+  fs::create_directories(file / "inside");
+  const std::string message = message_of([&] { save_safetensors(file.string(), {{"w", torch::ones({4})}}, {}); });
+  EXPECT_EQ(message.rfind(file.string() + ": cannot replace (", 0), 0u) << message;
+  EXPECT_EQ(names_in(scratch.path()), std::vector<std::string>{"taken.safetensors"});
 }
 
 TEST(AtomicWriteTest, AFailedRenameReportsItsReason) {
@@ -210,6 +234,193 @@ TEST(ShortRecordTest, ATensorRecordShorterThanItsTensorIsRefusedNamingTheFileAnd
   const std::string message = message_of([&] { load_checkpoint_state(file, loaded, nullptr, torch::kCPU); });
   EXPECT_EQ(message.rfind(file.string() + ": tensor '", 0), 0u) << message;
   EXPECT_NE(message.find("the file holds"), std::string::npos) << message;
+}
+
+// Flips one byte in the middle of the largest tensor record of the zip
+// archive `file`, in place (the zip's own CRC stays as it was: LibTorch does
+// not check it); returns the record's size.
+std::size_t flip_byte_in_largest_record(const fs::path& file) {
+  std::string largest;
+  std::size_t size = 0, offset = 0;
+  {
+    caffe2::serialize::PyTorchStreamReader zip(file.string());
+    for (const std::string& name : zip.getAllRecords()) {  // without the archive's folder: "data/0"
+      if (name.rfind("data/", 0) != 0) continue;
+      const std::size_t bytes = std::get<1>(zip.getRecord(name));
+      if (bytes > size) {
+        size = bytes;
+        largest = name;
+      }
+    }
+    offset = zip.getRecordOffset(largest);
+  }
+  std::string bytes = test::read_text(file);
+  bytes[offset + size / 2] ^= 0x10;
+  test::write_text(file, bytes);
+  return size;
+}
+
+TEST(ChecksumTest, AByteFlippedInsideATensorRecordIsRefusedNamingTheFileAndTheTensor) {
+  torch::set_num_threads(1);
+  const test::ScratchDir scratch;
+  const fs::path file = scratch / "checkpoint.pt";
+  PiadeModel model = small_model();
+  save_checkpoint(file, model, nullptr, {{"format", "test"}});
+  const std::size_t record = flip_byte_in_largest_record(file);
+  PiadeModel loaded = small_model();
+  const std::string message = message_of([&] { load_checkpoint_state(file, loaded, nullptr, torch::kCPU); });
+  const std::string start = file.string() + ": tensor '";
+  ASSERT_EQ(message.rfind(start, 0), 0u) << message;
+  const std::string name = message.substr(start.size(), message.find('\'', start.size()) - start.size());
+  EXPECT_NE(message.find("' fails its checksum (stored 0x"), std::string::npos) << message;
+  EXPECT_NE(message.find("the file is corrupt"), std::string::npos) << message;
+  EXPECT_EQ(message.find('\n'), std::string::npos) << message;
+  // The tensor named is one the flipped record can hold.
+  bool fits = false;
+  for (const auto& item : loaded->named_parameters()) fits |= item.key() == name && item.value().nbytes() == record;
+  for (const auto& item : loaded->named_buffers()) fits |= item.key() == name && item.value().nbytes() == record;
+  EXPECT_TRUE(fits) << name << " holds no " << record << " bytes";
+}
+
+TEST(ChecksumTest, AnEditedConfigurationIsRefusedNamingTheFile) {
+  torch::set_num_threads(1);
+  const test::ScratchDir scratch;
+  const fs::path file = scratch / "checkpoint.pt";
+  PiadeModel model = small_model();
+  save_checkpoint(file, model, nullptr, {{"format", "test"}, {"note", "threshold=0.25"}});
+  // update_checkpoint_meta writes the configuration's new checksum.
+  update_checkpoint_meta(file, [](nlohmann::json& meta) { meta["note"] = "threshold=0.50"; });
+  EXPECT_EQ(read_checkpoint_meta(file).at("note"), "threshold=0.50");
+  // The same edit by hand, in the archive's bytes: the text has the same length.
+  std::string bytes = test::read_text(file);
+  const std::size_t at = bytes.find("threshold=0.50");
+  ASSERT_NE(at, std::string::npos);
+  bytes.replace(at, 14, "threshold=0.99");
+  test::write_text(file, bytes);
+  const std::string message = message_of([&] { read_checkpoint_meta(file); });
+  EXPECT_EQ(message.rfind(file.string() + ": its piade configuration fails its checksum (stored 0x", 0), 0u)
+      << message;
+}
+
+// What piade wrote before checksums: the weights and the configuration.
+TEST(ChecksumTest, ACheckpointWrittenBeforeChecksumsLoadsAsBefore) {
+  torch::set_num_threads(1);
+  const test::ScratchDir scratch;
+  const fs::path file = scratch / "checkpoint.pt";
+  PiadeModel model = small_model();
+  torch::serialize::OutputArchive archive;
+  model->save(archive);
+  archive.write("piade_meta", c10::IValue(std::string("{\"format\":\"old\"}")));
+  archive.save_to(file.string());
+  EXPECT_EQ(read_checkpoint_meta(file).at("format"), "old");
+  PiadeModel loaded = small_model();
+  load_checkpoint_state(file, loaded, nullptr, torch::kCPU);
+  EXPECT_TRUE(torch::equal(loaded->parameters().front(), model->parameters().front()));
+  // Updating its configuration keeps it loadable (and adds no checksums it cannot vouch for).
+  update_checkpoint_meta(file, [](nlohmann::json& meta) { meta["format"] = "older"; });
+  EXPECT_EQ(read_checkpoint_meta(file).at("format"), "older");
+  load_checkpoint_state(file, loaded, nullptr, torch::kCPU);
+}
+
+TEST(ChecksumTest, AModelFileRecordsTheChecksumsToo) {
+  torch::set_num_threads(1);
+  const test::ScratchDir scratch;
+  const fs::path checkpoint = scratch / "checkpoint.pt";
+  const fs::path file = scratch / "m.piade";
+  PiadeModel model = small_model();
+  save_model_file(file, model, {{"format", "test"}});
+  // The payload with a flipped byte, behind a header made for it: the
+  // SHA-256 passes, the tensor's checksum does not.
+  const std::string bytes = test::read_text(file);
+  test::write_text(checkpoint, bytes.substr(bytes.find('\n') + 1));
+  flip_byte_in_largest_record(checkpoint);
+  const std::string payload = test::read_text(checkpoint);
+  test::write_text(file, "piade-model 1 sha256 " + sha256_hex(payload) + " " + std::to_string(payload.size()) + "\n" +
+                             payload);
+  PiadeModel loaded = small_model();
+  const std::string message = message_of([&] { load_checkpoint_state(file, loaded, nullptr, torch::kCPU); });
+  EXPECT_EQ(message.rfind(file.string() + ": tensor '", 0), 0u) << message;
+  EXPECT_NE(message.find("' fails its checksum"), std::string::npos) << message;
+}
+
+// Rewrites the zip archive `file` with its largest tensor record deflated and
+// followed by 32 MiB of zeros (32 KiB deflated): LibTorch's reader inflates
+// a record to whatever size it declares, so a few more zeros in the same
+// file would ask for any amount of memory.
+constexpr const char* kDeflateABomb = R"(
+import sys, zipfile
+path = sys.argv[1]
+with zipfile.ZipFile(path) as z:
+    entries = [(info.filename, z.read(info.filename)) for info in z.infolist()]
+largest = max((e for e in entries if '/data/' in e[0]), key=lambda e: len(e[1]))[0]
+with zipfile.ZipFile(path, 'w', zipfile.ZIP_STORED) as z:
+    for name, data in entries:
+        if name == largest:
+            z.writestr(name, data + bytes(32 << 20), zipfile.ZIP_DEFLATED)
+        else:
+            z.writestr(name, data)
+print(largest)
+)";
+
+TEST(ZipBombTest, ACompressedRecordThatInflatesBeyondTheLimitIsRefusedBeforeLibTorchReadsIt) {
+  torch::set_num_threads(1);
+  const test::ScratchDir scratch;
+  const fs::path file = scratch / "checkpoint.pt";
+  PiadeModel model = small_model();
+  save_checkpoint(file, model, nullptr, {{"format", "test"}});
+  const test::CommandResult bomb = test::run_reference_python_code(kDeflateABomb, {file.string()});
+  ASSERT_EQ(bomb.status, 0) << bomb.output;
+  const std::string record = bomb.output.substr(0, bomb.output.find('\n'));
+  const std::string message = message_of([&] { read_checkpoint_meta(file); });
+  EXPECT_EQ(message.rfind(file.string() + ": not a readable piade checkpoint: record '" + record +
+                              "' is compressed and declares ",
+                          0),
+            0u)
+      << message;
+  EXPECT_NE(message.find("more than the 16777216 bytes piade inflates a record to"), std::string::npos) << message;
+  PiadeModel loaded = small_model();
+  EXPECT_EQ(message_of([&] { load_checkpoint_state(file, loaded, nullptr, torch::kCPU); }), message);
+}
+
+TEST(ZipBombTest, ARecordDeclaringMoreBytesThanTheFileHoldsIsRefusedNamingIt) {
+  torch::set_num_threads(1);
+  const test::ScratchDir scratch;
+  const fs::path file = scratch / "checkpoint.pt";
+  PiadeModel model = small_model();
+  save_checkpoint(file, model, nullptr, {{"format", "test"}});
+  // The central directory entry of the largest record claims almost 4 GB:
+  // what LibTorch would allocate before reading it.
+  std::string bytes = test::read_text(file);
+  std::string largest;
+  {
+    caffe2::serialize::PyTorchStreamReader zip(file.string());
+    std::size_t size = 0;
+    for (const std::string& name : zip.getAllRecords())
+      if (const std::size_t n = std::get<1>(zip.getRecord(name)); name.rfind("data/", 0) == 0 && n > size) {
+        size = n;
+        largest = name;
+      }
+  }
+  // Its central directory entry: "PK\1\2", 42 bytes of fields, the name ("archive/data/N").
+  std::size_t header = std::string::npos;
+  for (std::size_t at = bytes.find("PK\x01\x02"); at != std::string::npos; at = bytes.find("PK\x01\x02", at + 1)) {
+    const std::size_t name_size =
+        static_cast<unsigned char>(bytes[at + 28]) | static_cast<unsigned char>(bytes[at + 29]) << 8;
+    const std::string name = bytes.substr(at + 46, name_size);
+    const std::string tail = "/" + largest;
+    if (name.size() > tail.size() && name.compare(name.size() - tail.size(), tail.size(), tail) == 0) header = at;
+  }
+  ASSERT_NE(header, std::string::npos);
+  const uint32_t huge = 0xF0000000u;
+  std::memcpy(&bytes[header + 20], &huge, 4);  // compressed size
+  std::memcpy(&bytes[header + 24], &huge, 4);  // uncompressed size
+  test::write_text(file, bytes);
+  const std::string message = message_of([&] { read_checkpoint_meta(file); });
+  EXPECT_EQ(message.rfind(file.string() + ": not a readable piade checkpoint: record '", 0), 0u) << message;
+  EXPECT_NE(message.find("/" + largest + "' declares "), std::string::npos) << message;
+  EXPECT_NE(message.find("bytes, more than the " + std::to_string(bytes.size()) + "-byte file can hold"),
+            std::string::npos)
+      << message;
 }
 
 }  // namespace

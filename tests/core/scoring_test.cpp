@@ -10,6 +10,7 @@
 
 #include "piade/core/error.h"
 #include "piade/core/scoring.h"
+#include "piade/core/crc32c.h"
 #include "piade/core/sha256.h"
 
 namespace piade {
@@ -90,6 +91,26 @@ TEST(Sha256, GivesTheStandardsDigests) {
   for (; fed + piece.size() <= 1000000; fed += piece.size()) hash.update(piece);
   hash.update(std::string(1000000 - fed, 'a'));
   EXPECT_EQ(hash.hex(), "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
+}
+
+// The check value of the CRC catalogue (reveng.sourceforge.io, CRC-32/ISCSI)
+// and RFC 3720's examples (appendix B.4), whole and in uneven pieces.
+TEST(Crc32c, GivesTheStandardsChecksums) {
+  EXPECT_EQ(crc32c(""), 0u);
+  EXPECT_EQ(crc32c("123456789"), 0xE3069283u);
+  EXPECT_EQ(crc32c(std::string(32, '\0')), 0x8A9136AAu);
+  EXPECT_EQ(crc32c(std::string(32, '\xFF')), 0x62A8AB43u);
+  std::string up, down;
+  for (int i = 0; i < 32; ++i) {
+    up += static_cast<char>(i);
+    down += static_cast<char>(31 - i);
+  }
+  EXPECT_EQ(crc32c(up), 0x46DD794Eu);
+  EXPECT_EQ(crc32c(down), 0x113FDB5Cu);
+  // Continued over pieces that split the 8-byte steps anywhere.
+  const std::string text = "123456789" + up + down;
+  for (std::size_t cut = 0; cut <= text.size(); ++cut)
+    EXPECT_EQ(crc32c(text.substr(cut), crc32c(text.substr(0, cut))), crc32c(text)) << cut;
 }
 
 }  // namespace

@@ -4,11 +4,15 @@
 #include <filesystem>
 #include <fstream>
 #include <set>
+#include <cstdlib>
+#include <optional>
+#include <sstream>
 
 #include <boost/program_options/parsers.hpp>
 #include <fmt/format.h>
 
 #include "piade/core/error.h"
+#include "piade/core/ini.h"
 
 namespace piade::compare {
 namespace {
@@ -82,6 +86,9 @@ std::vector<uint64_t> parse_seeds(const std::string& text, const std::string& wh
     // --seeds N: the first N seeds, 0..N-1 (seed 0 is `piade train`'s default).
     const uint64_t n = parse_seed(items[0], where);
     if (n == 0) throw Error(fmt::format("{}: needs at least 1 seed, got 0", where));
+    if (n > kMaxGridRuns)
+      throw Error(fmt::format("{}: {} seeds is more runs than a grid may have (at most {}); give fewer", where, n,
+                              kMaxGridRuns));
     for (uint64_t s = 0; s < n; ++s) seeds.push_back(s);
     return seeds;
   }
@@ -92,6 +99,50 @@ std::vector<uint64_t> parse_seeds(const std::string& text, const std::string& wh
     seeds.push_back(seed);
   }
   return seeds;
+}
+
+// A number written in full ("2", "02", "0.10", "1e-3"), or nothing.
+std::optional<double> number_of(const std::string& text) {
+  if (text.empty()) return std::nullopt;
+  char* end = nullptr;
+  const double value = std::strtod(text.c_str(), &end);
+  if (end != text.c_str() + text.size()) return std::nullopt;
+  return value;
+}
+
+// Whether two values of a setting axis give the setting the same value: the
+// same text, or the same numbers element by element ("2" and "02", "8,4" and
+// "8, 4.0"), which the option parsers read alike, so the two would be the
+// same runs under two labels.
+bool same_setting(const std::string& a, const std::string& b) {
+  const std::vector<std::string> x = split_list(a), y = split_list(b);
+  if (x.size() != y.size()) return false;
+  for (std::size_t i = 0; i < x.size(); ++i) {
+    if (x[i] == y[i]) continue;
+    const auto u = number_of(x[i]), v = number_of(y[i]);
+    if (!u || !v || *u != *v) return false;
+  }
+  return true;
+}
+
+// Refuses a grid of more than kMaxGridRuns runs before any is built, naming
+// the factors; the product is taken without overflow.
+void check_grid_size(const Grid& grid, const std::string& file) {
+  std::vector<std::string> factors;
+  uint64_t runs = 1;
+  bool over = false;
+  const auto times = [&](uint64_t n, const std::string& what) {
+    factors.push_back(fmt::format("{} {}", n, what));
+    if (n != 0 && runs > kMaxGridRuns / n) over = true;
+    runs *= over ? 1 : n;
+  };
+  for (const Axis& axis : grid.axes) times(axis.values.size(), fmt::format("values of '{}'", axis.name));
+  times(grid.classes.size(), "classes");
+  times(grid.seeds.size(), "seeds");
+  if (over || runs > kMaxGridRuns)
+    throw Error(fmt::format("{}: the grid expands to more than {} runs ({}), the most one grid may have; split it "
+                            "or give fewer values",
+                            file, kMaxGridRuns, fmt::join(factors, " x ")));
 }
 
 // The classes of `classes = ...` for the grid's dataset, "all" expanded.
@@ -188,8 +239,11 @@ void check_settings(const Settings& train, const Settings& eval, const std::stri
 }  // namespace
 
 Grid read_grid(const std::string& file, const GridOverrides& overrides, const CommandTables& commands) {
-  std::ifstream in(file);
-  if (!in) throw Error(fmt::format("cannot read grid file '{}'", file));
+  std::ifstream input(file, std::ios::binary);
+  if (!input) throw Error(fmt::format("cannot read grid file '{}'", file));
+  std::ostringstream contents;
+  contents << input.rdbuf();
+  std::istringstream in(ini_text(file, std::move(contents).str()));
   po::parsed_options parsed(nullptr);
   try {
     parsed = po::parse_config_file(in, po::options_description(), /*allow_unregistered=*/true);
@@ -286,8 +340,13 @@ Grid read_grid(const std::string& file, const GridOverrides& overrides, const Co
       throw Error(fmt::format("{}: '{}' cannot be an axis; classes and seeds go in [compare]", file, name));
     for (const std::string& value : split_list(axis_text[name])) {
       if (value.empty()) throw Error(fmt::format("{}: axis '{}' has an empty value in '{}'", file, name, axis_text[name]));
-      for (const AxisValue& earlier : axis.values)
+      for (const AxisValue& earlier : axis.values) {
         if (earlier.name == value) throw Error(fmt::format("{}: axis '{}' lists '{}' twice", file, name, value));
+        if (!named && same_setting(earlier.name, value))
+          throw Error(fmt::format("{}: axis '{}' lists '{}' and '{}', the same value written twice (the runs would "
+                                  "repeat); keep one",
+                                  file, name, earlier.name, value));
+      }
       AxisValue axis_value;
       axis_value.name = value;
       if (named) {
@@ -345,10 +404,12 @@ Grid read_grid(const std::string& file, const GridOverrides& overrides, const Co
   } else {
     grid.seeds = {0};
   }
+  check_grid_size(grid, file);
   return grid;
 }
 
 std::vector<RunSpec> expand_grid(const Grid& grid, const PluginRegistry& registry, const CommandTables& commands) {
+  check_grid_size(grid, "grid '" + grid.title + "'");
   // The configurations: the cartesian product of the axes, first axis slowest.
   struct Config {
     std::string label;

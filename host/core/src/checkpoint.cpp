@@ -5,19 +5,23 @@
 #include <cstring>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <sstream>
 
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 #include <torch/csrc/jit/api/module.h>
 #include <torch/csrc/jit/serialization/import.h>
 #include <torch/serialize.h>
 
+#include "piade/core/crc32c.h"
 #include "piade/core/file_io.h"
 #include "piade/core/sha256.h"
 #include "piade/core/stable_hash.h"
 #include "piade/datasets/limits.h"
 #include "piade/sdk/json_depth.h"
 #include "piade/sdk/weights.h"
+#include "piade/sdk/zip_check.h"
 
 namespace piade {
 namespace {
@@ -25,6 +29,10 @@ namespace {
 constexpr const char* kFileName = "checkpoint.pt";
 constexpr const char* kMetaKey = "piade_meta";
 constexpr const char* kOptimizerKey = "optimizer";
+// The CRC-32C of every tensor and of the configuration's text, as JSON:
+// {"algorithm": "crc32c", "meta": N, "tensors": {"backbone.conv1.weight": N, ...}}.
+// Checkpoints written before it have none and load as before.
+constexpr const char* kChecksumsKey = "piade_checksums";
 // The model file's header line: "piade-model 1 sha256 <hex> <bytes>\n".
 constexpr const char* kModelMagic = "piade-model";
 constexpr const char* kModelFormatVersion = "1";
@@ -94,10 +102,47 @@ using RecordReads = std::map<const void*, std::size_t>;
 
 // Opens a checkpoint or a model file as a LibTorch archive; with `reads`,
 // notes where each read went (check_storages).
+// Refuses an archive whose records LibTorch would allocate more for than the
+// file holds (a zip bomb), before it reads any (zip_check.h).
+void check_zip_records(const fs::path& file, const ZipReader& read, uint64_t size) {
+  if (const std::string problem = zip_records_problem(read, size); !problem.empty())
+    throw Error(fmt::format("{}: not a readable piade {}: {}; the file is corrupt or was not written by piade",
+                            file.string(), is_model_file(file) ? "model file" : "checkpoint", problem));
+}
+
+void check_zip_records(const fs::path& file, const std::string& bytes) {
+  check_zip_records(
+      file,
+      [&](uint64_t pos, void* buffer, std::size_t n) -> std::size_t {
+        if (pos >= bytes.size()) return 0;
+        n = std::min<uint64_t>(n, bytes.size() - pos);
+        std::memcpy(buffer, bytes.data() + pos, n);
+        return n;
+      },
+      bytes.size());
+}
+
+void check_zip_records(const fs::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  if (!in) throw Error(fmt::format("{}: cannot read", file.string()));
+  in.seekg(0, std::ios::end);
+  const auto size = static_cast<uint64_t>(in.tellg());
+  check_zip_records(
+      file,
+      [&](uint64_t pos, void* buffer, std::size_t n) -> std::size_t {
+        in.clear();
+        in.seekg(static_cast<std::streamoff>(pos));
+        in.read(static_cast<char*>(buffer), static_cast<std::streamsize>(n));
+        return static_cast<std::size_t>(in.gcount());
+      },
+      size);
+}
+
 void load_archive(const fs::path& file, torch::serialize::InputArchive& archive, const torch::Device& device,
                   RecordReads* reads = nullptr) {
   if (is_model_file(file)) {
     const std::string payload = read_model_payload(file);
+    check_zip_records(file, payload);
     if (reads == nullptr) {
       archive.load_from(payload.data(), payload.size(), device);
       return;
@@ -113,6 +158,7 @@ void load_archive(const fs::path& file, torch::serialize::InputArchive& archive,
         [&] { return payload.size(); }, device);
     return;
   }
+  check_zip_records(file);
   if (reads == nullptr) {
     archive.load_from(file.string(), device);
     return;
@@ -162,6 +208,211 @@ void check_storages(const fs::path& file, const PiadeModel& model, const RecordR
   };
   for (const auto& item : model->named_parameters(/*recurse=*/true)) check(item.key(), item.value());
   for (const auto& item : model->named_buffers(/*recurse=*/true)) check(item.key(), item.value());
+}
+
+// ---- Checksums (CRC-32C per tensor and of the configuration)
+
+std::string hex32(uint32_t value) { return fmt::format("0x{:08x}", value); }
+
+// The CRC-32C of a tensor's bytes as the archive stores them: a contiguous
+// CPU copy in its own dtype.
+uint32_t tensor_checksum(const torch::Tensor& tensor) {
+  const torch::Tensor cpu = tensor.detach().to(torch::kCPU).contiguous();
+  return crc32c(cpu.data_ptr(), cpu.nbytes());
+}
+
+// Every tensor of `model`, parameters then buffers, under the names
+// model->save() stores them under.
+std::vector<std::pair<std::string, torch::Tensor>> model_tensors(const PiadeModel& model) {
+  std::vector<std::pair<std::string, torch::Tensor>> tensors;
+  for (const auto& item : model->named_parameters(/*recurse=*/true))
+    if (item.value().defined()) tensors.emplace_back(item.key(), item.value());
+  for (const auto& item : model->named_buffers(/*recurse=*/true))
+    if (item.value().defined()) tensors.emplace_back(item.key(), item.value());
+  return tensors;
+}
+
+std::string checksums_text(const nlohmann::json& tensors, const std::string& meta_text) {
+  return nlohmann::json{{"algorithm", "crc32c"}, {"meta", crc32c(meta_text)}, {"tensors", tensors}}.dump();
+}
+
+// The checksums record for `model`'s tensors and the configuration `meta_text`.
+std::string checksums_record(const PiadeModel& model, const std::string& meta_text) {
+  nlohmann::json tensors = nlohmann::json::object();
+  for (const auto& [name, tensor] : model_tensors(model)) tensors[name] = tensor_checksum(tensor);
+  return checksums_text(tensors, meta_text);
+}
+
+struct Checksums {
+  uint32_t meta = 0;
+  std::map<std::string, uint32_t> tensors;
+};
+
+// The checksums an archive records; none for a file written before them.
+std::optional<Checksums> read_checksums(torch::serialize::InputArchive& archive, const fs::path& file) {
+  c10::IValue record;
+  if (!archive.try_read(kChecksumsKey, record)) {
+    spdlog::debug("{}: no checksums recorded (written before piade recorded them); loading it unchecked",
+                  file.string());
+    return std::nullopt;
+  }
+  const auto damaged = [&](const std::string& why) {
+    return Error(fmt::format("{}: its checksums record is damaged ({}): the file is corrupt", file.string(), why));
+  };
+  if (!record.isString()) throw damaged("not text");
+  if (const std::string problem = json_depth_problem(record.toStringRef()); !problem.empty()) throw damaged(problem);
+  Checksums checksums;
+  try {
+    const nlohmann::json json = nlohmann::json::parse(record.toStringRef());
+    if (json.at("algorithm").get<std::string>() != "crc32c")
+      throw damaged(fmt::format("algorithm '{}', this piade knows crc32c", json.at("algorithm").get<std::string>()));
+    checksums.meta = json.at("meta").get<uint32_t>();
+    for (const auto& [name, value] : json.at("tensors").items()) {
+      if (!value.is_number_unsigned() || value.get<uint64_t>() > UINT32_MAX)
+        throw damaged(fmt::format("tensor '{}': {} is not a CRC-32C", name, value.dump()));
+      checksums.tensors[name] = value.get<uint32_t>();
+    }
+  } catch (const nlohmann::json::exception& e) {
+    throw damaged(one_line(e.what()));
+  }
+  return checksums;
+}
+
+// Refuses a configuration whose text is not the one the checksum was taken of.
+void verify_meta(const fs::path& file, const Checksums& checksums, const std::string& meta_text) {
+  const uint32_t computed = crc32c(meta_text);
+  if (computed != checksums.meta)
+    throw Error(fmt::format("{}: its piade configuration fails its checksum (stored {}, computed {}): the file is "
+                            "corrupt or was edited by hand; use an intact copy, or retrain",
+                            file.string(), hex32(checksums.meta), hex32(computed)));
+}
+
+// Refuses a tensor whose bytes are not the ones saved, naming it: a bit
+// flipped on disk or in a copy otherwise loads as a slightly wrong model.
+void verify_tensors(const fs::path& file, const Checksums& checksums, const PiadeModel& model) {
+  for (const auto& [name, tensor] : model_tensors(model)) {
+    const auto stored = checksums.tensors.find(name);
+    if (stored == checksums.tensors.end())
+      throw Error(fmt::format("{}: tensor '{}' has no checksum in the file's checksums record: the file is corrupt",
+                              file.string(), name));
+    const uint32_t computed = tensor_checksum(tensor);
+    if (computed != stored->second)
+      throw Error(fmt::format("{}: tensor '{}' fails its checksum (stored {}, computed {}): the file is corrupt; "
+                              "use an intact copy, or retrain",
+                              file.string(), name, hex32(stored->second), hex32(computed)));
+  }
+}
+
+// Sets the configuration of an archive loaded as a TorchScript module and,
+// where the file records checksums, the configuration's checksum; the
+// tensors' checksums stay, as the tensors do.
+void set_meta(torch::jit::Module& module, const std::string& meta_text) {
+  module.setattr(kMetaKey, c10::IValue(meta_text));
+  if (!module.hasattr(kChecksumsKey)) return;
+  nlohmann::json record = nlohmann::json::parse(module.attr(kChecksumsKey).toStringRef());
+  record["meta"] = crc32c(meta_text);
+  module.setattr(kChecksumsKey, c10::IValue(record.dump()));
+}
+
+// ---- The configuration's field types
+
+// What piade reads a field of the configuration as.
+enum class Field { string, integer, number, boolean, object, strings, text_value };
+
+const char* field_name(Field type) {
+  switch (type) {
+    case Field::string: return "a string";
+    case Field::integer: return "an integer";
+    case Field::number: return "a number";
+    case Field::boolean: return "true or false";
+    case Field::object: return "an object";
+    case Field::strings: return "an array of strings";
+    case Field::text_value: return "a string, number, true/false or an array of strings";
+  }
+  return "";
+}
+
+bool has_type(const nlohmann::json& value, Field type) {
+  switch (type) {
+    case Field::string: return value.is_string();
+    case Field::integer: return value.is_number_integer();
+    case Field::number: return value.is_number();
+    case Field::boolean: return value.is_boolean();
+    case Field::object: return value.is_object();
+    case Field::strings:
+      return value.is_array() && std::all_of(value.begin(), value.end(), [](const auto& v) { return v.is_string(); });
+    case Field::text_value:
+      return value.is_string() || value.is_number() || value.is_boolean() || has_type(value, Field::strings);
+  }
+  return false;
+}
+
+// Refuses a configuration whose fields piade reads have another JSON type
+// (a hand-edited checkpoint: "width": 4 for "4"), naming the file and the
+// field, before any reader gets a raw nlohmann::json type_error. Absent
+// fields are left to the readers, which know which ones they need.
+void check_meta_types(const fs::path& file, const nlohmann::json& meta) {
+  const auto check = [&](const nlohmann::json& parent, const std::string& where, const char* key, Field type) {
+    if (!parent.is_object()) return;
+    const auto found = parent.find(key);
+    if (found == parent.end() || has_type(*found, type)) return;
+    throw Error(fmt::format("{}: field '{}{}' of its piade configuration is {}, where piade reads {}; the "
+                            "configuration was edited by hand or is damaged: restore it, or retrain",
+                            file.string(), where, key, std::string(found->type_name()), field_name(type)));
+  };
+  const auto each = [&](const nlohmann::json& parent, const std::string& where, const char* key, Field type) {
+    check(parent, where, key, Field::object);
+    if (!parent.is_object() || !parent.contains(key)) return;
+    for (const auto& [name, value] : parent.at(key).items()) check(parent.at(key), where + key + ".", name.c_str(), type);
+  };
+  const auto part = [&](const nlohmann::json& entry, const std::string& where) {
+    if (!entry.is_object())
+      throw Error(fmt::format("{}: field '{}' of its piade configuration is {}, where piade reads an object; the "
+                              "configuration was edited by hand or is damaged: restore it, or retrain",
+                              file.string(), where, std::string(entry.type_name())));
+    for (const char* key : {"name", "version", "plugin", "file"}) check(entry, where + ".", key, Field::string);
+    each(entry, where + ".", "params", Field::string);
+    check(entry, where + ".", "layout", Field::object);
+    if (const auto layout = entry.find("layout"); layout != entry.end()) {
+      check(*layout, where + ".layout.", "hash", Field::string);
+      check(*layout, where + ".layout.", "schema", Field::strings);
+      check(*layout, where + ".layout.", "tensors", Field::strings);
+    }
+  };
+  if (!meta.is_object())
+    throw Error(fmt::format("{}: its piade configuration is {}, not an object; the file is damaged", file.string(),
+                            std::string(meta.type_name())));
+  for (const char* key : {"image", "preprocess", "pipeline", "calibration", "score_stats", "training", "dataset"})
+    check(meta, "", key, Field::object);
+  if (const auto image = meta.find("image"); image != meta.end())
+    for (const char* key : {"channels", "height", "width"}) check(*image, "image.", key, Field::integer);
+  if (const auto preprocess = meta.find("preprocess"); preprocess != meta.end())
+    for (const char* key : {"image_size", "channels", "resize"}) check(*preprocess, "preprocess.", key, Field::integer);
+  if (const auto pipeline = meta.find("pipeline"); pipeline != meta.end()) {
+    for (const char* role : {"backbone", "pooling", "routing", "decoder"})
+      if (pipeline->contains(role)) part(pipeline->at(role), std::string("pipeline.") + role);
+    if (pipeline->contains("loss")) {
+      if (!pipeline->at("loss").is_array()) check(*pipeline, "pipeline.", "loss", Field::strings);
+      std::size_t i = 0;
+      for (const auto& loss : pipeline->at("loss")) part(loss, fmt::format("pipeline.loss[{}]", i++));
+    }
+  }
+  if (const auto calibration = meta.find("calibration"); calibration != meta.end()) {
+    check(*calibration, "calibration.", "threshold", Field::number);
+    for (const char* key : {"method", "rule"}) check(*calibration, "calibration.", key, Field::string);
+  }
+  if (const auto stats = meta.find("score_stats"); stats != meta.end()) {
+    check(*stats, "score_stats.", "threshold", Field::number);
+    check(*stats, "score_stats.", "threshold_rule", Field::string);
+  }
+  if (const auto training = meta.find("training"); training != meta.end())
+    check(*training, "training.", "epochs_done", Field::integer);
+  if (const auto dataset = meta.find("dataset"); dataset != meta.end()) {
+    check(*dataset, "dataset.", "name", Field::string);
+    check(*dataset, "dataset.", "normal_class", Field::integer);
+    each(*dataset, "dataset.", "options", Field::text_value);
+  }
+  each(meta, "", "config", Field::text_value);
 }
 
 // The major number of a "MAJOR.MINOR.PATCH" version ("" when there is none).
@@ -468,7 +719,9 @@ void save_checkpoint(const fs::path& file, PiadeModel& model, torch::optim::Opti
                      const nlohmann::json& meta) {
   torch::serialize::OutputArchive archive;
   model->save(archive);
-  archive.write(kMetaKey, c10::IValue(meta.dump()));
+  const std::string meta_text = meta.dump();
+  archive.write(kMetaKey, c10::IValue(meta_text));
+  archive.write(kChecksumsKey, c10::IValue(checksums_record(model, meta_text)));
   if (optimizer != nullptr) {
     torch::serialize::OutputArchive optimizer_archive;
     optimizer->save(optimizer_archive);
@@ -489,7 +742,9 @@ void save_checkpoint(const fs::path& file, PiadeModel& model, torch::optim::Opti
 void save_model_file(const fs::path& file, PiadeModel& model, const nlohmann::json& meta) {
   torch::serialize::OutputArchive archive;
   model->save(archive);
-  archive.write(kMetaKey, c10::IValue(meta.dump()));
+  const std::string meta_text = meta.dump();
+  archive.write(kMetaKey, c10::IValue(meta_text));
+  archive.write(kChecksumsKey, c10::IValue(checksums_record(model, meta_text)));
   std::ostringstream payload;
   try {
     archive.save_to(payload);
@@ -509,7 +764,10 @@ nlohmann::json read_checkpoint_meta(const fs::path& file) {
       throw Error("no piade configuration inside");
     if (const std::string problem = json_depth_problem(meta.toStringRef()); !problem.empty())
       throw Error(fmt::format("{}: its piade configuration: {}", file.string(), problem));
-    return nlohmann::json::parse(meta.toStringRef());
+    if (const auto checksums = read_checksums(archive, file)) verify_meta(file, *checksums, meta.toStringRef());
+    nlohmann::json parsed = nlohmann::json::parse(meta.toStringRef());
+    check_meta_types(file, parsed);
+    return parsed;
   } catch (const Error& e) {
     // read_model_payload's errors and the depth check's name the file already.
     if (std::string(e.what()).rfind(file.string() + ": ", 0) == 0) throw;
@@ -530,16 +788,19 @@ nlohmann::json update_checkpoint_meta(const fs::path& file, const std::function<
   // configuration's string changes.
   try {
     if (is_model_file(file)) {
-      std::istringstream in(read_model_payload(file));
+      const std::string payload_read = read_model_payload(file);
+      check_zip_records(file, payload_read);
+      std::istringstream in(payload_read);
       torch::jit::Module module = torch::jit::load(in, torch::Device(torch::kCPU));
-      module.setattr(kMetaKey, c10::IValue(meta.dump()));
+      set_meta(module, meta.dump());
       std::ostringstream payload;
       module.save(payload);
       write_file_atomic(file, model_header(payload.str()) + payload.str());
       return meta;
     }
+    check_zip_records(file);
     torch::jit::Module module = torch::jit::load(file.string(), torch::Device(torch::kCPU));
-    module.setattr(kMetaKey, c10::IValue(meta.dump()));
+    set_meta(module, meta.dump());
     // Through memory, as save_checkpoint does: a failing file write must not
     // abort the process from LibTorch's writer's destructor.
     std::ostringstream bytes;
@@ -561,6 +822,9 @@ void load_checkpoint_state(const fs::path& file, PiadeModel& model,
     load_archive(file, archive, device, &reads);
     model->load(archive);
     check_storages(file, model, reads);
+    // Before the values are judged: a flipped bit is corruption, whatever
+    // value it makes.
+    if (const auto checksums = read_checksums(archive, file)) verify_tensors(file, *checksums, model);
     check_finite_weights(file, model);
     if (optimizer != nullptr) {
       torch::serialize::InputArchive optimizer_archive;
@@ -582,7 +846,7 @@ void save_model_safetensors(const fs::path& file, PiadeModel& model, const nlohm
   try {
     save_safetensors(file.string(), tensors, {{"piade_config", meta.dump()}, {"format", "pt"}});
   } catch (const std::exception& e) {
-    throw Error(e.what());
+    throw Error(one_line_message(e));
   }
 }
 

@@ -281,7 +281,13 @@ void PluginRegistry::load(const fs::path& file) {
   }
   if (manifest == nullptr)
     return reject(file, "entry point returned no manifest; the plugin failed to initialise");
-  if (manifest->valid_size < sizeof(uint32_t) * 3 || manifest->abi_version != PIADE_PLUGIN_ABI_VERSION)
+  // Too short to hold its own version numbers: whatever they read is not
+  // what the plugin was built for, so saying "built for ABI N" would mislead.
+  if (manifest->valid_size < sizeof(uint32_t) * 3)
+    return reject(file, fmt::format("manifest is {} bytes (valid_size), too short to hold its ABI and API versions "
+                                    "({} bytes); the plugin is damaged or its entry point is not PIADE_PLUGIN's; {}",
+                                    manifest->valid_size, sizeof(uint32_t) * 3, rebuild_hint()));
+  if (manifest->abi_version != PIADE_PLUGIN_ABI_VERSION)
     return reject(file, fmt::format("built for plugin ABI {}, this piade has ABI {}; {}",
                                     manifest->abi_version, PIADE_PLUGIN_ABI_VERSION,
                                     rebuild_hint()));

@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "piade/sdk/atomic_file.h"
 #include "tests/sdk/weights/reference_data.h"
 
 namespace {
@@ -253,6 +254,50 @@ TEST(LoadTensors, AFifoIsRefusedBeforeOpening) {
             "weights '" + fifo + "': is not a regular file (a FIFO, socket or device); pass the weights file itself");
 }
 
+// The central directory entry of `record` ("<archive>/data.pkl") with
+// `field` (an offset in the entry) set to `value`, little-endian.
+std::string with_directory_field(std::string bytes, const std::string& record, std::size_t field, uint32_t value,
+                                 int size) {
+  for (std::size_t at = bytes.find("PK\x01\x02"); at != std::string::npos; at = bytes.find("PK\x01\x02", at + 1)) {
+    const std::size_t name_size =
+        static_cast<unsigned char>(bytes[at + 28]) | static_cast<unsigned char>(bytes[at + 29]) << 8;
+    const std::string name = bytes.substr(at + 46, name_size);
+    if (name.size() < record.size() || name.compare(name.size() - record.size(), record.size(), record) != 0) continue;
+    for (int i = 0; i < size; ++i) bytes[at + field + i] = static_cast<char>((value >> (8 * i)) & 0xFF);
+    return bytes;
+  }
+  ADD_FAILURE() << "no central directory entry for " << record;
+  return bytes;
+}
+
+// Before LibTorch allocates a record's declared size (and inflates a
+// compressed one into it): a zip bomb is an error, not std::bad_alloc.
+TEST_F(CorruptTorchSave, ACompressedRecordBeyondTheLimitIsRefused) {
+  std::string bytes = with_directory_field(good_, "/data.pkl", 10, 8, 2);  // deflated
+  bytes = with_directory_field(bytes, "/data.pkl", 24, 0xF0000000u, 4);      // to almost 4 GB
+  EXPECT_THAT(error_for(bytes),
+              AllOf(HasSubstr("not a readable torch.save zip archive: record '"),
+                    HasSubstr("/data.pkl' is compressed and declares 4026531840 bytes once inflated, more than the "
+                              "16777216 bytes piade inflates a record to")));
+}
+
+TEST_F(CorruptTorchSave, ARecordDeclaringMoreThanTheFileHoldsIsRefused) {
+  std::string bytes = with_directory_field(good_, "/data.pkl", 20, 0xF0000000u, 4);
+  bytes = with_directory_field(bytes, "/data.pkl", 24, 0xF0000000u, 4);
+  EXPECT_THAT(error_for(bytes), HasSubstr("/data.pkl' declares 4026531840 bytes, more than the " +
+                                          std::to_string(bytes.size()) + "-byte file can hold"));
+}
+
+// A .pth that is no zip archive is not "a bad safetensors header".
+TEST(LoadTensors, APthThatIsNeitherFormatSaysSo) {
+  const piade::test::ScratchDir dir;
+  const fs::path path = dir / "model.pth";
+  write_bytes(path, "these are not weights at all, just text");
+  EXPECT_THAT(load_error(path),
+              AllOf(StartsWith("weights '" + path.string() + "': neither a torch.save zip archive"),
+                    HasSubstr("nor a safetensors file (")));
+}
+
 TEST(LoadTensors, MissingFile) {
   EXPECT_THAT(load_error("/nonexistent/x.safetensors"),
               AllOf(StartsWith("weights '/nonexistent/x.safetensors': cannot open"), HasSubstr("check the path")));
@@ -454,7 +499,7 @@ TEST(SaveSafetensors, RoundTripsEveryDtypeAndPythonReadsIt) {
       {"e.strided", torch::randn({4, 4}).t()},  // not contiguous: written contiguous
   };
   piade::save_safetensors(file.string(), tensors, {{"note", "x"}});
-  EXPECT_FALSE(fs::exists(file.string() + ".tmp"));
+  EXPECT_FALSE(fs::exists(piade::temporary_beside(file)));
   const auto loaded = piade::load_tensors(file.string());
   ASSERT_EQ(loaded.size(), tensors.size());
   for (const auto& [name, tensor] : tensors) {

@@ -62,6 +62,11 @@ struct Axis {
   std::vector<AxisValue> values;  ///< values[0] is the baseline's
 };
 
+/// The most runs one grid may expand to (axes x classes x seeds): checked
+/// before any run is built, so a typo such as `--seeds 1000000000000` is an
+/// error instead of memory running out.
+inline constexpr uint64_t kMaxGridRuns = 100000;
+
 struct Grid {
   std::string title;     ///< the file's name without its extension
   Settings base;         ///< before axes, class and seed

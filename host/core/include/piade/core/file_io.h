@@ -6,14 +6,12 @@
 #include <filesystem>
 #include <string>
 
+#include "piade/sdk/atomic_file.h"  // temporary_beside, and write_pieces_atomic, which this wraps
+
 namespace piade {
 
-/// A temporary name beside `file` (same directory, so the rename is atomic),
-/// unique to this process.
-std::filesystem::path temporary_beside(const std::filesystem::path& file);
-
 /// Writes `text` to `file` atomically (temporary file in the same directory,
-/// then rename). Throws piade::Error naming the file.
+/// then rename; write_pieces_atomic). Throws piade::Error naming the file.
 void write_file_atomic(const std::filesystem::path& file, const std::string& text);
 
 }  // namespace piade

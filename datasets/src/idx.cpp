@@ -48,9 +48,13 @@ ImageSet read_idx(const std::string& images_file, const std::string& labels_file
     throw DatasetError(fmt::format("{}: magic number {:#010x} is not an IDX uint8 3-D images file (0x00000803)",
                             images_file, big_endian(images, 0)));
   const uint64_t count = big_endian(images, 4), rows = big_endian(images, 8), cols = big_endian(images, 12);
-  if (rows == 0 || cols == 0 || 16 + count * rows * cols != images.size())
+  // rows * cols fits in 64 bits; times count it may not (2^31 x 2^31 x 4
+  // wraps to 0 and would pass for a bare header), so compare by division.
+  const uint64_t data_bytes = images.size() - 16;
+  if (rows == 0 || cols == 0 || data_bytes % (rows * cols) != 0 || data_bytes / (rows * cols) != count)
     throw DatasetError(fmt::format("{}: header says {} images of {}x{} ({} bytes) but the data is {} bytes",
-                            images_file, count, rows, cols, 16 + count * rows * cols, images.size()));
+                            images_file, count, rows, cols, 16 + static_cast<unsigned __int128>(count) * rows * cols,
+                            images.size()));
 
   const std::vector<uint8_t> labels = read_all(labels_file);
   if (labels.size() < 8)

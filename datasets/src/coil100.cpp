@@ -35,7 +35,14 @@ Coil100Files coil100_files(const std::string& root, uint64_t seed) {
     std::smatch match;
     const std::string file = entry.path().filename().string();
     if (!entry.is_regular_file() || !std::regex_match(file, match, name)) continue;
-    views[std::stoll(match[1].str())].push_back({std::stoll(match[2].str()), entry.path().string()});
+    // \d+ may be longer than any int64 (std::stoll would throw out_of_range).
+    const auto number = [&](const std::string& digits) -> int64_t {
+      if (digits.size() > 18)
+        throw DatasetError(fmt::format("{}: number {} in a COIL-100 name (obj<N>__<angle>.png) is too large",
+                                       entry.path().string(), digits));
+      return std::stoll(digits);
+    };
+    views[number(match[1].str())].push_back({number(match[2].str()), entry.path().string()});
   }
   if (views.empty())
     throw DatasetError("data_root", fmt::format("'{}' has no COIL-100 images (obj<N>__<angle>.png)", root));

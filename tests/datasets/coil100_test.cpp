@@ -108,5 +108,16 @@ TEST_F(Coil100, BadFilesAreNamedOrSkipped) {
   EXPECT_EQ(split.train.size() + split.test.size(), 58 + 45 - 1);  // 73 views of object 2: 58 / 15
 }
 
+// A name that matches obj<N>__<angle>.png with more digits than an int64
+// holds made std::stoll throw std::out_of_range, which named no file
+// (found by tests/fuzz/fuzz_coil100).
+TEST(Coil100Names, ANumberBeyondInt64IsAnErrorNamingTheFile) {
+  ScratchDir dir;
+  const std::string name = (dir.path() / "obj99999999999999999999__0.png").string();
+  test::write_bytes(name, "");
+  EXPECT_EQ(error_of([&] { coil100_files(dir.path().string(), 1); }),
+            name + ": number 99999999999999999999 in a COIL-100 name (obj<N>__<angle>.png) is too large");
+}
+
 }  // namespace
 }  // namespace piade

@@ -19,6 +19,7 @@
 #include "piade/core/file_io.h"
 #include "piade/core/model.h"
 #include "piade/core/pipeline_config.h"
+#include "piade/core/plugin_registry.h"
 #include "piade/core/scoring.h"
 #include "piade/sdk/weights.h"
 
@@ -210,6 +211,18 @@ TEST(ShortRecordTest, ATensorRecordShorterThanItsTensorIsRefusedNamingTheFileAnd
   const std::string message = message_of([&] { load_checkpoint_state(file, loaded, nullptr, torch::kCPU); });
   EXPECT_EQ(message.rfind(file.string() + ": tensor '", 0), 0u) << message;
   EXPECT_NE(message.find("the file holds"), std::string::npos) << message;
+}
+
+// A configuration without its "pipeline" entry (or not an object at all)
+// escaped restore_model as the JSON library's "key 'pipeline' not found",
+// naming no file (found by tests/fuzz/fuzz_checkpoint_meta).
+TEST(MalformedConfigurationTest, AConfigurationWithoutAPipelineIsAnErrorNamingTheFile) {
+  const PluginRegistry registry;
+  const fs::path file = "run/checkpoint.pt";
+  for (const nlohmann::json& meta : {nlohmann::json{{"image", {{"channels", 1}}}}, nlohmann::json::array()}) {
+    const std::string message = message_of([&] { restore_model(registry, file, meta, torch::kCPU); });
+    EXPECT_EQ(message, file.string() + ": malformed configuration (no 'pipeline' entry)") << meta.dump();
+  }
 }
 
 }  // namespace

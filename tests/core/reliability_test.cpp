@@ -215,7 +215,7 @@ TEST(ShortRecordTest, ATensorRecordShorterThanItsTensorIsRefusedNamingTheFileAnd
 
 // A configuration without its "pipeline" entry (or not an object at all)
 // escaped restore_model as the JSON library's "key 'pipeline' not found",
-// naming no file (found by tests/fuzz/fuzz_checkpoint_meta).
+// naming no file (found writing tests/fuzz/fuzz_checkpoint_meta).
 TEST(MalformedConfigurationTest, AConfigurationWithoutAPipelineIsAnErrorNamingTheFile) {
   const PluginRegistry registry;
   const fs::path file = "run/checkpoint.pt";

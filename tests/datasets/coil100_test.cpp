@@ -110,7 +110,7 @@ TEST_F(Coil100, BadFilesAreNamedOrSkipped) {
 
 // A name that matches obj<N>__<angle>.png with more digits than an int64
 // holds made std::stoll throw std::out_of_range, which named no file
-// (found by tests/fuzz/fuzz_coil100).
+// (found writing tests/fuzz/fuzz_coil100).
 TEST(Coil100Names, ANumberBeyondInt64IsAnErrorNamingTheFile) {
   ScratchDir dir;
   const std::string name = (dir.path() / "obj99999999999999999999__0.png").string();

@@ -116,7 +116,7 @@ TEST_F(IdxTest, CorruptFilesAreNamedWithWhatIsWrong) {
 
 // 4 images of 2^31 x 2^31 pixels is 2^64 bytes, which wrapped to 0 in the
 // size check: a bare header passed it, and LibTorch was asked to copy 2^64
-// bytes out of a 16-byte file (found by tests/fuzz/fuzz_idx).
+// bytes out of a 16-byte file (found writing tests/fuzz/fuzz_idx).
 TEST_F(IdxTest, AHeaderWhoseSizeOverflowsIsRefusedNamingTheFile) {
   const std::string bare = write("overflow", header(0x803, {4, 0x80000000u, 0x80000000u}));
   EXPECT_EQ(error_of(bare, write("labels", labels(4))),

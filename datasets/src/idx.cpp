@@ -51,6 +51,10 @@ ImageSet read_idx(const std::string& images_file, const std::string& labels_file
   // rows * cols fits in 64 bits; times count it may not (2^31 x 2^31 x 4
   // wraps to 0 and would pass for a bare header), so compare by division.
   const uint64_t data_bytes = images.size() - 16;
+  // With no images any rows x cols passes the size check, and LibTorch
+  // crashes on a shape whose strides do not fit its integers (found by
+  // tests/fuzz/fuzz_idx); an images file without images is of no use.
+  if (count == 0) throw DatasetError(fmt::format("{}: header says 0 images", images_file));
   if (rows == 0 || cols == 0 || data_bytes % (rows * cols) != 0 || data_bytes / (rows * cols) != count)
     throw DatasetError(fmt::format("{}: header says {} images of {}x{} ({} bytes) but the data is {} bytes",
                             images_file, count, rows, cols, 16 + static_cast<unsigned __int128>(count) * rows * cols,

@@ -2,6 +2,8 @@
 # Sets piade up on a Debian 12 machine and runs one job:
 #   tools/setup.sh demo   install, build, then train + evaluate on Fashion-MNIST
 #   tools/setup.sh test   install, build, then run the whole test suite (ctest)
+#                         and fuzz the parsers (tools/fuzz.sh; PIADE_FUZZ_SECONDS
+#                         per target, default 60; 0 skips it)
 #   tools/setup.sh build  install and build only
 # Installs the Debian packages of tools/debian-packages.txt that are missing
 # (as root, or through sudo). Build directory: $PIADE_BUILD_DIR (default build).
@@ -49,6 +51,10 @@ case "$mode" in
     build_piade
     say "running the test suite"
     ctest --test-dir "$build" --output-on-failure -j "$jobs" --timeout 1500
+    if [[ ${PIADE_FUZZ_SECONDS:-60} != 0 ]]; then
+      say "fuzzing the parsers under the sanitizers"
+      "$root/tools/fuzz.sh" "${PIADE_FUZZ_SECONDS:-60}"
+    fi
     ;;
   build)
     install_packages

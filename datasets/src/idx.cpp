@@ -111,6 +111,10 @@ IdxFile read_idx_file(const std::string& file, uint32_t magic, const char* what,
 ImageSet read_idx(const std::string& images_file, const std::string& labels_file) {
   const IdxFile images = read_idx_file(images_file, 0x00000803, "images", 3);
   const uint64_t count = images.dims[0], rows = images.dims[1], cols = images.dims[2];
+  // With no images any rows x cols passes the size check, and LibTorch
+  // crashes on a shape whose strides do not fit its integers (found by
+  // tests/fuzz/fuzz_idx); an images file without images is of no use.
+  if (count == 0) throw DatasetError(fmt::format("{}: header says 0 images", images_file));
   if (rows == 0 || cols == 0 || !images.data.defined()) {
     std::error_code ec;
     throw DatasetError(fmt::format("{}: header says {} images of {}x{} ({} bytes) but the data is {} bytes",

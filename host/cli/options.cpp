@@ -105,6 +105,9 @@ struct Resolved {
 // meaning; the command's own is written in its section.
 Resolved resolve_key(const std::string& key, const CommandSpec& spec, const po::options_description& options,
                      const std::string& where, bool in_file = false) {
+  // An empty key ("= x" in a file) matches every option in boost's lookup,
+  // which throws its own ambiguous_option (found by tests/fuzz/fuzz_ini).
+  if (key.empty()) throw Error(fmt::format("{}a line has a value but no key", where));
   const Catalogue& known = catalogue();
   if (!kMetaKeys.count(key) && options.find_nothrow(key, false) != nullptr) {
     if (in_file && known.shared.count(key) && spec.own_keys().count(key)) return {};

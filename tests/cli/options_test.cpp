@@ -160,6 +160,21 @@ TEST(OptionsTest, UnknownOptionInTheFileNamesTheFile) {
   }
 }
 
+// tests/fuzz/fuzz_ini's finding: a line "=A" (a value without a key)
+// escaped as boost's ambiguous_option, listing every key and naming no file.
+TEST(OptionsTest, ALineWithoutAKeyInTheFileNamesTheFile) {
+  ScratchDir dir;
+  const std::string file = (dir / "piade.ini").string();
+  for (const std::string& command : {"config", "train"}) {
+    try {
+      parse_with_file(dir, "epochs = many\n=A[\n", {}, command);
+      FAIL() << "a line without a key was accepted by " << command;
+    } catch (const Error& e) {
+      EXPECT_EQ(std::string(e.what()), file + ": a line has a value but no key");
+    }
+  }
+}
+
 // One file for every command: each takes its keys and ignores the others'.
 TEST(OptionsTest, EachCommandTakesItsKeysFromOneFile) {
   ScratchDir dir;

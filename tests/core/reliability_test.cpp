@@ -21,6 +21,7 @@
 #include "piade/core/file_io.h"
 #include "piade/core/model.h"
 #include "piade/core/pipeline_config.h"
+#include "piade/core/plugin_registry.h"
 #include "piade/core/scoring.h"
 #include "piade/core/sha256.h"
 #include "piade/sdk/weights.h"
@@ -421,6 +422,18 @@ TEST(ZipBombTest, ARecordDeclaringMoreBytesThanTheFileHoldsIsRefusedNamingIt) {
   EXPECT_NE(message.find("bytes, more than the " + std::to_string(bytes.size()) + "-byte file can hold"),
             std::string::npos)
       << message;
+}
+
+// A configuration without its "pipeline" entry (or not an object at all)
+// escaped restore_model as the JSON library's "key 'pipeline' not found",
+// naming no file (found writing tests/fuzz/fuzz_checkpoint_meta).
+TEST(MalformedConfigurationTest, AConfigurationWithoutAPipelineIsAnErrorNamingTheFile) {
+  const PluginRegistry registry;
+  const fs::path file = "run/checkpoint.pt";
+  for (const nlohmann::json& meta : {nlohmann::json{{"image", {{"channels", 1}}}}, nlohmann::json::array()}) {
+    const std::string message = message_of([&] { restore_model(registry, file, meta, torch::kCPU); });
+    EXPECT_EQ(message, file.string() + ": malformed configuration (no 'pipeline' entry)") << meta.dump();
+  }
 }
 
 }  // namespace

@@ -191,4 +191,12 @@ TEST_F(IdxTest, AFifoIsRefusedBeforeOpening) {
   EXPECT_EQ(error_of(fifo, write("l", labels())), fifo + ": is a FIFO (named pipe), not a regular file");
 }
 
+// tests/fuzz/fuzz_idx's crash input: 0 images of 2197946879 x 4294965760.
+// Nothing is read, so the size check passed, and LibTorch's clone()
+// crashed (SIGSEGV) on the shape's strides.
+TEST_F(IdxTest, AFileWithNoImagesIsRefusedNamingTheFile) {
+  const std::string empty = write("empty", header(0x803, {0, 0x830001ffu, 0xfffffa00u}));
+  EXPECT_EQ(error_of(empty, write("labels0", labels(0))), empty + ": header says 0 images");
+}
+
 }  // namespace

@@ -363,8 +363,10 @@ Grid read_grid(const std::string& file, const GridOverrides& overrides, const Co
     }
     if (named)
       for (const auto& [value, settings] : named_values[name]) {
+        // A plain reference to capture: a lambda may not capture a structured binding before C++20 (clang refuses).
+        const std::string& wanted = value;
         const bool listed = std::any_of(axis.values.begin(), axis.values.end(),
-                                        [&](const AxisValue& v) { return v.name == value; });
+                                        [&](const AxisValue& v) { return v.name == wanted; });
         if (!listed)
           throw Error(fmt::format("{}: section [{}.{}] is not a value of axis '{}' ({})", file, name, value, name,
                                   axis_text[name]));

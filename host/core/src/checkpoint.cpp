@@ -658,12 +658,23 @@ PipelineConfig pipeline_from_json(const PluginRegistry& registry, const nlohmann
 
 PiadeModel restore_model(const PluginRegistry& registry, const fs::path& file, const nlohmann::json& meta,
                          const torch::Device& device) {
-  const PipelineConfig pipeline = pipeline_from_json(registry, meta.at("pipeline"), file.string());
-  const nlohmann::json& image = meta.at("image");
-  PiadeModel model(registry, pipeline,
-                   ImageShape{image.at("channels").get<int64_t>(), image.at("height").get<int64_t>(),
-                              image.at("width").get<int64_t>()},
-                   /*restoring=*/true);
+  // A configuration without these entries (a tampered file) is refused
+  // naming the file, not with the JSON library's bare message.
+  const auto entry = [&](const char* key) -> const nlohmann::json& {
+    if (!meta.is_object() || !meta.contains(key))
+      throw Error(fmt::format("{}: malformed configuration (no '{}' entry)", file.string(), key));
+    return meta.at(key);
+  };
+  const PipelineConfig pipeline = pipeline_from_json(registry, entry("pipeline"), file.string());
+  ImageShape shape;
+  try {
+    const nlohmann::json& image = entry("image");
+    shape = ImageShape{image.at("channels").get<int64_t>(), image.at("height").get<int64_t>(),
+                       image.at("width").get<int64_t>()};
+  } catch (const nlohmann::json::exception& e) {
+    throw Error(fmt::format("{}: malformed image entry in the configuration ({})", file.string(), e.what()));
+  }
+  PiadeModel model(registry, pipeline, shape, /*restoring=*/true);
   try {
     check_layouts(meta.at("pipeline"), pipeline, *model, file.string());
   } catch (const nlohmann::json::exception& e) {

@@ -65,7 +65,8 @@ int main(int argc, char** argv) {
     try {
       return command.run(args);
     } catch (const piade::Error& e) {
-      spdlog::error("piade {}: {}", name, e.what());
+      // one_line: a message that quotes a LibTorch error keeps one line too.
+      spdlog::error("piade {}: {}", name, piade::one_line(e.what()));
     } catch (const piade::DatasetError& e) {
       spdlog::error("piade {}: {}", name, piade::cli_message(e));
     } catch (const std::exception& e) {

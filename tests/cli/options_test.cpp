@@ -165,7 +165,7 @@ TEST(OptionsTest, UnknownOptionInTheFileNamesTheFile) {
 TEST(OptionsTest, ALineWithoutAKeyInTheFileNamesTheFile) {
   ScratchDir dir;
   const std::string file = (dir / "piade.ini").string();
-  for (const std::string& command : {"config", "train"}) {
+  for (const char* command : {"config", "train"}) {
     try {
       parse_with_file(dir, "epochs = many\n=A[\n", {}, command);
       FAIL() << "a line without a key was accepted by " << command;

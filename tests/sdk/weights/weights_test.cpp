@@ -107,8 +107,9 @@ void expect_same_tensors(const std::map<std::string, torch::Tensor>& read,
     const torch::Tensor dense = want.contiguous();
     ASSERT_EQ(got.nbytes(), dense.nbytes());
     // An empty tensor's data pointer may be null, which memcmp must not get (UBSan).
-    if (dense.nbytes() > 0)
+    if (dense.nbytes() > 0) {
       EXPECT_EQ(std::memcmp(got.data_ptr(), dense.data_ptr(), dense.nbytes()), 0) << "values differ";
+    }
     EXPECT_TRUE(torch::equal(got, want));
   }
 }

@@ -36,7 +36,9 @@ std::string ini_text(const std::string& file, std::string text,
     }
     const auto eq = line.find('=');
     if (eq == std::string::npos) continue;  // parse_config_file reports it
-    const std::string key = prefix + trimmed(line.substr(0, eq));
+    const std::string name = trimmed(line.substr(0, eq));
+    if (name.empty()) continue;  // a value without a key: parse_config_file reports it
+    const std::string key = prefix + name;
     const auto [earlier, inserted] = first_line.emplace(key, number);
     if (!inserted && !(repeatable && repeatable(key)))
       throw Error(fmt::format("{}: '{}' is given twice (lines {} and {}); keep one", file, key, earlier->second,

@@ -42,15 +42,15 @@ work="$build/fuzz-work"
 rm -rf "$work"
 mkdir -p "$work"
 run_one() {
-  local target=$1 dir="$work/$1"
+  local target=$1 dir="$work/$1" status
   mkdir -p "$dir/corpus" "$dir/crashes"
   cp "$root/tests/fuzz/corpus/$target/"* "$dir/corpus/"
   # -rss_limit_mb / -malloc_limit_mb: an input that makes a parser allocate
   # gigabytes is a finding, not an out-of-memory kill.
   "$build/tests/fuzz/$target" -max_total_time="$seconds" -max_len=8192 -timeout=10 \
     -rss_limit_mb=2048 -malloc_limit_mb=1024 -print_final_stats=1 \
-    -artifact_prefix="$dir/crashes/" "$dir/corpus" >"$dir/log" 2>&1
-  echo $? >"$dir/rc"
+    -artifact_prefix="$dir/crashes/" "$dir/corpus" >"$dir/log" 2>&1 || status=$?
+  echo "${status:-0}" >"$dir/rc"
 }
 running=0
 for target in "${targets[@]}"; do
@@ -81,7 +81,8 @@ failed=0
     printf '%-22s %12s %8s  %s\n' "$target" "${execs:-?}" "$seconds" "$result"
   done
   printf 'total time, build included: %ss\n' $(($(date +%s) - start))
-} | tee "$summary"
+} >"$summary"  # not a pipe into tee: `failed` must be set in this shell
+cat "$summary"
 if ((failed)); then
   echo "fuzz: findings above; reproduce with $build/tests/fuzz/<target> <input>" >&2
   exit 1

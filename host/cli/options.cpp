@@ -442,6 +442,10 @@ CommandLine parse_options(const std::vector<std::string>& raw_args, const Comman
     po::parsed_options from_file(&nothing);
     try {
       from_file = po::parse_config_file(in, nothing, true);
+    } catch (const po::invalid_config_file_syntax&) {
+      // Not its what(): boost's placeholder substitution loops forever on a
+      // line that holds "%invalid_line%" (ini_text names such lines first).
+      throw Error(fmt::format("{}: a line is not 'key = value', a [section] or a # comment", *config_file));
     } catch (const po::error& e) {
       throw Error(fmt::format("{}: {}", *config_file, e.what()));
     }

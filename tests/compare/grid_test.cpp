@@ -311,6 +311,20 @@ TEST_F(GridTest, AKeyGivenTwiceIsRefusedNamingTheFileTheKeyAndBothLines) {
   }
 }
 
+// tests/fuzz/fuzz_grid's timeout: boost's message for a line that is not
+// "key = value" substitutes the line for its placeholder "%invalid_line%"
+// until none is left, forever when the line holds that placeholder itself.
+TEST_F(GridTest, ALineThatIsNoKeyValuePairIsNamedWithItsNumberEvenWhenItHoldsBoostsPlaceholder) {
+  const std::string file = write("epochs = 2\nramgenut ('%invalid_line%%lue%'ue%'):e\n");
+  try {
+    read_grid(file, {}, command_tables());
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_EQ(std::string(e.what()), file + ": line 2 is not 'key = value', a [section] or a # comment: "
+                                            "'ramgenut ('%invalid_line%%lue%'ue%'):e'");
+  }
+}
+
 TEST_F(GridTest, AByteOrderMarkAtTheStartIsSkipped) {
   const Grid grid = read_grid(write("\xEF\xBB\xBF" "epochs = 2\n[compare]\nclasses = 0\n"), {}, command_tables());
   EXPECT_EQ(grid.base.at("epochs"), "2");

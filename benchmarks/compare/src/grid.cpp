@@ -247,6 +247,10 @@ Grid read_grid(const std::string& file, const GridOverrides& overrides, const Co
   po::parsed_options parsed(nullptr);
   try {
     parsed = po::parse_config_file(in, po::options_description(), /*allow_unregistered=*/true);
+  } catch (const po::invalid_config_file_syntax&) {
+    // Not its what(): boost's placeholder substitution loops forever on a
+    // line that holds "%invalid_line%" (ini_text names such lines first).
+    throw Error(fmt::format("{}: a line is not 'key = value', a [section] or a # comment", file));
   } catch (const po::error& e) {
     throw Error(fmt::format("{}: {}", file, e.what()));
   }

@@ -29,13 +29,21 @@ std::string ini_text(const std::string& file, std::string text,
   for (int number = 1; std::getline(in, line); ++number) {
     line = trimmed(line.substr(0, line.find('#')));
     if (line.empty()) continue;
-    if (line.front() == '[') {
-      const auto end = line.find(']');
-      prefix = end == std::string::npos ? "" : trimmed(line.substr(1, end - 1)) + ".";
+    if (line.front() == '[' && line.back() == ']') {
+      prefix = trimmed(line.substr(1, line.size() - 2)) + ".";
       continue;
     }
     const auto eq = line.find('=');
-    if (eq == std::string::npos) continue;  // parse_config_file reports it
+    // Said here, with the line number: boost's own message for such a line
+    // loops forever when the line holds its placeholder "%invalid_line%"
+    // (tests/fuzz/fuzz_grid).
+    if (eq == std::string::npos) {
+      std::string shown = line.substr(0, 80);  // control bytes shown as '?', to keep the message one line
+      for (char& c : shown)
+        if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '?';
+      throw Error(fmt::format("{}: line {} is not 'key = value', a [section] or a # comment: '{}'", file, number,
+                              shown));
+    }
     const std::string name = trimmed(line.substr(0, eq));
     if (name.empty()) continue;  // a value without a key: parse_config_file reports it
     const std::string key = prefix + name;

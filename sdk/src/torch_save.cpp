@@ -590,16 +590,7 @@ std::map<std::string, torch::Tensor> read_torch_save(const std::string& path) {
   {
     // Before LibTorch allocates a record's declared size (a zip bomb).
     std::ifstream in(path, std::ios::binary);
-    in.seekg(0, std::ios::end);
-    const auto size = static_cast<uint64_t>(std::max<std::streamoff>(in.tellg(), 0));
-    const std::string problem = zip_records_problem(
-        [&](uint64_t pos, void* buffer, std::size_t n) -> std::size_t {
-          in.clear();
-          in.seekg(static_cast<std::streamoff>(pos));
-          in.read(static_cast<char*>(buffer), static_cast<std::streamsize>(n));
-          return static_cast<std::size_t>(in.gcount());
-        },
-        size);
+    const std::string problem = zip_records_problem(in);
     if (!problem.empty())
       throw std::runtime_error("not a readable torch.save zip archive: " + problem +
                                "; the file is corrupt or was not written by torch.save");

@@ -122,4 +122,17 @@ std::string zip_records_problem(const ZipReader& read, uint64_t size) {
   return "";
 }
 
+std::string zip_records_problem(std::istream& in) {
+  in.seekg(0, std::ios::end);
+  const auto size = static_cast<uint64_t>(std::max<std::streamoff>(in.tellg(), 0));
+  return zip_records_problem(
+      [&](uint64_t pos, void* buffer, std::size_t n) -> std::size_t {
+        in.clear();
+        in.seekg(static_cast<std::streamoff>(pos));
+        in.read(static_cast<char*>(buffer), static_cast<std::streamsize>(n));
+        return static_cast<std::size_t>(in.gcount());
+      },
+      size);
+}
+
 }  // namespace piade

@@ -104,10 +104,14 @@ using RecordReads = std::map<const void*, std::size_t>;
 // notes where each read went (check_storages).
 // Refuses an archive whose records LibTorch would allocate more for than the
 // file holds (a zip bomb), before it reads any (zip_check.h).
-void check_zip_records(const fs::path& file, const ZipReader& read, uint64_t size) {
-  if (const std::string problem = zip_records_problem(read, size); !problem.empty())
+void throw_zip_problem(const fs::path& file, const std::string& problem) {
+  if (!problem.empty())
     throw Error(fmt::format("{}: not a readable piade {}: {}; the file is corrupt or was not written by piade",
                             file.string(), is_model_file(file) ? "model file" : "checkpoint", problem));
+}
+
+void check_zip_records(const fs::path& file, const ZipReader& read, uint64_t size) {
+  throw_zip_problem(file, zip_records_problem(read, size));
 }
 
 void check_zip_records(const fs::path& file, const std::string& bytes) {
@@ -125,17 +129,7 @@ void check_zip_records(const fs::path& file, const std::string& bytes) {
 void check_zip_records(const fs::path& file) {
   std::ifstream in(file, std::ios::binary);
   if (!in) throw Error(fmt::format("{}: cannot read", file.string()));
-  in.seekg(0, std::ios::end);
-  const auto size = static_cast<uint64_t>(in.tellg());
-  check_zip_records(
-      file,
-      [&](uint64_t pos, void* buffer, std::size_t n) -> std::size_t {
-        in.clear();
-        in.seekg(static_cast<std::streamoff>(pos));
-        in.read(static_cast<char*>(buffer), static_cast<std::streamsize>(n));
-        return static_cast<std::size_t>(in.gcount());
-      },
-      size);
+  throw_zip_problem(file, zip_records_problem(in));
 }
 
 void load_archive(const fs::path& file, torch::serialize::InputArchive& archive, const torch::Device& device,

@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <istream>
 #include <string>
 
 #include "piade/sdk/export.h"
@@ -30,5 +31,9 @@ inline constexpr uint64_t kMaxInflated = uint64_t{64} << 20;
 /// naming the record and the limit. Also "" when there is no zip central
 /// directory at all: opening the file says so.
 PIADE_SDK_API std::string zip_records_problem(const ZipReader& read, uint64_t size);
+
+/// zip_records_problem() of the whole of `in` (an opened file, read at any
+/// offset).
+PIADE_SDK_API std::string zip_records_problem(std::istream& in);
 
 }  // namespace piade

@@ -58,7 +58,7 @@ std::vector<std::pair<std::string, torch::Tensor>> trained_state(PiadeModel& mod
 
 // The model of `piade train ARGS`, built as the command builds it, and the
 // training images and preprocessing.
-struct Setup {
+struct RunSetup {
   CommandLine command_line;
   TrainSettings settings;
   PluginRegistry registry;
@@ -67,8 +67,8 @@ struct Setup {
   std::unique_ptr<PiadeModel> model;
 };
 
-std::unique_ptr<Setup> setup_of(const std::vector<std::string>& args, bool restoring = false) {
-  auto setup = std::make_unique<Setup>();
+std::unique_ptr<RunSetup> setup_of(const std::vector<std::string>& args, bool restoring = false) {
+  auto setup = std::make_unique<RunSetup>();
   setup->command_line = *parse_command(args, command_spec("train"));
   setup->settings = train_settings(setup->command_line);
   setup->registry = load_plugins(setup->command_line);
@@ -136,7 +136,7 @@ TEST(DataParallel, TwoProcessesTakeTheStepsOfOneAveragingTheHalvesGradients) {
   EXPECT_EQ(meta["training"]["global_batch_size"], 4);
 
   torch::set_num_threads(1);
-  std::unique_ptr<Setup> reference = setup_of(with({"train"}, with(run, {"--out", out.string()})));
+  std::unique_ptr<RunSetup> reference = setup_of(with({"train"}, with(run, {"--out", out.string()})));
   PiadeModel& model = *reference->model;
   const TrainSettings& settings = reference->settings;
   torch::optim::Adam optimizer(model->parameters(),
@@ -178,7 +178,7 @@ TEST(DataParallel, TwoProcessesTakeTheStepsOfOneAveragingTheHalvesGradients) {
     }
   }
 
-  std::unique_ptr<Setup> saved = setup_of(with({"train"}, with(run, {"--out", out.string()})), /*restoring=*/true);
+  std::unique_ptr<RunSetup> saved = setup_of(with({"train"}, with(run, {"--out", out.string()})), /*restoring=*/true);
   load_checkpoint_state(out / "checkpoint.pt", *saved->model, nullptr, torch::kCPU);
   const std::string difference = describe_difference(trained_state(*saved->model), trained_state(model), 0.0);
   EXPECT_EQ(difference, "");
@@ -201,8 +201,8 @@ TEST(DataParallel, SyncBatchNormTwoProcessesMatchOneWithTheWholeBatch) {
   const test::CommandResult one =
       run_piade_command(with(with({"train"}, run), {"--batch-size", "4", "--out", (scratch / "one").string()}));
   ASSERT_EQ(one.status, 0) << one.output;
-  std::unique_ptr<Setup> a = setup_of(with({"train"}, with(run, {"--out", "x"})), true);
-  std::unique_ptr<Setup> b = setup_of(with({"train"}, with(run, {"--out", "x"})), true);
+  std::unique_ptr<RunSetup> a = setup_of(with({"train"}, with(run, {"--out", "x"})), true);
+  std::unique_ptr<RunSetup> b = setup_of(with({"train"}, with(run, {"--out", "x"})), true);
   load_checkpoint_state(scratch / "two" / "checkpoint.pt", *a->model, nullptr, torch::kCPU);
   load_checkpoint_state(scratch / "one" / "checkpoint.pt", *b->model, nullptr, torch::kCPU);
   EXPECT_EQ(describe_difference(trained_state(*a->model), trained_state(*b->model), 1e-4), "");

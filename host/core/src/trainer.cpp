@@ -7,6 +7,7 @@
 #include <csignal>
 #include <fstream>
 #include <iterator>
+#include <limits>
 #include <set>
 #include <sstream>
 #include <string>
@@ -177,8 +178,10 @@ std::pair<torch::Tensor, torch::Tensor> validation_split(int64_t n, double fract
   return {std::get<0>(order.slice(0, held_out).sort()), std::get<0>(order.slice(0, 0, held_out).sort())};
 }
 
-BatchScores train_step(PiadeModel& model, torch::optim::Optimizer& optimizer, const torch::Tensor& images,
-                  Precision precision) {
+namespace {
+// train_step without the optimizer's step: the gradients of the batch's mean loss.
+BatchScores forward_backward(PiadeModel& model, torch::optim::Optimizer& optimizer, const torch::Tensor& images,
+                             Precision precision) {
   BatchScores scores;
   {
     Autocast amp(images.device(), precision);
@@ -187,17 +190,43 @@ BatchScores train_step(PiadeModel& model, torch::optim::Optimizer& optimizer, co
   for (auto& group : optimizer.param_groups())
     for (torch::Tensor& parameter : group.params()) parameter.mutable_grad() = torch::Tensor();
   scores.total.mean().backward();
+  return scores;
+}
+
+// The buffers every rank takes from rank 0 (batch-norm running statistics).
+std::vector<torch::Tensor> defined_buffers(PiadeModel& model) {
+  std::vector<torch::Tensor> buffers;
+  for (const torch::Tensor& buffer : model->buffers())
+    if (buffer.defined()) buffers.push_back(buffer);
+  return buffers;
+}
+}  // namespace
+
+BatchScores train_step(PiadeModel& model, torch::optim::Optimizer& optimizer, const torch::Tensor& images,
+                  Precision precision) {
+  BatchScores scores = forward_backward(model, optimizer, images, precision);
   optimizer.step();
   return scores;
 }
 
 TrainResult train(PiadeModel& model, const ImageSet& train_set, const Preprocess& preprocess_settings,
                   const TrainSettings& settings, const torch::Device& device, const fs::path& out_dir,
-                  nlohmann::json meta, bool resume, const TrainObserver& observer) {
+                  nlohmann::json meta, bool resume, const TrainObserver& observer, ProcessGroup* group) {
   if (train_set.size() == 0) throw Error("the training set is empty");
+  const int64_t world = group ? group->world_size() : 1;
+  const int64_t rank = group ? group->rank() : 0;
+  // Only rank 0 writes DIR and reports progress (see trainer.h).
+  const bool writer = rank == 0;
+  // Saturated rather than wrapped for a batch size near INT64_MAX.
+  const int64_t global_batch = settings.batch_size > std::numeric_limits<int64_t>::max() / world
+                                   ? std::numeric_limits<int64_t>::max()
+                                   : settings.batch_size * world;
   check_val_fraction(settings.val_fraction);
   if (settings.early_stop < 0)
     throw Error(fmt::format("--early-stop: must not be negative (0 = off), got {}", settings.early_stop));
+  if (train_set.size() < 2 * world)
+    throw Error(fmt::format("{} processes need at least {} training images (two per process for batch norm), "
+                            "got {}", world, 2 * world, train_set.size()));
   const bool validating = settings.val_fraction > 0;
   const bool stopping_early = settings.early_stop > 0;
   // The hold-out is never trained on; the score statistics at the end come
@@ -293,32 +322,47 @@ TrainResult train(PiadeModel& model, const ImageSet& train_set, const Preprocess
     // An interrupt checkpoint holds the weights after the first batches of an
     // unfinished epoch: go on from the next batch with that epoch's loss sums,
     // so that the run ends as an uninterrupted one would. The batches are the
-    // same only with the same batch size and number of images.
+    // same only with the same global batch (--batch-size x processes) and
+    // number of images; another world size with the same global batch goes
+    // on in the same global order.
     if (const auto partial = training.find("partial_epoch"); partial != training.end()) {
       const int64_t saved_batch_size = training.value("batch_size", int64_t{0});
+      const int64_t saved_world = training.value("world_size", int64_t{1});
       const int64_t saved_images = partial->value("images", int64_t{-1});
       std::vector<double> sums = partial->value("loss_sums", std::vector<double>{});
-      if (saved_batch_size == settings.batch_size && saved_images == train_images.size(0) &&
+      if (saved_batch_size * saved_world == global_batch && saved_images == train_images.size(0) &&
           sums.size() == model->loss_names().size() + 1) {
         resume_batch = partial->at("batches_done").get<int64_t>();
         resume_sums = std::move(sums);
-      } else {
-        warn(fmt::format("--resume: epoch {} was interrupted with --batch-size {} on {} images; it starts over "
-                         "with --batch-size {} on {}",
-                         first_epoch + 1, saved_batch_size, saved_images, settings.batch_size,
+      } else if (writer) {
+        warn(fmt::format("--resume: epoch {} was interrupted with a global batch of {} ({} x {} process{}) on {} "
+                         "images; it starts over with {} ({} x {}) on {}",
+                         first_epoch + 1, saved_batch_size * saved_world, saved_batch_size, saved_world,
+                         saved_world == 1 ? "" : "es", saved_images, global_batch, settings.batch_size, world,
                          train_images.size(0)));
       }
     }
-  } else {
+  } else if (writer) {
     std::error_code ec;
     fs::remove(best_file, ec);  // left by an earlier run in DIR
+  }
+  if (group) {
+    // Every rank starts from rank 0's weights and statistics (plugins may
+    // initialise from other random streams than torch's seeded one).
+    torch::NoGradGuard no_grad;
+    std::vector<torch::Tensor> state;
+    // Frozen parameters (the perceptual loss's VGG) come from weight files.
+    for (const torch::Tensor& parameter : model->parameters())
+      if (parameter.requires_grad()) state.push_back(parameter.detach());
+    for (const torch::Tensor& buffer : defined_buffers(model)) state.push_back(buffer);
+    group->broadcast_from_rank0(state);
   }
 
   std::string header = "epoch,loss";
   for (const std::string& name : model->loss_names()) header += "," + name;
   if (validating) header += ",val_loss";
   header += ",images_per_second,seconds";
-  truncate_log(log, first_epoch, header);
+  if (writer) truncate_log(log, first_epoch, header);
 
   TrainResult result;
   result.epochs_done = first_epoch;
@@ -334,7 +378,9 @@ TrainResult train(PiadeModel& model, const ImageSet& train_set, const Preprocess
                                {"batch_size", settings.batch_size}, {"lr", settings.lr},
                                {"weight_decay", settings.weight_decay}, {"seed", settings.seed},
                                {"precision", precision_name(settings.precision)},
-                               {"val_fraction", settings.val_fraction}, {"early_stop", settings.early_stop}};
+                               {"val_fraction", settings.val_fraction}, {"early_stop", settings.early_stop},
+                               {"world_size", world}, {"global_batch_size", global_batch},
+                               {"sync_bn", settings.sync_bn}};
     if (validating) training["val_images"] = val_images.size(0);
     if (stopping_early) {
       training["monitored"] = validating ? "val_loss" : "loss";
@@ -346,6 +392,7 @@ TrainResult train(PiadeModel& model, const ImageSet& train_set, const Preprocess
     return training;
   };
   auto save = [&](int64_t epochs_done, const nlohmann::json* stats, const nlohmann::json* partial = nullptr) {
+    if (!writer) return;
     meta["training"] = training_meta(epochs_done);
     if (partial) meta["training"]["partial_epoch"] = *partial;
     if (stats) meta["score_stats"] = *stats;
@@ -357,7 +404,7 @@ TrainResult train(PiadeModel& model, const ImageSet& train_set, const Preprocess
   // that is not there yet. best.pt is a checkpoint without optimizer state
   // whose epochs_done is the best epoch.
   auto save_resumable = [&](int64_t epochs_done, const nlohmann::json* partial = nullptr) {
-    if (stopping_early && best_epoch > 0 && best_state_written != best_epoch) {
+    if (writer && stopping_early && best_epoch > 0 && best_state_written != best_epoch) {
       const std::vector<torch::Tensor> current = copy_trained_state(model);
       load_trained_state(model, best_state);
       nlohmann::json best_meta = meta;
@@ -378,9 +425,10 @@ TrainResult train(PiadeModel& model, const ImageSet& train_set, const Preprocess
   const int64_t n = train_images.size(0);
   // Written so that no batch size overflows: (n + size - 1) / size wraps
   // for a size near INT64_MAX and made a run of zero steps.
-  const int64_t batches = n / settings.batch_size + (n % settings.batch_size != 0 ? 1 : 0);
+  // With W ranks a batch is the global one (batch_size x W), split below.
+  const int64_t batches = n / global_batch + (n % global_batch != 0 ? 1 : 0);
   // Where batch `b` ends (b < batches, so b * size <= n).
-  auto batch_end = [&](int64_t b) { return b * settings.batch_size + std::min(settings.batch_size, n - b * settings.batch_size); };
+  auto batch_end = [&](int64_t b) { return b * global_batch + std::min(global_batch, n - b * global_batch); };
   {
     // The part contract in eval mode with maps, on the first batch, before
     // any step (model.h checks the training mode in the first step): the
@@ -410,15 +458,64 @@ TrainResult train(PiadeModel& model, const ImageSet& train_set, const Preprocess
     }
     const auto epoch_start = std::chrono::steady_clock::now();
     // An interrupt ends the loop before the next batch; b is then the number
-    // of batches done.
-    for (; b < batches && !g_interrupted; ++b) {
-      torch::Tensor index = order.slice(0, b * settings.batch_size, batch_end(b));
-      // BatchNorm needs two images; a last batch of one is folded into no step.
-      if (index.size(0) < 2 && batches > 1) continue;
-      torch::Tensor images = preprocess(train_images.index_select(0, index), preprocess_settings).to(device);
-      BatchScores scores = train_step(model, optimizer, images, settings.precision);
+    // of batches done. With a process group, ranks agree on an interrupt of
+    // any of them through each step's all-reduce (`stopping`), so that all
+    // stop after the same step.
+    bool stopping = false;
+    auto stop_now = [&] { return group ? stopping : g_interrupted.load(); };
+    for (; b < batches && !stop_now(); ++b) {
+      torch::Tensor index = order.slice(0, b * global_batch, batch_end(b));
+      // BatchNorm needs two images; a last batch of one is folded into no
+      // step, and with W ranks one that leaves a rank fewer than two.
+      if (index.size(0) < 2 * world && batches > 1) continue;
       const double batch_n = static_cast<double>(index.size(0));
-      const double loss = scores.total.mean().item<double>();
+      BatchScores scores;
+      double loss = 0;
+      std::vector<double> term_sums(loss_names.size(), 0.0);
+      if (!group) {
+        torch::Tensor images = preprocess(train_images.index_select(0, index), preprocess_settings).to(device);
+        scores = train_step(model, optimizer, images, settings.precision);
+        loss = scores.total.mean().item<double>();
+        for (std::size_t t = 0; t < scores.terms.size(); ++t) term_sums[t] = scores.terms[t].sum().item<double>();
+      } else {
+        // This rank's contiguous share of the global batch.
+        const int64_t count = index.size(0);
+        const torch::Tensor share = index.slice(0, rank * count / world, (rank + 1) * count / world);
+        const double share_n = static_cast<double>(share.size(0));
+        torch::Tensor images = preprocess(train_images.index_select(0, share), preprocess_settings).to(device);
+        scores = forward_backward(model, optimizer, images, settings.precision);
+        // The global loss sums and the interrupt flag, in one all-reduce.
+        torch::Tensor totals = torch::zeros({static_cast<int64_t>(loss_names.size()) + 2}, torch::kDouble);
+        totals[0] = scores.total.detach().sum().to(torch::kDouble).cpu();
+        for (std::size_t t = 0; t < scores.terms.size(); ++t)
+          totals[static_cast<int64_t>(t) + 1] = scores.terms[t].detach().sum().to(torch::kDouble).cpu();
+        totals[totals.size(0) - 1] = g_interrupted ? 1.0 : 0.0;
+        if (device.is_cuda()) totals = totals.to(device);
+        group->all_reduce_sum(totals);
+        totals = totals.cpu();
+        // The gradient of the global mean: each share's mean gradient
+        // weighted by its size, summed, divided by the global count. Every
+        // rank runs the same model, so the same gradients are defined.
+        std::vector<torch::Tensor> gradients;
+        {
+          torch::NoGradGuard no_grad;
+          for (auto& param_group : optimizer.param_groups())
+            for (torch::Tensor& parameter : param_group.params())
+              if (parameter.grad().defined()) {
+                parameter.mutable_grad().mul_(share_n);
+                gradients.push_back(parameter.mutable_grad());
+              }
+          group->all_reduce_sum_bucketed(gradients);
+          for (torch::Tensor& gradient : gradients) gradient.div_(batch_n);
+        }
+        optimizer.step();
+        // Rank 0's running statistics everywhere, as PyTorch's DDP keeps
+        // them (broadcast_buffers); with --sync-bn they agree already.
+        if (!settings.sync_bn) group->broadcast_from_rank0(defined_buffers(model));
+        loss = totals[0].item<double>() / batch_n;
+        for (std::size_t t = 0; t < term_sums.size(); ++t) term_sums[t] = totals[static_cast<int64_t>(t) + 1].item<double>();
+        stopping = totals[totals.size(0) - 1].item<double>() > 0;
+      }
       // A non-finite loss has already made every weight NaN through the step
       // just taken: stop now, before anything is written over the last
       // checkpoint, which is kept as it is.
@@ -428,10 +525,9 @@ TrainResult train(PiadeModel& model, const ImageSet& train_set, const Preprocess
                                                                            saved_epochs)
                                                              : std::string("no checkpoint was written")));
       sums[0] += loss * batch_n;
-      for (std::size_t t = 0; t < scores.terms.size(); ++t)
-        sums[t + 1] += scores.terms[t].sum().item<double>();
+      for (std::size_t t = 0; t < term_sums.size(); ++t) sums[t + 1] += term_sums[t];
       images_seen += index.size(0);
-      if (observer.on_step) {
+      if (observer.on_step && writer) {
         StepProgress step;
         step.epoch = epoch + 1;
         step.epochs = settings.epochs;
@@ -439,20 +535,20 @@ TrainResult train(PiadeModel& model, const ImageSet& train_set, const Preprocess
         step.batches = batches;
         step.loss = loss;
         // Each item() waits for the device, hence only with an observer.
-        for (std::size_t t = 0; t < scores.terms.size(); ++t)
-          step.terms.emplace_back(loss_names[t], scores.terms[t].mean().item<double>());
+        for (std::size_t t = 0; t < term_sums.size(); ++t) step.terms.emplace_back(loss_names[t], term_sums[t] / batch_n);
         step.images_per_second = images_seen / std::max(seconds_since(run_start), 1e-9);
         const int64_t images_left = (settings.epochs - epoch) * n - batch_end(b);
         step.eta_seconds = images_left / std::max(step.images_per_second, 1e-9);
         observer.on_step(step);
       }
     }
-    if (g_interrupted) {
+    if (stop_now()) {
       // Resume goes on from batch b with these sums (also when b == batches:
       // then only the epoch's end is left to do).
       const nlohmann::json partial = {{"epoch", epoch + 1}, {"batches_done", b}, {"images", n}, {"loss_sums", sums}};
       save_resumable(epoch, &partial);
-      warn(fmt::format("interrupted in epoch {}: checkpoint written to {}; continue with --resume",
+      if (writer)
+        warn(fmt::format("interrupted in epoch {}: checkpoint written to {}; continue with --resume",
                        epoch + 1, checkpoint.string()));
       result.interrupted = true;
       result.epochs_done = epoch;
@@ -488,7 +584,7 @@ TrainResult train(PiadeModel& model, const ImageSet& train_set, const Preprocess
     for (const auto& term : record.terms) row += fmt::format(",{:.6g}", term.second);
     if (record.val_loss) row += fmt::format(",{:.6g}", *record.val_loss);
     row += fmt::format(",{:.2f},{:.3f}\n", record.images_per_second, record.seconds);
-    std::ofstream(log, std::ios::app) << row;
+    if (writer) std::ofstream(log, std::ios::app) << row;
     result.epochs_done = epoch + 1;
     result.last_loss = record.loss;
     result.best_epoch = best_epoch;
@@ -499,7 +595,7 @@ TrainResult train(PiadeModel& model, const ImageSet& train_set, const Preprocess
       save_resumable(epoch + 1);
     // After the checkpoint, so that an observer that ends the run (by an
     // exception) leaves DIR as a crash after this epoch would.
-    if (observer.on_epoch) observer.on_epoch(record);
+    if (observer.on_epoch && writer) observer.on_epoch(record);
     if (result.stopped_early) break;
   }
   // With early stopping the run keeps its best epoch, also when resumed from
@@ -526,7 +622,7 @@ TrainResult train(PiadeModel& model, const ImageSet& train_set, const Preprocess
   if (!stats_failure.empty()) meta.erase("map_stats");
   save(result.epochs_done, stats_failure.empty() ? &stats : nullptr);
   std::error_code ec;
-  fs::remove(best_file, ec);  // the checkpoint holds the best weights now
+  if (writer) fs::remove(best_file, ec);  // the checkpoint holds the best weights now
   if (!stats_failure.empty())
     throw Error(fmt::format("training finished, but the score statistics of the training images failed: {}; "
                             "{} holds the trained weights (epoch {}) without them",

@@ -19,6 +19,7 @@
 
 #include "piade/datasets/dataset.h"
 #include "piade/datasets/transforms.h"
+#include "piade/core/distributed.h"
 #include "piade/core/model.h"
 #include "piade/core/precision.h"
 
@@ -42,6 +43,9 @@ struct TrainSettings {
   /// so far times (1 - 1e-4). The checkpoint then holds the best epoch's
   /// weights. 0 = off: all `epochs` run and the last weights are kept.
   int64_t early_stop = 0;
+  /// Data-parallel runs only: batch-norm statistics of the whole global
+  /// batch (piade::sdk::set_batch_norm_sync) instead of each rank's share.
+  bool sync_bn = false;
 };
 
 /// After every optimisation step (a last batch of one image takes no step).
@@ -122,9 +126,27 @@ std::pair<torch::Tensor, torch::Tensor> validation_split(int64_t n, double fract
 /// stopping can only be given more when its best epoch was its last. The
 /// model ends with the weights the checkpoint holds. Progress goes to
 /// `observer`.
+///
+/// With a process `group` of W ranks (data-parallel training, issue 17),
+/// every rank calls train() with the same arguments; `settings.batch_size` is
+/// per rank, so a global batch holds batch_size x W images. Each epoch's
+/// seeded order is the same on every rank, and rank r takes the r-th
+/// contiguous share of each global batch (sizes differing by at most one).
+/// Each rank's gradient of its share's mean loss is weighted by its share's
+/// size, summed over the ranks in buckets and divided by the global batch's
+/// size: the gradient of the global batch's mean loss, as one process would
+/// take it. A global batch with a share under two images (the last one of
+/// an epoch, below 2 x W images) takes no step on any rank (batch norm needs
+/// two). Parameters and buffers start from rank 0's; the buffers (batch-norm
+/// running statistics) are rank 0's after every step, so validation and the
+/// score statistics, which every rank computes on all images, come out the
+/// same everywhere. Logged losses are the global means. Only rank 0 writes
+/// DIR (which every rank must see, for --resume) and calls `observer`. An
+/// interrupt on any rank stops all of them after the same step; a rank that
+/// dies makes the others fail within the group's timeout.
 TrainResult train(PiadeModel& model, const ImageSet& train, const Preprocess& preprocess,
                   const TrainSettings& settings, const torch::Device& device,
                   const std::filesystem::path& out_dir, nlohmann::json meta, bool resume,
-                  const TrainObserver& observer = {});
+                  const TrainObserver& observer = {}, ProcessGroup* group = nullptr);
 
 }  // namespace piade

@@ -101,8 +101,8 @@ class AllReduceSum : public torch::autograd::Function<AllReduceSum> {
 // overflow or lose most digits) and combined in fp64; the output has the
 // input's dtype. S2/M - mean^2 loses digits when |mean| >> std; batch norm
 // inputs (conv or linear outputs) are near zero-mean, and it is clamped at 0.
-torch::Tensor synced_batch_norm(const torch::nn::BatchNormOptions& options, const torch::Tensor& input,
-                                torch::Tensor& weight, torch::Tensor& bias,
+torch::Tensor synced_batch_norm(const char* name, const torch::nn::BatchNormOptions& options,
+                                const torch::Tensor& input, torch::Tensor& weight, torch::Tensor& bias,
                                 torch::Tensor& running_mean, torch::Tensor& running_var,
                                 torch::Tensor& num_batches_tracked,
                                 const std::shared_ptr<const ProcessSum>& sum) {
@@ -110,8 +110,8 @@ torch::Tensor synced_batch_norm(const torch::nn::BatchNormOptions& options, cons
   // Checked before the all-reduce: a wrong size there would pair this
   // process's sums with another layer's on the other processes.
   if (input.size(1) != channels) {
-    throw std::runtime_error("batch norm: input has " + std::to_string(input.size(1)) + " channels, the layer " +
-                             std::to_string(channels));
+    throw std::runtime_error(std::string(name) + ": input has " + std::to_string(input.size(1)) +
+                             " channels, the layer " + std::to_string(channels));
   }
   const auto stat_type = input.scalar_type() == torch::kDouble ? torch::kDouble : torch::kFloat;
   const torch::Tensor x = input.to(stat_type);
@@ -133,8 +133,9 @@ torch::Tensor synced_batch_norm(const torch::nn::BatchNormOptions& options, cons
   if (global_count <= 1) {
     // torch's own check, on the global batch: every process sees the same
     // count, so all of them stop here together.
-    throw std::runtime_error("batch norm: expected more than 1 value per channel when training over all processes, "
-                             "got " + std::to_string(static_cast<int64_t>(global_count)));
+    throw std::runtime_error(std::string(name) +
+                             ": expected more than 1 value per channel when training, got " +
+                             std::to_string(static_cast<int64_t>(global_count)) + " over all processes");
   }
   const torch::Tensor mean64 = total.slice(0, 0, channels) / global_count;
   const torch::Tensor var64 = (total.slice(0, channels, 2 * channels) / global_count - mean64 * mean64).clamp_min(0);
@@ -205,7 +206,8 @@ torch::Tensor BatchNorm1dImpl::forward(const torch::Tensor& input) {
   // statistics are already the same on every process.
   if (!sum || !is_training()) return torch::nn::BatchNorm1dImpl::forward(input);
   _check_input_dim(input);
-  return synced_batch_norm(options, input, weight, bias, running_mean, running_var, num_batches_tracked, sum);
+  return synced_batch_norm("piade::sdk::BatchNorm1d", options, input, weight, bias, running_mean, running_var,
+                           num_batches_tracked, sum);
 }
 
 std::shared_ptr<torch::nn::Module> BatchNorm1dImpl::clone(const c10::optional<torch::Device>& device) const {
@@ -220,7 +222,8 @@ torch::Tensor BatchNorm2dImpl::forward(const torch::Tensor& input) {
   const std::shared_ptr<const ProcessSum> sum = current_sum();
   if (!sum || !is_training()) return torch::nn::BatchNorm2dImpl::forward(input);
   _check_input_dim(input);
-  return synced_batch_norm(options, input, weight, bias, running_mean, running_var, num_batches_tracked, sum);
+  return synced_batch_norm("piade::sdk::BatchNorm2d", options, input, weight, bias, running_mean, running_var,
+                           num_batches_tracked, sum);
 }
 
 std::shared_ptr<torch::nn::Module> BatchNorm2dImpl::clone(const c10::optional<torch::Device>& device) const {

@@ -379,8 +379,35 @@ TEST_F(BatchNormTest, ASyncOverOneProcessGivesTorchsResults) {
   EXPECT_LE(difference(a.grad(), b.grad()), kTolerance);
   EXPECT_LE(difference(ours->weight.grad(), theirs->weight.grad()), kTolerance);
   EXPECT_LE(difference(ours->running_var, theirs->running_var), kTolerance);
-  // A global batch of one value per channel is refused, as torch refuses a local one.
-  EXPECT_THROW(ours->forward(torch::randn({1, 3, 1, 1})), std::exception);
+}
+
+// The message of what `action` throws ("" when it throws nothing).
+template <typename Action>
+std::string error_of(Action action) {
+  try {
+    action();
+  } catch (const std::exception& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST_F(BatchNormTest, WhatWouldMisPairTheAllReducesIsRefusedOnEveryProcessAlike) {
+  // Another channel count: refused before the sum, which would otherwise
+  // pair this layer's sums with another layer's on the other processes (or
+  // wait for a partner of another size).
+  const CountingSum sum;
+  set_batch_norm_sync(sum);
+  BatchNorm2d norm(3);
+  EXPECT_EQ(error_of([&] { norm->forward(torch::randn({2, 4, 3, 3})); }),
+            "piade::sdk::BatchNorm2d: input has 4 channels, the layer 3");
+  EXPECT_EQ(*sum.calls, 0);
+  // One value per channel in the whole batch: torch's check, made on the
+  // global count, which every process has, so all of them stop together.
+  BatchNorm1d one(3);
+  EXPECT_EQ(error_of([&] { one->forward(torch::randn({1, 3})); }),
+            "piade::sdk::BatchNorm1d: expected more than 1 value per channel when training, got 1 over all processes");
+  EXPECT_EQ(*sum.calls, 1);
 }
 
 TEST_F(BatchNormTest, NamesCloneAndPrintKeepTorchsLayoutAndTheirOwnType) {

@@ -14,6 +14,7 @@
 
 #include <torch/torch.h>
 
+#include "piade/sdk/batch_norm.h"
 #include "piade/sdk/log.h"
 #include "piade/sdk/plugin.h"
 #include "piade/sdk/weights.h"
@@ -49,6 +50,7 @@ void init_orthogonal(nn::Module& root) {
       nn::init::orthogonal_(linear->weight);
       if (linear->bias.defined()) nn::init::zeros_(linear->bias);
     } else if (auto* norm = dynamic_cast<nn::BatchNorm2dImpl*>(module.get())) {
+      // torch's class: piade::sdk::BatchNorm2d (every norm here) derives from it.
       nn::init::ones_(norm->weight);
       nn::init::zeros_(norm->bias);
     }
@@ -68,15 +70,15 @@ class BasicBlockImpl : public nn::Cloneable<BasicBlockImpl> {
   void reset() override {
     conv1 = register_module("conv1", nn::Conv2d(nn::Conv2dOptions(in_channels_, out_channels_, 3)
                                                     .stride(stride_).padding(1).bias(false)));
-    bn1 = register_module("bn1", nn::BatchNorm2d(out_channels_));
+    bn1 = register_module("bn1", piade::sdk::BatchNorm2d(out_channels_));
     conv2 = register_module("conv2", nn::Conv2d(nn::Conv2dOptions(out_channels_, out_channels_, 3)
                                                     .stride(1).padding(1).bias(false)));
-    bn2 = register_module("bn2", nn::BatchNorm2d(out_channels_));
+    bn2 = register_module("bn2", piade::sdk::BatchNorm2d(out_channels_));
     if (stride_ != 1 || in_channels_ != out_channels_) {
       downsample = register_module(
           "downsample",
           nn::Sequential(nn::Conv2d(nn::Conv2dOptions(in_channels_, out_channels_, 1).stride(stride_).bias(false)),
-                         nn::BatchNorm2d(out_channels_)));
+                         piade::sdk::BatchNorm2d(out_channels_)));
     } else {
       downsample = nullptr;
     }
@@ -90,7 +92,7 @@ class BasicBlockImpl : public nn::Cloneable<BasicBlockImpl> {
   }
 
   nn::Conv2d conv1{nullptr}, conv2{nullptr};
-  nn::BatchNorm2d bn1{nullptr}, bn2{nullptr};
+  piade::sdk::BatchNorm2d bn1{nullptr}, bn2{nullptr};
   nn::Sequential downsample{nullptr};
 
  private:
@@ -170,7 +172,7 @@ class ResNet18Impl : public nn::Cloneable<ResNet18Impl<kSqueezeExcitation>>, pub
   void reset() override {
     conv1 = this->register_module(
         "conv1", nn::Conv2d(nn::Conv2dOptions(3, 64, 7).stride(2).padding(3).bias(false)));
-    bn1 = this->register_module("bn1", nn::BatchNorm2d(64));
+    bn1 = this->register_module("bn1", piade::sdk::BatchNorm2d(64));
     maxpool = this->register_module(
         "maxpool", nn::MaxPool2d(nn::MaxPool2dOptions(3).stride(2).padding(1)));
     layer1 = this->register_module("layer1", make_stage(64, 64, 1));
@@ -221,7 +223,7 @@ class ResNet18Impl : public nn::Cloneable<ResNet18Impl<kSqueezeExcitation>>, pub
   }
 
   nn::Conv2d conv1{nullptr};
-  nn::BatchNorm2d bn1{nullptr};
+  piade::sdk::BatchNorm2d bn1{nullptr};
   nn::MaxPool2d maxpool{nullptr};
   nn::Sequential layer1{nullptr}, layer2{nullptr}, layer3{nullptr}, layer4{nullptr};
   std::array<SqueezeExcitation, 5> se = {nullptr, nullptr, nullptr, nullptr, nullptr};

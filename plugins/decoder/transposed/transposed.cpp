@@ -15,6 +15,7 @@
 
 #include <torch/torch.h>
 
+#include "piade/sdk/batch_norm.h"
 #include "piade/sdk/plugin.h"
 
 #include "transposed.h"
@@ -147,7 +148,7 @@ class TransposedDecoderImpl : public torch::nn::Cloneable<TransposedDecoderImpl>
     int64_t width = vector_dim_;
     for (int64_t hidden : options_.hidden()) {
       upsample_->push_back(linear(width, hidden, /*bias=*/false));
-      upsample_->push_back(torch::nn::BatchNorm1d(hidden));
+      upsample_->push_back(piade::sdk::BatchNorm1d(hidden));
       upsample_->push_back(torch::nn::ReLU());
       width = hidden;
     }
@@ -171,7 +172,7 @@ class TransposedDecoderImpl : public torch::nn::Cloneable<TransposedDecoderImpl>
       if (last) torch::nn::init::zeros_(conv->bias);
       decode_->push_back(conv);
       if (!last) {
-        decode_->push_back(torch::nn::BatchNorm2d(out));
+        decode_->push_back(piade::sdk::BatchNorm2d(out));
         decode_->push_back(torch::nn::ReLU());
       }
       in = out;

@@ -10,6 +10,7 @@
 
 #include <torch/torch.h>
 
+#include "piade/sdk/batch_norm.h"
 #include "piade/sdk/plugin.h"
 
 #include "pyramid.h"
@@ -54,7 +55,7 @@ class PyramidImpl : public torch::nn::Cloneable<PyramidImpl>, public piade::Pool
       torch::nn::init::orthogonal_(conv->weight);
       convs_.push_back(register_module("conv" + std::to_string(i), conv));
       norms_.push_back(register_module("norm" + std::to_string(i),
-                                       torch::nn::BatchNorm2d(options_.channels())));
+                                       piade::sdk::BatchNorm2d(options_.channels())));
     }
   }
 
@@ -95,7 +96,7 @@ class PyramidImpl : public torch::nn::Cloneable<PyramidImpl>, public piade::Pool
   PyramidOptions options_;
   int64_t in_channels_ = 0;
   std::vector<torch::nn::Conv2d> convs_;
-  std::vector<torch::nn::BatchNorm2d> norms_;
+  std::vector<piade::sdk::BatchNorm2d> norms_;
 };
 
 const PiadeComponentSpec kComponents[] = {

@@ -145,6 +145,27 @@ TEST(SlurmScript, WithoutSbatchOnThePathTheErrorSaysSo) {
   EXPECT_TRUE(fs::exists(dir / "out" / "slurm" / "array.sh")) << "the script is written for a submission by hand";
 }
 
+TEST(SlurmScript, ACudaDeviceIsSubmittedFromAMachineWithoutOne) {
+  // A login node has no GPU; the runs get the compute nodes'. (On a machine
+  // without sbatch the submission then fails, after the scripts are written.)
+  const ScratchDir dir;
+  const fs::path grid = write_grid(dir.path(), kGrid);
+  const CommandResult result =
+      run_command("env PATH=/nonexistent " + detail::piade_words({"compare", grid.string(), "--out",
+                                                                  (dir / "out").string(), "--slurm", "--device",
+                                                                  "cuda", "--slurm-gpus", "1"}));
+  EXPECT_EQ(result.status, 1) << result.output;
+  EXPECT_EQ(result.output.find("--device"), std::string::npos) << result.output;
+  EXPECT_NE(result.output.find("sbatch: not found on PATH"), std::string::npos) << result.output;
+  const std::string script = read_text(dir / "out" / "slurm" / "array.sh");
+  EXPECT_NE(script.find(" --device cuda "), std::string::npos) << script;
+  EXPECT_NE(script.find("#SBATCH --gpus-per-task=1\n"), std::string::npos) << script;
+  const CommandResult typo = run_piade_command({"compare", grid.string(), "--out", (dir / "out").string(), "--slurm",
+                                                "--device", "cdua"});
+  EXPECT_EQ(typo.status, 1);
+  EXPECT_NE(typo.output.find("--device: 'cdua' is not a device"), std::string::npos) << typo.output;
+}
+
 // --- on a real cluster --------------------------------------------------
 
 class CompareSlurm : public ::testing::Test {

@@ -65,9 +65,12 @@ DirectoryLock::DirectoryLock(const std::filesystem::path& dir, const std::string
       throw Error(fmt::format("--out: cannot lock '{}' ({})", path.string(), std::strerror(error)));
     // The children of a compare that was killed keep the lock until they
     // have stopped (they are told to when their parent dies).
+    // Only a holder on this host can be looked up by its pid (Slurm array
+    // tasks on other nodes hold it too, through a shared file system).
     pid_t pid = 0;
-    std::sscanf(holder.c_str(), "pid %d", &pid);
-    const bool holder_ended = pid > 0 && ::kill(pid, 0) != 0 && errno == ESRCH;
+    char host[256] = {};
+    const bool here = std::sscanf(holder.c_str(), "pid %d on %255s", &pid, host) == 2 && host_name() == host;
+    const bool holder_ended = here && pid > 0 && ::kill(pid, 0) != 0 && errno == ESRCH;
     throw Error(fmt::format("--out: '{}' is in use by another piade compare ({}){}; wait for it or choose another --out",
                             dir.string(), holder.empty() ? "holder unknown" : holder,
                             holder_ended ? ", which has ended: the runs it started are still stopping" : ""));

@@ -308,7 +308,20 @@ int commands::compare(const std::vector<std::string>& raw_args) {
   if (jobs < 1) throw Error(fmt::format("--jobs: must be at least 1, got {}", jobs));
   if (slurm && command_line.get<int>("slurm-cpus") < 1)
     throw Error(fmt::format("--slurm-cpus: must be at least 1, got {}", command_line.get<int>("slurm-cpus")));
-  parse_device(command_line.get<std::string>("device"));
+  const std::string device = command_line.get<std::string>("device");
+  if (!slurm) {
+    parse_device(device);
+  } else if (device != "auto") {
+    // The runs use the compute nodes' devices: a login node without a GPU
+    // still submits `--device cuda`, so only the name is checked here.
+    bool known = false;
+    try {
+      const torch::Device named(device);
+      known = named.is_cpu() || named.is_cuda();
+    } catch (const std::exception&) {
+    }
+    if (!known) throw Error(fmt::format("--device: '{}' is not a device; use cpu, cuda, cuda:N or auto", device));
+  }
 
   // Everything is checked before anything runs.
   const CommandTables tables = command_tables();

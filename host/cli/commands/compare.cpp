@@ -102,7 +102,7 @@ po::options_description compare_own_options(const std::string& prefix) {
       ((prefix + "slurm-account").c_str(), po::value<std::string>()->value_name("NAME"),
        "--slurm: the account charged (sbatch --account)")
       ((prefix + "slurm-sbatch").c_str(), po::value<std::vector<std::string>>()->composing()->value_name("LINE"),
-       "--slurm: a raw #SBATCH line for both scripts, such as --mem=16G or --qos=long; repeatable");
+       "--slurm: a raw #SBATCH line for both scripts, such as --mem=16G or --qos=long");
   return options;
 }
 

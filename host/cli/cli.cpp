@@ -94,6 +94,8 @@ CommandSpec make_spec(const std::string& name) {
   } else if (name == "compare") {
     spec.usage =
         "piade compare GRID --out DIR [--jobs N] [--shard k/n] [--set KEY=VALUE]... [--seeds N]\n"
+        "       piade compare GRID --out DIR --slurm [--slurm-partition P] [--slurm-time T] [--slurm-cpus N] ...\n"
+        "       piade compare DIR --status\n"
         "       piade compare merge SHARD_DIR... --out DIR";
     spec.groups = std::vector<KeyGroup>{own(name, compare_own_options),
                    {"General", general_options({"plugin-dir", "threads", "device", "progress", "log-level",

@@ -104,17 +104,19 @@ std::size_t prepare_out_dir(const fs::path& dir, RunKind kind, bool overwrite, b
 std::size_t remove_compare_leftovers(const fs::path& dir) {
   // At the top only the files compare writes there: --out may be a folder
   // that also holds the user's files. runs/ is compare's alone.
-  static const std::vector<std::string> top = {"grid.ini", "results.csv", "results.json", "summary.md",
-                                               "report.html"};
+  static const std::vector<std::string> top = {"grid.ini", "compare.json", "results.csv", "results.json",
+                                               "summary.md", "report.html"};
   std::vector<fs::path> doomed;
   std::error_code ec;
   for (const fs::directory_entry& entry : fs::directory_iterator(dir, ec)) {
     const std::string target = leftover_target(entry.path());
     if (!target.empty() && std::find(top.begin(), top.end(), target) != top.end()) doomed.push_back(entry.path());
   }
-  if (fs::is_directory(dir / "runs", ec))
-    for (fs::recursive_directory_iterator it(dir / "runs", ec), end; !ec && it != end; it.increment(ec))
-      if (!it->is_directory(ec) && !leftover_target(it->path()).empty()) doomed.push_back(it->path());
+  // slurm/: the scripts and job record of `compare --slurm`.
+  for (const char* own : {"runs", "slurm"})
+    if (fs::is_directory(dir / own, ec))
+      for (fs::recursive_directory_iterator it(dir / own, ec), end; !ec && it != end; it.increment(ec))
+        if (!it->is_directory(ec) && !leftover_target(it->path()).empty()) doomed.push_back(it->path());
   std::size_t removed = 0;
   for (const fs::path& path : doomed) removed += fs::remove(path, ec) ? 1 : 0;
   return removed;

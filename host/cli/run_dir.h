@@ -30,7 +30,7 @@ std::size_t prepare_out_dir(const std::filesystem::path& dir, RunKind kind, bool
 
 /// Removes the leftover temporary files (".NAME.tmp-PID" of processes that
 /// no longer run) of a `piade compare --out` directory: those of the files
-/// compare writes at its top, and any under runs/ (the runs' own folders,
+/// compare writes at its top, and any under runs/ and slurm/ (the runs' own folders,
 /// their train/ and eval/ included). Call it holding the directory's lock.
 /// Returns the number of files removed.
 std::size_t remove_compare_leftovers(const std::filesystem::path& dir);

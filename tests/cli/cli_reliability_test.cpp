@@ -237,13 +237,17 @@ TEST(RunDirTest, CompareLeftoversAreRemovedUnderRunsAndOnlyCompareFilesAtTheTop)
   const test::ScratchDir scratch;
   const std::string dead = std::to_string(finished_pid()), alive = std::to_string(::getpid());
   fs::create_directories(scratch / "runs" / "r1" / "train");
+  fs::create_directories(scratch / "slurm");
   const std::vector<fs::path> doomed = {scratch / (".results.csv.tmp-" + dead),
+                                        scratch / (".compare.json.tmp-" + dead),
                                         scratch / "runs" / "r1" / (".result.json.tmp-" + dead),
-                                        scratch / "runs" / "r1" / "train" / (".checkpoint.pt.tmp-" + dead)};
+                                        scratch / "runs" / "r1" / "train" / (".checkpoint.pt.tmp-" + dead),
+                                        scratch / "slurm" / (".array.sh.tmp-" + dead)};
   // The user's file at the top, and what a running process writes now, stay.
   const std::vector<fs::path> kept = {scratch / (".notes.txt.tmp-" + dead),
                                       scratch / "runs" / "r1" / "train" / (".checkpoint.pt.tmp-" + alive),
-                                      scratch / "runs" / "r1" / "train" / "checkpoint.pt"};
+                                      scratch / "runs" / "r1" / "train" / "checkpoint.pt",
+                                      scratch / "slurm" / (".jobs.json.tmp-" + alive)};
   for (const fs::path& file : doomed) test::write_text(file, "partial");
   for (const fs::path& file : kept) test::write_text(file, "kept");
   EXPECT_EQ(remove_compare_leftovers(scratch.path()), doomed.size());

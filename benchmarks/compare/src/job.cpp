@@ -4,10 +4,12 @@
 
 #include <chrono>
 #include <fstream>
+#include <iterator>
 #include <sstream>
 
 #include <fmt/format.h>
 
+#include "piade/compare/dir_lock.h"
 #include "piade/compare/runner.h"
 #include "piade/core/checkpoint.h"
 #include "piade/core/error.h"
@@ -33,6 +35,20 @@ std::optional<nlohmann::json> read_json(const fs::path& file) {
 }
 
 void append_log(const fs::path& log, const std::string& text) { std::ofstream(log, std::ios::app) << text; }
+
+// The last `count` non-empty lines of a text file.
+std::string last_lines(const fs::path& file, std::size_t count) {
+  std::ifstream in(file);
+  std::vector<std::string> kept;
+  for (std::string line; std::getline(in, line);) {
+    if (line.empty()) continue;
+    kept.push_back(line);
+    if (kept.size() > count) kept.erase(kept.begin());
+  }
+  std::string text;
+  for (const std::string& line : kept) text += line + "\n";
+  return text;
+}
 
 std::string config_ini(const RunSpec& run) {
   std::string text = fmt::format(
@@ -86,6 +102,33 @@ const char* state_name(RunState state) {
 
 fs::path run_folder(const JobContext& context, const RunSpec& run) { return context.out_dir / "runs" / run.run_id; }
 
+fs::path failure_file(const JobContext& context, const RunSpec& run) { return run_folder(context, run) / "failed.txt"; }
+
+const char* progress_name(RunProgress::Kind kind) {
+  switch (kind) {
+    case RunProgress::Kind::done: return "done";
+    case RunProgress::Kind::running: return "running";
+    case RunProgress::Kind::failed: return "failed";
+    case RunProgress::Kind::pending: return "pending";
+  }
+  return "?";
+}
+
+RunProgress run_progress(const JobContext& context, const RunSpec& run) {
+  RunProgress progress;
+  progress.state = run_state(context, run);
+  if (progress.state == RunState::finished) {
+    progress.kind = RunProgress::Kind::done;
+  } else if (RunLock::held(run_folder(context, run))) {
+    progress.kind = RunProgress::Kind::running;
+  } else if (fs::exists(failure_file(context, run))) {
+    progress.kind = RunProgress::Kind::failed;
+    std::ifstream in(failure_file(context, run));
+    progress.failure.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  return progress;
+}
+
 std::optional<RunResult> finished_result(const JobContext& context, const RunSpec& run) {
   const fs::path file = run_folder(context, run) / "result.json";
   const std::optional<nlohmann::json> json = read_json(file);
@@ -118,6 +161,9 @@ JobOutcome run_job(const JobContext& context, const RunSpec& run, RunState state
   const fs::path log = folder / "log.txt";
   fs::create_directories(folder);
   write_file_atomic(folder / "config.ini", config_ini(run));
+  // An earlier attempt's failure no longer describes the run.
+  std::error_code ignored;
+  fs::remove(failure_file(context, run), ignored);
   if (state == RunState::finished) {
     outcome.status = JobOutcome::Status::finished;
     outcome.result = *finished_result(context, run);
@@ -135,6 +181,7 @@ JobOutcome run_job(const JobContext& context, const RunSpec& run, RunState state
     } else {
       outcome.status = JobOutcome::Status::failed;
       outcome.message = fmt::format("{} exited with status {}; see {}", name, status, log.string());
+      write_file_atomic(failure_file(context, run), outcome.message + "\n" + last_lines(log, 5));
     }
     return false;
   };
@@ -176,6 +223,7 @@ JobOutcome run_job(const JobContext& context, const RunSpec& run, RunState state
   if (!metrics || !metrics->is_object()) {
     outcome.status = JobOutcome::Status::failed;
     outcome.message = fmt::format("eval left no readable {}; see {}", metrics_file.string(), log.string());
+    write_file_atomic(failure_file(context, run), outcome.message + "\n" + last_lines(log, 5));
     return outcome;
   }
   for (const auto& [key, value] : metrics->items())

@@ -60,6 +60,24 @@ struct JobOutcome {
 /// in: trains (or resumes), evaluates, and writes result.json.
 JobOutcome run_job(const JobContext& context, const RunSpec& run, RunState state);
 
+/// The run folder's failed.txt: written (atomically) by run_job when the run
+/// fails, with the message and the last lines of its log; removed when the
+/// run is started again. What `compare --status` shows of a failed run.
+fs::path failure_file(const JobContext& context, const RunSpec& run);
+
+/// What `piade compare DIR --status` reports of a run.
+struct RunProgress {
+  enum class Kind { done, running, failed, pending } kind = Kind::pending;
+  RunState state = RunState::pending;  ///< the folder's state (pending: how far it got)
+  std::string failure;                 ///< failed: failure_file()'s text
+};
+
+const char* progress_name(RunProgress::Kind kind);
+
+/// From the run folder alone (result.json, the RunLock, failed.txt, the
+/// checkpoint): only reads, so it works while runs go on.
+RunProgress run_progress(const JobContext& context, const RunSpec& run);
+
 /// RunResult as stored in result.json and results.json, and back. Throws
 /// piade::Error naming `source` for a malformed one.
 nlohmann::json result_to_json(const RunResult& result);

@@ -16,6 +16,7 @@
 
 #include "piade/core/checkpoint.h"
 #include "piade/core/scoring.h"
+#include "piade/datasets/prefetch.h"
 #include "piade/sdk/log.h"
 
 namespace piade {
@@ -202,12 +203,17 @@ TrainResult train(PiadeModel& model, const ImageSet& train_set, const Preprocess
   const bool stopping_early = settings.early_stop > 0;
   // The hold-out is never trained on; the score statistics at the end come
   // from the images that were.
-  torch::Tensor train_images = train_set.images;
-  torch::Tensor val_images;
+  // Either may be streamed (ImageSet::source): its pixels then come batch by
+  // batch from a Prefetcher, in the same order as from memory.
+  ImageSet train_images = train_set;
+  ImageSet val_images;
   if (validating) {
     const auto [train_index, val_index] = validation_split(train_set.size(), settings.val_fraction, settings.seed);
-    train_images = train_set.images.index_select(0, train_index);
-    val_images = train_set.images.index_select(0, val_index);
+    auto rows = [](const torch::Tensor& index) {
+      return std::vector<int64_t>(index.data_ptr<int64_t>(), index.data_ptr<int64_t>() + index.numel());
+    };
+    train_images = train_set.select(rows(train_index));
+    val_images = train_set.select(rows(val_index));
   }
   fs::create_directories(out_dir);
   const fs::path checkpoint = out_dir / "checkpoint.pt";
@@ -298,7 +304,7 @@ TrainResult train(PiadeModel& model, const ImageSet& train_set, const Preprocess
       const int64_t saved_batch_size = training.value("batch_size", int64_t{0});
       const int64_t saved_images = partial->value("images", int64_t{-1});
       std::vector<double> sums = partial->value("loss_sums", std::vector<double>{});
-      if (saved_batch_size == settings.batch_size && saved_images == train_images.size(0) &&
+      if (saved_batch_size == settings.batch_size && saved_images == train_images.size() &&
           sums.size() == model->loss_names().size() + 1) {
         resume_batch = partial->at("batches_done").get<int64_t>();
         resume_sums = std::move(sums);
@@ -306,7 +312,7 @@ TrainResult train(PiadeModel& model, const ImageSet& train_set, const Preprocess
         warn(fmt::format("--resume: epoch {} was interrupted with --batch-size {} on {} images; it starts over "
                          "with --batch-size {} on {}",
                          first_epoch + 1, saved_batch_size, saved_images, settings.batch_size,
-                         train_images.size(0)));
+                         train_images.size()));
       }
     }
   } else {
@@ -335,7 +341,7 @@ TrainResult train(PiadeModel& model, const ImageSet& train_set, const Preprocess
                                {"weight_decay", settings.weight_decay}, {"seed", settings.seed},
                                {"precision", precision_name(settings.precision)},
                                {"val_fraction", settings.val_fraction}, {"early_stop", settings.early_stop}};
-    if (validating) training["val_images"] = val_images.size(0);
+    if (validating) training["val_images"] = val_images.size();
     if (stopping_early) {
       training["monitored"] = validating ? "val_loss" : "loss";
       training["best_epoch"] = best_epoch;
@@ -375,7 +381,7 @@ TrainResult train(PiadeModel& model, const ImageSet& train_set, const Preprocess
   };
 
   const std::vector<std::string>& loss_names = model->loss_names();
-  const int64_t n = train_images.size(0);
+  const int64_t n = train_images.size();
   // Written so that no batch size overflows: (n + size - 1) / size wraps
   // for a size near INT64_MAX and made a run of zero steps.
   const int64_t batches = n / settings.batch_size + (n % settings.batch_size != 0 ? 1 : 0);
@@ -389,8 +395,9 @@ TrainResult train(PiadeModel& model, const ImageSet& train_set, const Preprocess
     torch::NoGradGuard no_grad;
     Autocast amp(device, settings.precision);
     model->eval();
-    const torch::Tensor first = train_images.slice(0, 0, std::min(n, settings.batch_size));
-    model->score(preprocess(first, preprocess_settings).to(device), /*with_maps=*/true);
+    std::vector<int64_t> rows(std::size_t(std::min(n, settings.batch_size)));
+    for (std::size_t i = 0; i < rows.size(); ++i) rows[i] = int64_t(i);
+    model->score(preprocess(train_images.images_at(rows), preprocess_settings).to(device), /*with_maps=*/true);
   }
 
   InterruptGuard interrupt_guard;
@@ -408,14 +415,25 @@ TrainResult train(PiadeModel& model, const ImageSet& train_set, const Preprocess
       b = resume_batch;
       sums = resume_sums;
     }
+    // The batch source is told the epoch's batches up front, so that a
+    // streamed set is decoded ahead of the steps. BatchNorm needs two
+    // images; a last batch of one is folded into no step.
+    auto batch_rows = [&](int64_t batch) {
+      const torch::Tensor index = order.slice(0, batch * settings.batch_size, batch_end(batch));
+      return std::vector<int64_t>(index.data_ptr<int64_t>(), index.data_ptr<int64_t>() + index.numel());
+    };
+    auto takes_step = [&](int64_t batch) { return batch_end(batch) - batch * settings.batch_size >= 2 || batches == 1; };
+    std::vector<std::vector<int64_t>> epoch_batches;
+    for (int64_t c = b; c < batches; ++c)
+      if (takes_step(c)) epoch_batches.push_back(batch_rows(c));
+    Prefetcher source(train_images, std::move(epoch_batches));
     const auto epoch_start = std::chrono::steady_clock::now();
     // An interrupt ends the loop before the next batch; b is then the number
     // of batches done.
     for (; b < batches && !g_interrupted; ++b) {
-      torch::Tensor index = order.slice(0, b * settings.batch_size, batch_end(b));
-      // BatchNorm needs two images; a last batch of one is folded into no step.
-      if (index.size(0) < 2 && batches > 1) continue;
-      torch::Tensor images = preprocess(train_images.index_select(0, index), preprocess_settings).to(device);
+      if (!takes_step(b)) continue;
+      const torch::Tensor index = order.slice(0, b * settings.batch_size, batch_end(b));
+      torch::Tensor images = preprocess(source.next(), preprocess_settings).to(device);
       BatchScores scores = train_step(model, optimizer, images, settings.precision);
       const double batch_n = static_cast<double>(index.size(0));
       const double loss = scores.total.mean().item<double>();

@@ -539,6 +539,11 @@ ImageSet load_image_files(const std::vector<ImageFile>& files, const DecodeOptio
 }
 
 torch::Tensor decode_rows(const ImageSource& source, const std::vector<int64_t>& indices) {
+  // Checked here: an index out of range inside a decoder thread would end
+  // the process.
+  for (const int64_t i : indices)
+    if (i < 0 || i >= int64_t(source.files.size()))
+      throw DatasetError(fmt::format("image {} of a streamed set of {} requested", i, source.files.size()));
   const Geometry geometry = geometry_of(source);
   const int64_t k = int64_t(indices.size());
   const int64_t image_bytes = geometry.channels * geometry.size * geometry.size;

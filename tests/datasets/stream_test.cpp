@@ -16,6 +16,7 @@
 namespace piade {
 namespace {
 
+namespace fs = std::filesystem;
 using test::error_of;
 using test::ScratchDir;
 using test::write_bytes;
@@ -165,7 +166,8 @@ TEST(Stream, APrefetcherLeftEarlyStopsWithoutDecodingTheRest) {
 TEST(Stream, OneClassFilesStreamsBothSplitsAboveTheBudget) {
   ScratchDir dir;
   const std::vector<ImageFile> all = varied_files(dir.path(), 10);
-  const std::vector<ImageFile> train(all.begin(), all.begin() + 4);
+  std::vector<ImageFile> train(all.begin(), all.begin() + 4);
+  for (ImageFile& file : train) file.label = 0;  // the normal class
   std::vector<ImageFile> test(all.begin() + 4, all.end());  // labels 0 and 1 alternate
   const OneClassSplit memory = one_class_files(train, test, 0, 0, 0, 3, geometry());
   const OneClassSplit streamed = one_class_files(train, test, 0, 0, 0, 3, geometry(1));
@@ -175,6 +177,7 @@ TEST(Stream, OneClassFilesStreamsBothSplitsAboveTheBudget) {
   EXPECT_EQ(streamed.test.ids, memory.test.ids);
   EXPECT_TRUE(torch::equal(streamed.test.labels, memory.test.labels));
   EXPECT_TRUE(torch::equal(streamed.train.images_at({0, 1, 2, 3}), memory.train.images));
+  EXPECT_EQ(error_of([&] { streamed.train.images_at({4}); }), "image 4 of a streamed set of 4 requested");
 }
 
 TEST(Stream, TheDefaultBudgetIsAQuarterOfTheMemoryAtMost) {

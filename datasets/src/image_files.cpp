@@ -7,6 +7,7 @@
 #include <cctype>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iterator>
 #include <string>
 #include <thread>
@@ -207,7 +208,8 @@ void to_slot(const cv::Mat& image, const Geometry& geometry, uint8_t* slot) {
   }
 }
 
-// Decodes file i into its slot of `images` (and `masks`).
+// Decodes file i into its slot of `images` (and `masks`; a null mask slot
+// reads and checks the mask but keeps none).
 Outcome decode_one(const ImageFile& file, const Geometry& geometry, uint8_t* image_slot, uint8_t* mask_slot) {
   Outcome outcome;
   const int s = int(geometry.size);
@@ -235,7 +237,7 @@ Outcome decode_one(const ImageFile& file, const Geometry& geometry, uint8_t* ima
   }
   try {
     to_slot(image, geometry, image_slot);
-    if (!mask.empty()) {
+    if (!mask.empty() && mask_slot) {
       cv::Mat target(s, s, CV_8UC1, mask_slot);
       cv::threshold(to_geometry(mask, geometry, true), target, 0, 255, cv::THRESH_BINARY);
     }
@@ -291,6 +293,38 @@ Geometry settle_geometry(const std::vector<ImageFile>& files, const DecodeOption
   // Nothing decodes; the decode below reports it.
   if (geometry.channels == 0) geometry.channels = 3;
   if (geometry.size == 0) geometry.size = 1;
+  return geometry;
+}
+
+// Decodes files[rows[k]] into image_slot(k) (and mask_slot(k)) on a pool of
+// threads; each writes only its own slots. cv::imread is thread safe.
+std::vector<Outcome> decode_many(const std::vector<ImageFile>& files, const std::vector<int64_t>& rows,
+                                 const Geometry& geometry, int64_t threads,
+                                 const std::function<uint8_t*(int64_t)>& image_slot,
+                                 const std::function<uint8_t*(int64_t)>& mask_slot) {
+  const int64_t n = int64_t(rows.size());
+  std::vector<Outcome> outcomes(rows.size());
+  if (n == 0) return outcomes;
+  std::atomic<int64_t> next{0};
+  auto work = [&] {
+    for (int64_t k = next++; k < n; k = next++)
+      outcomes[std::size_t(k)] = decode_one(files.at(std::size_t(rows[std::size_t(k)])), geometry, image_slot(k),
+                                            mask_slot ? mask_slot(k) : nullptr);
+  };
+  const int64_t count = std::clamp<int64_t>(threads > 0 ? threads : at::get_num_threads(), 1, n);
+  std::vector<std::thread> pool;
+  for (int64_t t = 1; t < count; ++t) pool.emplace_back(work);
+  work();
+  for (std::thread& thread : pool) thread.join();
+  return outcomes;
+}
+
+Geometry geometry_of(const ImageSource& source) {
+  Geometry geometry;
+  geometry.channels = source.channels;
+  geometry.size = source.image_size;
+  geometry.resize = source.resize;
+  geometry.size_from = source.size_from;
   return geometry;
 }
 
@@ -376,21 +410,11 @@ ImageSet read_image_files(const std::vector<ImageFile>& files, const DecodeOptio
   const int64_t image_bytes = geometry.channels * geometry.size * geometry.size;
   const int64_t mask_bytes = geometry.size * geometry.size;
 
-  // A pool of threads over the files; each writes only its own slots.
-  // cv::imread is thread safe.
-  std::vector<Outcome> outcomes(files.size());
-  std::atomic<int64_t> next{0};
-  auto work = [&] {
-    for (int64_t i = next++; i < n; i = next++)
-      outcomes[std::size_t(i)] =
-          decode_one(files[std::size_t(i)], geometry, images.data_ptr<uint8_t>() + i * image_bytes,
-                     with_masks ? masks.data_ptr<uint8_t>() + i * mask_bytes : nullptr);
-  };
-  const int64_t threads = std::clamp<int64_t>(options.threads > 0 ? options.threads : at::get_num_threads(), 1, n);
-  std::vector<std::thread> pool;
-  for (int64_t t = 1; t < threads; ++t) pool.emplace_back(work);
-  work();
-  for (std::thread& thread : pool) thread.join();
+  std::vector<int64_t> rows(files.size());
+  for (int64_t i = 0; i < n; ++i) rows[std::size_t(i)] = i;
+  const std::vector<Outcome> outcomes = decode_many(
+      files, rows, geometry, options.threads, [&](int64_t i) { return images.data_ptr<uint8_t>() + i * image_bytes; },
+      [&](int64_t i) { return with_masks ? masks.data_ptr<uint8_t>() + i * mask_bytes : nullptr; });
 
   std::vector<int64_t> good;
   std::vector<SkippedItem> dropped;
@@ -424,6 +448,117 @@ ImageSet read_image_files(const std::vector<ImageFile>& files, const DecodeOptio
     set.original_sizes.push_back({outcomes[std::size_t(i)].rows, outcomes[std::size_t(i)].cols});
   }
   return int64_t(good.size()) == n ? set : set.select(good);
+}
+
+uint64_t decoded_bytes(const std::vector<ImageFile>& files, const DecodeOptions& options) {
+  if (files.empty()) return 0;
+  const Geometry geometry = settle_geometry(files, options);
+  const bool with_masks = std::any_of(files.begin(), files.end(), [](const ImageFile& f) { return !f.mask.empty(); });
+  const uint64_t per_image = uint64_t(geometry.size * geometry.size) * uint64_t(geometry.channels + (with_masks ? 1 : 0));
+  uint64_t total = 0;
+  return checked_multiply(per_image, uint64_t(files.size()), total) ? total : UINT64_MAX;
+}
+
+ImageSet stream_image_files(const std::vector<ImageFile>& files, const DecodeOptions& options,
+                            std::vector<SkippedItem>* skipped) {
+  if (files.empty()) throw DatasetError("no image files to read");
+  const Geometry geometry = settle_geometry(files, options);
+  const int64_t n = static_cast<int64_t>(files.size());
+  const bool with_masks = std::any_of(files.begin(), files.end(), [](const ImageFile& f) { return !f.mask.empty(); });
+  torch::Tensor masks;
+  if (with_masks) masks = torch::zeros({n, 1, geometry.size, geometry.size}, torch::kUInt8);
+  const int64_t image_bytes = geometry.channels * geometry.size * geometry.size;
+  const int64_t mask_bytes = geometry.size * geometry.size;
+
+  // Decoded now: the files with masks (the masks stay in memory) and, with
+  // skip_bad, every file, so that the same files are dropped as in memory.
+  // In chunks, so that only one chunk of pixels is held at a time.
+  std::vector<int64_t> now;
+  for (int64_t i = 0; i < n; ++i)
+    if (options.skip_bad || !files[std::size_t(i)].mask.empty()) now.push_back(i);
+  std::vector<Outcome> outcomes(files.size());
+  constexpr std::size_t kChunk = 256;
+  torch::Tensor scratch;
+  if (!now.empty())
+    scratch = torch::empty({int64_t(std::min(kChunk, now.size())), geometry.channels, geometry.size, geometry.size},
+                           torch::kUInt8);
+  for (std::size_t start = 0; start < now.size(); start += kChunk) {
+    const std::vector<int64_t> rows(now.begin() + long(start), now.begin() + long(std::min(now.size(), start + kChunk)));
+    const std::vector<Outcome> chunk = decode_many(
+        files, rows, geometry, options.threads,
+        [&](int64_t k) { return scratch.data_ptr<uint8_t>() + k * image_bytes; },
+        [&](int64_t k) { return with_masks ? masks.data_ptr<uint8_t>() + rows[std::size_t(k)] * mask_bytes : nullptr; });
+    for (std::size_t k = 0; k < rows.size(); ++k) outcomes[std::size_t(rows[k])] = chunk[k];
+  }
+
+  // As read_image_files reports its outcomes.
+  std::vector<int64_t> good;
+  std::vector<SkippedItem> dropped;
+  for (int64_t i = 0; i < n; ++i) {
+    const Outcome& outcome = outcomes[std::size_t(i)];
+    if (outcome.error.empty()) {
+      good.push_back(i);
+    } else if (!outcome.skippable) {
+      throw DatasetError(outcome.error);
+    } else if (!options.skip_bad) {
+      throw DatasetError(outcome.error + "; fix or remove it, or pass `skip_bad`");
+    } else {
+      dropped.push_back({files[std::size_t(i)].path, outcome.error});
+    }
+  }
+  if (good.empty())
+    throw DatasetError(fmt::format("no image could be read: all {} file(s) failed ({})", n, outcomes[0].error));
+  if (skipped) skipped->insert(skipped->end(), dropped.begin(), dropped.end());
+
+  auto source = std::make_shared<ImageSource>();
+  source->files = files;
+  source->channels = geometry.channels;
+  source->image_size = geometry.size;
+  source->resize = geometry.resize;
+  source->size_from = geometry.size_from;
+  source->threads = options.threads;
+  source->checked = options.skip_bad;
+  ImageSet set;
+  set.source = std::move(source);
+  set.masks = masks;
+  set.labels = torch::empty({n}, torch::kLong);
+  auto labels = set.labels.accessor<int64_t, 1>();
+  set.ids.reserve(files.size());
+  for (int64_t i = 0; i < n; ++i) {
+    labels[i] = files[std::size_t(i)].label;
+    set.ids.push_back(files[std::size_t(i)].path);
+  }
+  return int64_t(good.size()) == n ? set : set.select(good);
+}
+
+ImageSet load_image_files(const std::vector<ImageFile>& files, const DecodeOptions& options,
+                          std::vector<SkippedItem>* skipped) {
+  if (options.memory_budget > 0 && decoded_bytes(files, options) > options.memory_budget)
+    return stream_image_files(files, options, skipped);
+  return read_image_files(files, options, skipped);
+}
+
+torch::Tensor decode_rows(const ImageSource& source, const std::vector<int64_t>& indices) {
+  // Checked here: an index out of range inside a decoder thread would end
+  // the process.
+  for (const int64_t i : indices)
+    if (i < 0 || i >= int64_t(source.files.size()))
+      throw DatasetError(fmt::format("image {} of a streamed set of {} requested", i, source.files.size()));
+  const Geometry geometry = geometry_of(source);
+  const int64_t k = int64_t(indices.size());
+  const int64_t image_bytes = geometry.channels * geometry.size * geometry.size;
+  torch::Tensor images = torch::empty({k, geometry.channels, geometry.size, geometry.size}, torch::kUInt8);
+  const std::vector<Outcome> outcomes = decode_many(
+      source.files, indices, geometry, source.threads,
+      [&](int64_t slot) { return images.data_ptr<uint8_t>() + slot * image_bytes; }, {});
+  for (const Outcome& outcome : outcomes) {
+    if (outcome.error.empty()) continue;
+    if (!outcome.skippable) throw DatasetError(outcome.error);
+    // Streamed files are read as batches need them, long after loading.
+    throw DatasetError(outcome.error + (source.checked ? "; it could be read when the dataset was loaded"
+                                                       : "; fix or remove it, or pass `skip_bad`"));
+  }
+  return images;
 }
 
 ImageSet read_images(const std::vector<std::string>& files, const DecodeOptions& options,

@@ -1,15 +1,32 @@
 #include "piade/datasets/limits.h"
 
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <fstream>
+#include <string>
 
 #include <fmt/format.h>
 
 #include "piade/datasets/error.h"
 
 namespace piade {
+
+uint64_t default_memory_budget() {
+  const long pages = ::sysconf(_SC_PHYS_PAGES), page = ::sysconf(_SC_PAGESIZE);
+  uint64_t memory = pages > 0 && page > 0 ? uint64_t(pages) * uint64_t(page) : uint64_t(8) << 30;
+  // A container's limit; "max" (none) or an absurd v1 value does not parse
+  // lower than the RAM and is ignored.
+  for (const char* file : {"/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"}) {
+    std::ifstream in(file);
+    unsigned long long limit = 0;
+    if (in >> limit && limit > 0 && limit < memory) memory = limit;
+  }
+  return std::max<uint64_t>(memory / 4, 1);
+}
 
 bool checked_multiply(uint64_t a, uint64_t b, uint64_t& out) { return !__builtin_mul_overflow(a, b, &out); }
 

@@ -101,7 +101,8 @@ OneClassSplit one_class_files(const std::vector<ImageFile>& train, const std::ve
   for (int64_t i : kept.test) files.push_back(test[std::size_t(i)]);
   for (std::size_t i = 0; i < files.size(); ++i) files[i].label = int64_t(i);
   std::vector<SkippedItem> skipped;
-  const ImageSet all = read_image_files(files, decode, &skipped);
+  // Streamed instead of decoded when above decode.memory_budget (issue 17).
+  const ImageSet all = load_image_files(files, decode, &skipped);
 
   const int64_t train_count = int64_t(kept.train.size());
   std::vector<int64_t> train_rows, test_rows;

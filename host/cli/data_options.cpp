@@ -1,14 +1,18 @@
 #include "cli/data_options.h"
 
 #include <algorithm>
+#include <cctype>
+#include <cmath>
 #include <filesystem>
 #include <set>
 #include <tuple>
 
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
 #include "piade/core/checkpoint.h"
 #include "piade/core/error.h"
+#include "piade/datasets/limits.h"
 #include "piade/datasets/registry.h"
 #include "piade/sdk/log.h"
 #include "cli/logging.h"
@@ -51,6 +55,7 @@ po::options_description dataset_options() {
       ("resize", po::value<int64_t>()->default_value(0)->value_name("R"), "resize to R x R first, then center-crop to --image-size (the authors' code: --resize 156 --image-size 120; 0 = no crop)")
       ("channels", po::value<int64_t>()->default_value(0)->value_name("C"), "1 or 3 (0 = the dataset's); gray is repeated")
       ("skip-bad", po::value<bool>()->default_value(false)->implicit_value(true), "skip unreadable images or records, and name them")
+      ("memory-budget", po::value<std::string>()->value_name("SIZE"), "most memory an image-file dataset may take decoded (N x C x S x S bytes), e.g. 4G, 512M; a larger one is decoded batch by batch while training and scoring (default: a quarter of RAM or of the cgroup limit)")
       ("train-dir", po::value<std::vector<std::string>>()->composing()->value_name("DIR"), "folder dataset: normal training images")
       ("test-normal-dir", po::value<std::vector<std::string>>()->composing()->value_name("DIR"), "folder dataset: normal test images")
       ("test-anomalous-dir", po::value<std::vector<std::string>>()->composing()->value_name("DIR"), "folder dataset: anomalous test images")
@@ -84,7 +89,41 @@ DecodeOptions decode_settings(const CommandLine& command_line) {
   options.image_size = geometry.image_size;
   options.resize = geometry.resize;
   options.skip_bad = command_line.values.count("skip-bad") && command_line.get<bool>("skip-bad");
+  options.memory_budget = command_line.values.count("memory-budget")
+                              ? parse_memory_budget(command_line.get<std::string>("memory-budget"))
+                              : default_memory_budget();
   return options;
+}
+
+uint64_t parse_memory_budget(const std::string& text) {
+  const std::string expected =
+      fmt::format("--memory-budget: expected a size such as 4G, 512M or 65536 (bytes), got '{}'", text);
+  std::size_t end = 0;
+  double number = 0;
+  try {
+    number = std::stod(text, &end);
+  } catch (const std::exception&) {
+    throw Error(expected);
+  }
+  if (text.empty() || !std::isdigit(static_cast<unsigned char>(text[0]))) throw Error(expected);
+  std::string unit = text.substr(end);
+  std::transform(unit.begin(), unit.end(), unit.begin(), [](unsigned char c) { return char(std::toupper(c)); });
+  // Binary units, as free(1) and Slurm's --mem count them.
+  static const std::pair<const char*, double> kUnits[] = {
+      {"", 1},          {"B", 1},
+      {"K", 0x1p10},    {"KB", 0x1p10}, {"KIB", 0x1p10},
+      {"M", 0x1p20},    {"MB", 0x1p20}, {"MIB", 0x1p20},
+      {"G", 0x1p30},    {"GB", 0x1p30}, {"GIB", 0x1p30},
+      {"T", 0x1p40},    {"TB", 0x1p40}, {"TIB", 0x1p40}};
+  for (const auto& [name, scale] : kUnits) {
+    if (unit != name) continue;
+    const double bytes = std::floor(number * scale);
+    if (!(bytes >= 1))
+      throw Error(fmt::format("--memory-budget: must be at least 1 byte, got '{}'", text));
+    if (!(bytes < 0x1p63)) throw Error(fmt::format("--memory-budget: '{}' is more than 8 EiB", text));
+    return uint64_t(bytes);
+  }
+  throw Error(expected);
 }
 
 std::string cli_message(const DatasetError& error) {
@@ -139,6 +178,10 @@ OneClassSplit load_dataset(const CommandLine& command_line, uint64_t seed, Datas
   } catch (const DatasetError& e) {
     throw Error(cli_message(e));
   }
+  if (split.train.streamed() || split.test.streamed())
+    spdlog::info("streaming {}: decoded it would take more than --memory-budget ({} MiB), so its images are "
+                 "decoded batch by batch as training and scoring need them",
+                 split.description, request.decode.memory_budget >> 20);
   warn_skipped(fmt::format("--skip-bad: skipped {} of {}",
                            count_of(int64_t(split.skipped_items.size()), "unreadable file or record",
                                     "unreadable files or records"),
@@ -189,6 +232,8 @@ nlohmann::json dataset_to_json(const CommandLine& command_line, const OneClassSp
 nlohmann::json stored_configuration(const CommandLine& command_line, const PipelineConfig& pipeline) {
   static const std::set<std::string> paths = {"data-root", "train-dir", "test-normal-dir", "test-anomalous-dir",
                                               "mask-dir"};
+  // A setting of the machine, not of the run (results do not depend on it).
+  static const std::set<std::string> machine = {"memory-budget"};
   nlohmann::json stored = nlohmann::json::object();
   // Data keys only as chosen: a default such as --normal-class 0 means
   // nothing to an MVTec category, and eval would pass it on.
@@ -197,7 +242,7 @@ nlohmann::json stored_configuration(const CommandLine& command_line, const Pipel
   for (const auto& [group, only_chosen] : groups)
     for (const auto& option : group.options()) {
       const std::string& key = option->long_name();
-      if (!command_line.values.count(key)) continue;
+      if (!command_line.values.count(key) || machine.count(key)) continue;
       if (only_chosen && command_line.values[key].defaulted()) continue;
       std::vector<std::string> values = value_texts(command_line.values[key]);
       if (paths.count(key))

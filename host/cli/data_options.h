@@ -17,7 +17,7 @@ namespace piade {
 
 /// --dataset mvtec|cifar10|coil100|mnist|fmnist|folder, --data-root,
 /// --normal-class, --category, --max-train, --max-test, --image-size,
-/// --resize, --channels, --skip-bad, and for folder datasets --train-dir,
+/// --resize, --channels, --skip-bad, --memory-budget, and for folder datasets --train-dir,
 /// --test-normal-dir, --test-anomalous-dir (each repeatable), --mask-dir.
 po::options_description dataset_options();
 
@@ -84,7 +84,12 @@ void check_checkpoint_geometry(const CommandLine& command_line, const nlohmann::
 Preprocess preprocess_settings(const CommandLine& command_line);
 
 /// The file decoding settings the options select (--image-size, --resize,
-/// --channels, --skip-bad).
+/// --channels, --skip-bad, --memory-budget or its default).
 DecodeOptions decode_settings(const CommandLine& command_line);
+
+/// --memory-budget's SIZE in bytes: a number with an optional binary unit
+/// K, M, G, T (also KB, KiB, ...; any case), "1.5G" too; at least 1 byte.
+/// Throws piade::Error naming the option and the text.
+uint64_t parse_memory_budget(const std::string& text);
 
 }  // namespace piade

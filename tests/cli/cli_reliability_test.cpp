@@ -17,6 +17,7 @@
 #include <vector>
 
 #include <caffe2/serialize/inline_container.h>
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <opencv2/imgcodecs.hpp>
 
@@ -335,6 +336,110 @@ TEST_F(CliReliabilityTest, KillNineAtRandomPointsThenResumingEndsAsAnUninterrupt
   EXPECT_EQ(meta["score_stats"], expected["score_stats"]);
   for (const auto& entry : fs::directory_iterator(out))
     EXPECT_EQ(entry.path().filename().string().find(".tmp-"), std::string::npos) << entry.path();
+}
+
+}  // namespace
+}  // namespace piade
+
+namespace piade {
+namespace {
+
+// A folder dataset of `n` gray 28 x 28 training images (each a different
+// gradient) and two normal and two anomalous test images under `root`.
+void write_folder_dataset(const fs::path& root, int n) {
+  for (const char* dir : {"train/good", "test/good", "test/bad"}) fs::create_directories(root / dir);
+  auto image = [](int i) {
+    cv::Mat out(28, 28, CV_8UC1);
+    for (int r = 0; r < 28; ++r)
+      for (int c = 0; c < 28; ++c) out.at<uint8_t>(r, c) = uint8_t((r * (3 + i % 5) + c * (i % 7) + 11 * i) % 256);
+    return out;
+  };
+  for (int i = 0; i < n; ++i) cv::imwrite((root / "train/good" / fmt::format("{:03d}.png", i)).string(), image(i));
+  for (int i = 0; i < 2; ++i) {
+    cv::imwrite((root / "test/good" / fmt::format("{:03d}.png", i)).string(), image(100 + i));
+    cv::imwrite((root / "test/bad" / fmt::format("{:03d}.png", i)).string(), cv::Mat(28, 28, CV_8UC1, cv::Scalar(255)));
+  }
+}
+
+std::vector<std::string> folder_run(const fs::path& root, const fs::path& out) {
+  return {"train", "--dataset", "folder", "--data-root", root.string(), "--image-size", "28", "--channels", "1",
+          "--backbone", "resnet18", "--loss", "mse", "--batch-size", "4", "--epochs", "2", "--val-fraction", "0.2",
+          "--threads", "1", "--progress=false", "--out", out.string()};
+}
+
+// The training log without its timing columns (images per second, seconds).
+std::vector<std::string> loss_rows(const fs::path& run) {
+  std::vector<std::string> rows;
+  for (std::string row : test::lines(test::read_text(run / "train_log.csv"))) {
+    for (int cut = 0; cut < 2; ++cut) row.erase(row.rfind(','));
+    rows.push_back(row);
+  }
+  return rows;
+}
+
+// Datasets larger than memory (issue 17): `piade train` above
+// --memory-budget streams the images and trains the same run as in memory.
+TEST(CliStreamTest, TrainingAboveTheMemoryBudgetIsTheSameRunAsInMemory) {
+  const test::ScratchDir scratch;
+  write_folder_dataset(scratch / "data", 11);
+  const test::CommandResult memory = run_piade_command(folder_run(scratch / "data", scratch / "memory"));
+  ASSERT_EQ(memory.status, 0) << memory.output;
+  const test::CommandResult streamed =
+      run_piade_command(with(folder_run(scratch / "data", scratch / "stream"), {"--memory-budget", "4K"}));
+  ASSERT_EQ(streamed.status, 0) << streamed.output;
+  EXPECT_NE(streamed.output.find("streaming"), std::string::npos) << streamed.output;
+  EXPECT_EQ(memory.output.find("streaming"), std::string::npos) << memory.output;
+  EXPECT_EQ(loss_rows(scratch / "stream"), loss_rows(scratch / "memory"));
+  EXPECT_EQ(loss_rows(scratch / "memory").size(), 3u);
+  const nlohmann::json a = read_checkpoint_meta(scratch / "memory/checkpoint.pt");
+  const nlohmann::json b = read_checkpoint_meta(scratch / "stream/checkpoint.pt");
+  EXPECT_EQ(b.at("score_stats"), a.at("score_stats"));
+  EXPECT_EQ(b.at("config"), a.at("config"));  // --memory-budget is no setting of the run
+
+  // eval streams the test split too, with the same scores.
+  const test::CommandResult eval_memory = run_piade_command(
+      {"eval", "--checkpoint", (scratch / "memory").string(), "--out", (scratch / "eval-memory").string(),
+       "--threads", "1", "--progress=false"});
+  ASSERT_EQ(eval_memory.status, 0) << eval_memory.output;
+  const test::CommandResult eval_streamed = run_piade_command(
+      {"eval", "--checkpoint", (scratch / "memory").string(), "--out", (scratch / "eval-stream").string(),
+       "--threads", "1", "--progress=false", "--memory-budget", "1K"});
+  ASSERT_EQ(eval_streamed.status, 0) << eval_streamed.output;
+  EXPECT_EQ(test::read_text(scratch / "eval-stream/scores.csv"), test::read_text(scratch / "eval-memory/scores.csv"));
+}
+
+// A training image that cannot be decoded is found when its batch is
+// decoded (streamed files are not read up front without --skip-bad): one
+// line naming the file, exit 1, as in memory, where loading finds it.
+TEST(CliStreamTest, AnUndecodableFileIsNamedInOneLineWhenStreamedAndInMemory) {
+  const test::ScratchDir scratch;
+  write_folder_dataset(scratch / "data", 9);
+  const fs::path bad = scratch / "data/train/good/005.png";
+  test::write_text(bad, "not a png");
+  const std::string expected = bad.string() + ": cannot decode as an image (unreadable, truncated or not an image); "
+                                              "fix or remove it, or pass --skip-bad";
+  for (const std::string budget : {"1G", "1K"}) {
+    const test::CommandResult run = run_piade_command(
+        with(folder_run(scratch / "data", scratch / ("run-" + budget)), {"--memory-budget", budget}));
+    EXPECT_EQ(run.status, 1) << run.output;
+    EXPECT_NE(run.output.find(expected), std::string::npos) << budget << ": " << run.output;
+    // The error is the last line, and the only one that names the file.
+    const std::vector<std::string> lines = test::lines(run.output);
+    ASSERT_FALSE(lines.empty());
+    EXPECT_NE(lines.back().find(expected), std::string::npos) << run.output;
+    EXPECT_EQ(std::count_if(lines.begin(), lines.end(),
+                            [&](const std::string& line) { return line.find(bad.string()) != std::string::npos; }),
+              1)
+        << run.output;
+  }
+  // With --skip-bad both drop it up front and train the same run.
+  for (const std::string budget : {"1G", "1K"}) {
+    const test::CommandResult run = run_piade_command(
+        with(folder_run(scratch / "data", scratch / ("skip-" + budget)), {"--memory-budget", budget, "--skip-bad"}));
+    ASSERT_EQ(run.status, 0) << run.output;
+    EXPECT_NE(run.output.find("skipped " + bad.string()), std::string::npos) << run.output;
+  }
+  EXPECT_EQ(loss_rows(scratch / "skip-1K"), loss_rows(scratch / "skip-1G"));
 }
 
 }  // namespace

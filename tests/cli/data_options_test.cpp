@@ -13,6 +13,7 @@
 #include <opencv2/imgcodecs.hpp>
 
 #include "cli/data_options.h"
+#include "piade/datasets/limits.h"
 #include "piade/core/error.h"
 #include "tests/datasets/fixtures.h"  // write_mvtec_tree, shared with the dataset tests
 #include "tests/support/scratch_dir.h"
@@ -209,6 +210,50 @@ TEST_F(MvtecOptions, TestOnlyAndTheCheckpointRecordGiveTheSameTestSplit) {
   const CommandLine other_data = parse_eval_options({"--dataset", "cifar10"}, meta);
   EXPECT_FALSE(other_data.values.count("category"));
   EXPECT_EQ(other_data.get<int64_t>("resize"), 32);
+}
+
+}  // namespace
+}  // namespace piade
+
+namespace piade {
+namespace {
+
+// --memory-budget (issue 17): sizes with binary units; a bad one is one line
+// naming the option and the text.
+TEST(DataOptions, MemoryBudgetSizesParseWithBinaryUnits) {
+  EXPECT_EQ(parse_memory_budget("65536"), 65536u);
+  EXPECT_EQ(parse_memory_budget("512M"), uint64_t(512) << 20);
+  EXPECT_EQ(parse_memory_budget("4G"), uint64_t(4) << 30);
+  EXPECT_EQ(parse_memory_budget("4gib"), uint64_t(4) << 30);
+  EXPECT_EQ(parse_memory_budget("1.5K"), 1536u);
+  EXPECT_EQ(parse_memory_budget("2TB"), uint64_t(2) << 40);
+  EXPECT_EQ(error_of([] { parse_memory_budget("lots"); }),
+            "--memory-budget: expected a size such as 4G, 512M or 65536 (bytes), got 'lots'");
+  EXPECT_EQ(error_of([] { parse_memory_budget("4X"); }),
+            "--memory-budget: expected a size such as 4G, 512M or 65536 (bytes), got '4X'");
+  EXPECT_EQ(error_of([] { parse_memory_budget("-1G"); }),
+            "--memory-budget: expected a size such as 4G, 512M or 65536 (bytes), got '-1G'");
+  EXPECT_EQ(error_of([] { parse_memory_budget("0"); }), "--memory-budget: must be at least 1 byte, got '0'");
+  EXPECT_EQ(error_of([] { parse_memory_budget("99999999T"); }), "--memory-budget: '99999999T' is more than 8 EiB");
+
+  // Through the options: given, or a quarter of the memory by default; not a
+  // setting of the run, so a checkpoint does not record it.
+  EXPECT_EQ(decode_settings(parse_data_options({"--memory-budget", "3M"})).memory_budget, uint64_t(3) << 20);
+  EXPECT_EQ(decode_settings(parse_data_options({})).memory_budget, default_memory_budget());
+}
+
+// Above the budget a folder dataset is streamed: the same split, nothing of
+// it decoded.
+TEST_F(MvtecOptions, AboveTheMemoryBudgetTheSplitIsStreamed) {
+  const OneClassSplit memory = load(args({"--image-size", "16"}));
+  const OneClassSplit streamed = load(args({"--image-size", "16", "--memory-budget", "1K"}));
+  ASSERT_FALSE(memory.train.streamed());
+  ASSERT_TRUE(streamed.train.streamed());
+  ASSERT_TRUE(streamed.test.streamed());
+  EXPECT_EQ(streamed.train.ids, memory.train.ids);
+  EXPECT_EQ(streamed.test.ids, memory.test.ids);
+  EXPECT_TRUE(torch::equal(streamed.test.masks, memory.test.masks));
+  EXPECT_TRUE(torch::equal(streamed.test.images_at({0, 1, 2, 3, 4}), memory.test.images));
 }
 
 }  // namespace

@@ -16,6 +16,7 @@
 #include <ATen/autocast_mode.h>
 #include <fmt/format.h>
 #include <gtest/gtest.h>
+#include <opencv2/imgcodecs.hpp>
 #include <torch/torch.h>
 
 #include "piade/core/checkpoint.h"
@@ -25,6 +26,7 @@
 #include "piade/core/scoring.h"
 #include "piade/core/sha256.h"
 #include "piade/core/trainer.h"
+#include "piade/datasets/image_files.h"
 
 #include "tests/support/builtin_plugins.h"
 #include "tests/support/files.h"
@@ -263,6 +265,68 @@ TEST_F(PipelineTest, TrainingLowersTheLossAndCheckpointsRoundTripBitForBit) {
   const ScoreTable after = score_all(restored, data.images, pre, 5, torch::kCPU);
   EXPECT_TRUE(torch::equal(before.total, after.total));
   EXPECT_TRUE(torch::equal(before.vector_index, after.vector_index));
+}
+
+// Datasets larger than memory (issue 17): the same seeded run trained on a
+// set decoded into memory and on the same files streamed (decoded batch by
+// batch by the Prefetcher, above a memory budget) is the same run: the same
+// batches, losses, validation losses, weights and score statistics.
+TEST_F(PipelineTest, AStreamedSetTrainsExactlyAsTheSameSetInMemory) {
+  const test::ScratchDir scratch;
+  const torch::Tensor pixels = synthetic_images(11, 1, 28, 21);
+  std::vector<ImageFile> files;
+  for (int64_t i = 0; i < 11; ++i) {
+    const torch::Tensor image = pixels[i][0].contiguous();
+    const std::string file = (scratch / fmt::format("{:02d}.png", i)).string();
+    ASSERT_TRUE(cv::imwrite(file, cv::Mat(28, 28, CV_8UC1, image.data_ptr<uint8_t>())));
+    files.push_back({file, 0, ""});
+  }
+  DecodeOptions decode;
+  decode.channels = 1;
+  decode.image_size = 28;
+  const ImageSet memory = load_image_files(files, decode);
+  decode.memory_budget = 1;  // anything is above it
+  const ImageSet streamed = load_image_files(files, decode);
+  ASSERT_FALSE(memory.streamed());
+  ASSERT_TRUE(streamed.streamed());
+
+  const PipelineConfig config = pipeline({"mse"}, "resnet18");
+  const Preprocess pre{28, 1};
+  TrainSettings settings;
+  settings.epochs = 2;
+  settings.batch_size = 3;  // 9 trained images: batches of 3, 3, 3; 2 held out
+  settings.val_fraction = 0.2;
+  settings.seed = 5;
+  auto run = [&](const ImageSet& data, const std::string& name) {
+    const fs::path out = scratch / name;
+    torch::manual_seed(8);
+    PiadeModel model(piade::test::builtin_plugins(), config, ImageShape{1, 28, 28});
+    nlohmann::json meta = {{"pipeline", pipeline_to_json(config)}, {"preprocess", {{"image_size", 28}}}};
+    train(model, data, pre, settings, torch::kCPU, out, meta, false);
+    return std::pair<PiadeModel, fs::path>(model, out);
+  };
+  const auto [in_memory, memory_dir] = run(memory, "memory");
+  const auto [from_stream, stream_dir] = run(streamed, "stream");
+
+  // The log without its last two columns (images per second, seconds).
+  auto losses = [](const fs::path& dir) {
+    std::vector<std::string> rows;
+    for (std::string row : test::lines(test::read_text(dir / "train_log.csv"))) {
+      for (int cut = 0; cut < 2; ++cut) row.erase(row.rfind(','));
+      rows.push_back(row);
+    }
+    return rows;
+  };
+  EXPECT_EQ(losses(stream_dir), losses(memory_dir));
+  EXPECT_EQ(losses(memory_dir).size(), 3u);
+  auto expected = in_memory->named_parameters();
+  for (const auto& item : from_stream->named_parameters())
+    EXPECT_TRUE(torch::equal(item.value(), expected[item.key()])) << item.key();
+  auto expected_buffers = in_memory->named_buffers();
+  for (const auto& item : from_stream->named_buffers())
+    EXPECT_TRUE(torch::equal(item.value(), expected_buffers[item.key()])) << item.key();
+  EXPECT_EQ(read_checkpoint_meta(stream_dir / "checkpoint.pt").at("score_stats"),
+            read_checkpoint_meta(memory_dir / "checkpoint.pt").at("score_stats"));
 }
 
 TEST_F(PipelineTest, ResumeContinuesTheSameRun) {

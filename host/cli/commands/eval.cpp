@@ -189,11 +189,11 @@ int commands::eval(const std::vector<std::string>& args) {
   Progress progress("scoring", test.size(), "images", command_line.get<bool>("progress"));
   const Autocast amp(device, precision);
   const ScoreTable scores =
-      score_all(model, test.images, preprocess_config, settings.batch_size, device, [&](int64_t first, const BatchScores& batch) {
+      // A streamed test set (above --memory-budget) is decoded batch by batch.
+      score_all(model, test, preprocess_config, settings.batch_size, device, [&](int64_t first, const BatchScores& batch) {
         if (with_masks) visit(first, batch);
         progress.update(first + batch.total.size(0));
-      },
-      test.ids);
+      });
   progress.finish();
   spdlog::info("scored {} in {}", count_of(test.size(), "image"), clock_text(progress.elapsed()));
 
@@ -298,7 +298,7 @@ int commands::eval(const std::vector<std::string>& args) {
     // (map_stats.max_p99, a value that 99% of the training images reach
     // nowhere); without it each picture's own maximum and no predicted mask.
     const std::optional<double> map_max = checkpoint_map_max(meta);
-    score_all(model, test.images.index_select(0, torch::tensor(indices, torch::kLong)), preprocess_config,
+    score_all(model, test.select(indices), preprocess_config,
               settings.batch_size, device, [&](int64_t first, const BatchScores& batch) {
                 if (!batch.map.defined()) throw no_map("pictures");
                 for (int64_t j = 0; j < batch.total.size(0); ++j) {

@@ -350,11 +350,13 @@ int train_process(const CommandLine& command_line, TrainSettings settings, const
     settings.batch_size = data.train.size() / world;
   }
   Preprocess preprocess_config = preprocess_settings(command_line);
-  if (preprocess_config.channels == 0) preprocess_config.channels = data.train.images.size(1);
+  // The decoded geometry, from one image (a streamed set holds none decoded).
+  const torch::Tensor sample = data.train.images_at({0});
+  if (preprocess_config.channels == 0) preprocess_config.channels = sample.size(1);
   if (preprocess_config.image_size == 0) {
-    if (data.train.images.size(2) != data.train.images.size(3))
+    if (sample.size(2) != sample.size(3))
       throw Error("--image-size: the dataset's images are not square; give a size");
-    preprocess_config.image_size = data.train.images.size(2);
+    preprocess_config.image_size = sample.size(2);
   }
   const ImageShape image{preprocess_config.channels, preprocess_config.image_size, preprocess_config.image_size};
 

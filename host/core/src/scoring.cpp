@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include "piade/core/error.h"
+#include "piade/datasets/prefetch.h"
 
 namespace piade {
 namespace {
@@ -109,15 +110,18 @@ void check_finite_scores(const torch::Tensor& totals, int64_t first, const std::
 
 }  // namespace
 
-ScoreTable score_all(PiadeModel& model, const torch::Tensor& images_uint8, const Preprocess& preprocess_settings,
-                      int64_t batch_size, const torch::Device& device, const ScoreVisitor& visit,
-                      const std::vector<std::string>& ids) {
+namespace {
+
+// score_all over `n` images whose batch [start, end) `batch_at` gives.
+ScoreTable score_batches(PiadeModel& model, int64_t n, const std::function<torch::Tensor(int64_t, int64_t)>& batch_at,
+                         const Preprocess& preprocess_settings, int64_t batch_size, const torch::Device& device,
+                         const ScoreVisitor& visit, const std::vector<std::string>& ids) {
   torch::NoGradGuard no_grad;
   model->eval();
   std::vector<torch::Tensor> totals, indices;
   std::vector<std::vector<torch::Tensor>> terms;
-  for (int64_t start = 0; start < images_uint8.size(0); start += batch_size) {
-    torch::Tensor batch = images_uint8.slice(0, start, std::min(start + batch_size, images_uint8.size(0)));
+  for (int64_t start = 0; start < n; start += batch_size) {
+    torch::Tensor batch = batch_at(start, std::min(start + batch_size, n));
     BatchScores scores = model->score(preprocess(batch, preprocess_settings).to(device), /*with_maps=*/bool(visit));
     check_finite_scores(scores.total, start, ids);
     if (visit) visit(start, scores);
@@ -131,6 +135,31 @@ ScoreTable score_all(PiadeModel& model, const torch::Tensor& images_uint8, const
   out.vector_index = torch::cat(indices);
   for (auto& term : terms) out.terms.push_back(torch::cat(term));
   return out;
+}
+
+}  // namespace
+
+ScoreTable score_all(PiadeModel& model, const torch::Tensor& images_uint8, const Preprocess& preprocess_settings,
+                      int64_t batch_size, const torch::Device& device, const ScoreVisitor& visit,
+                      const std::vector<std::string>& ids) {
+  return score_batches(
+      model, images_uint8.size(0), [&](int64_t start, int64_t end) { return images_uint8.slice(0, start, end); },
+      preprocess_settings, batch_size, device, visit, ids);
+}
+
+ScoreTable score_all(PiadeModel& model, const ImageSet& images, const Preprocess& preprocess_settings,
+                     int64_t batch_size, const torch::Device& device, const ScoreVisitor& visit) {
+  if (!images.streamed()) return score_all(model, images.images, preprocess_settings, batch_size, device, visit, images.ids);
+  const int64_t n = images.size();
+  std::vector<std::vector<int64_t>> batches;
+  for (int64_t start = 0; start < n; start += batch_size) {
+    batches.emplace_back();
+    for (int64_t i = start; i < std::min(start + batch_size, n); ++i) batches.back().push_back(i);
+  }
+  Prefetcher prefetcher(images, std::move(batches));
+  return score_batches(
+      model, n, [&](int64_t, int64_t) { return prefetcher.next(); }, preprocess_settings, batch_size, device, visit,
+      images.ids);
 }
 
 }  // namespace piade

@@ -17,6 +17,7 @@
 
 #include "piade/core/checkpoint.h"
 #include "piade/core/scoring.h"
+#include "piade/datasets/prefetch.h"
 #include "piade/sdk/log.h"
 
 namespace piade {
@@ -231,12 +232,17 @@ TrainResult train(PiadeModel& model, const ImageSet& train_set, const Preprocess
   const bool stopping_early = settings.early_stop > 0;
   // The hold-out is never trained on; the score statistics at the end come
   // from the images that were.
-  torch::Tensor train_images = train_set.images;
-  torch::Tensor val_images;
+  // Either may be streamed (ImageSet::source): its pixels then come batch by
+  // batch from a Prefetcher, in the same order as from memory.
+  ImageSet train_images = train_set;
+  ImageSet val_images;
   if (validating) {
     const auto [train_index, val_index] = validation_split(train_set.size(), settings.val_fraction, settings.seed);
-    train_images = train_set.images.index_select(0, train_index);
-    val_images = train_set.images.index_select(0, val_index);
+    auto rows = [](const torch::Tensor& index) {
+      return std::vector<int64_t>(index.data_ptr<int64_t>(), index.data_ptr<int64_t>() + index.numel());
+    };
+    train_images = train_set.select(rows(train_index));
+    val_images = train_set.select(rows(val_index));
   }
   fs::create_directories(out_dir);
   const fs::path checkpoint = out_dir / "checkpoint.pt";
@@ -330,7 +336,7 @@ TrainResult train(PiadeModel& model, const ImageSet& train_set, const Preprocess
       const int64_t saved_world = training.value("world_size", int64_t{1});
       const int64_t saved_images = partial->value("images", int64_t{-1});
       std::vector<double> sums = partial->value("loss_sums", std::vector<double>{});
-      if (saved_batch_size * saved_world == global_batch && saved_images == train_images.size(0) &&
+      if (saved_batch_size * saved_world == global_batch && saved_images == train_images.size() &&
           sums.size() == model->loss_names().size() + 1) {
         resume_batch = partial->at("batches_done").get<int64_t>();
         resume_sums = std::move(sums);
@@ -339,7 +345,7 @@ TrainResult train(PiadeModel& model, const ImageSet& train_set, const Preprocess
                          "images; it starts over with {} ({} x {}) on {}",
                          first_epoch + 1, saved_batch_size * saved_world, saved_batch_size, saved_world,
                          saved_world == 1 ? "" : "es", saved_images, global_batch, settings.batch_size, world,
-                         train_images.size(0)));
+                         train_images.size()));
       }
     }
   } else if (writer) {
@@ -381,7 +387,7 @@ TrainResult train(PiadeModel& model, const ImageSet& train_set, const Preprocess
                                {"val_fraction", settings.val_fraction}, {"early_stop", settings.early_stop},
                                {"world_size", world}, {"global_batch_size", global_batch},
                                {"sync_bn", settings.sync_bn}};
-    if (validating) training["val_images"] = val_images.size(0);
+    if (validating) training["val_images"] = val_images.size();
     if (stopping_early) {
       training["monitored"] = validating ? "val_loss" : "loss";
       training["best_epoch"] = best_epoch;
@@ -422,7 +428,7 @@ TrainResult train(PiadeModel& model, const ImageSet& train_set, const Preprocess
   };
 
   const std::vector<std::string>& loss_names = model->loss_names();
-  const int64_t n = train_images.size(0);
+  const int64_t n = train_images.size();
   // Written so that no batch size overflows: (n + size - 1) / size wraps
   // for a size near INT64_MAX and made a run of zero steps.
   // With W ranks a batch is the global one (batch_size x W), split below.
@@ -437,8 +443,9 @@ TrainResult train(PiadeModel& model, const ImageSet& train_set, const Preprocess
     torch::NoGradGuard no_grad;
     Autocast amp(device, settings.precision);
     model->eval();
-    const torch::Tensor first = train_images.slice(0, 0, std::min(n, settings.batch_size));
-    model->score(preprocess(first, preprocess_settings).to(device), /*with_maps=*/true);
+    std::vector<int64_t> rows(std::size_t(std::min(n, settings.batch_size)));
+    for (std::size_t i = 0; i < rows.size(); ++i) rows[i] = int64_t(i);
+    model->score(preprocess(train_images.images_at(rows), preprocess_settings).to(device), /*with_maps=*/true);
   }
 
   InterruptGuard interrupt_guard;
@@ -456,6 +463,22 @@ TrainResult train(PiadeModel& model, const ImageSet& train_set, const Preprocess
       b = resume_batch;
       sums = resume_sums;
     }
+    // The batch source is told the epoch's batches up front, so that a
+    // streamed set is decoded ahead of the steps. BatchNorm needs two
+    // images; a last batch of one is folded into no step, and with W ranks
+    // one that leaves a rank fewer than two. Each rank's source holds its
+    // contiguous share of every global batch.
+    auto batch_rows = [&](int64_t batch) {
+      const torch::Tensor index = order.slice(0, batch * global_batch, batch_end(batch));
+      const int64_t count = index.size(0);
+      const torch::Tensor share = index.slice(0, rank * count / world, (rank + 1) * count / world).contiguous();
+      return std::vector<int64_t>(share.data_ptr<int64_t>(), share.data_ptr<int64_t>() + share.numel());
+    };
+    auto takes_step = [&](int64_t batch) { return batch_end(batch) - batch * global_batch >= 2 * world || batches == 1; };
+    std::vector<std::vector<int64_t>> epoch_batches;
+    for (int64_t c = b; c < batches; ++c)
+      if (takes_step(c)) epoch_batches.push_back(batch_rows(c));
+    Prefetcher source(train_images, std::move(epoch_batches));
     const auto epoch_start = std::chrono::steady_clock::now();
     // An interrupt ends the loop before the next batch; b is then the number
     // of batches done. With a process group, ranks agree on an interrupt of
@@ -464,16 +487,14 @@ TrainResult train(PiadeModel& model, const ImageSet& train_set, const Preprocess
     bool stopping = false;
     auto stop_now = [&] { return group ? stopping : g_interrupted.load(); };
     for (; b < batches && !stop_now(); ++b) {
-      torch::Tensor index = order.slice(0, b * global_batch, batch_end(b));
-      // BatchNorm needs two images; a last batch of one is folded into no
-      // step, and with W ranks one that leaves a rank fewer than two.
-      if (index.size(0) < 2 * world && batches > 1) continue;
+      if (!takes_step(b)) continue;
+      const torch::Tensor index = order.slice(0, b * global_batch, batch_end(b));
       const double batch_n = static_cast<double>(index.size(0));
       BatchScores scores;
       double loss = 0;
       std::vector<double> term_sums(loss_names.size(), 0.0);
       if (!group) {
-        torch::Tensor images = preprocess(train_images.index_select(0, index), preprocess_settings).to(device);
+        torch::Tensor images = preprocess(source.next(), preprocess_settings).to(device);
         scores = train_step(model, optimizer, images, settings.precision);
         loss = scores.total.mean().item<double>();
         for (std::size_t t = 0; t < scores.terms.size(); ++t) term_sums[t] = scores.terms[t].sum().item<double>();
@@ -482,7 +503,7 @@ TrainResult train(PiadeModel& model, const ImageSet& train_set, const Preprocess
         const int64_t count = index.size(0);
         const torch::Tensor share = index.slice(0, rank * count / world, (rank + 1) * count / world);
         const double share_n = static_cast<double>(share.size(0));
-        torch::Tensor images = preprocess(train_images.index_select(0, share), preprocess_settings).to(device);
+        torch::Tensor images = preprocess(source.next(), preprocess_settings).to(device);
         scores = forward_backward(model, optimizer, images, settings.precision);
         // The global loss sums and the interrupt flag, in one all-reduce.
         torch::Tensor totals = torch::zeros({static_cast<int64_t>(loss_names.size()) + 2}, torch::kDouble);

@@ -2,12 +2,15 @@
 // training and evaluation read.
 #pragma once
 
+#include <memory>
 #include <string>
 #include <vector>
 
 #include <torch/types.h>
 
 namespace piade {
+
+struct ImageSource;  // image_files.h
 
 /// A file or record that `skip_bad` dropped instead of throwing.
 struct SkippedItem {
@@ -25,7 +28,9 @@ struct ImageSize {
 };
 
 struct ImageSet {
-  torch::Tensor images;          ///< [N,C,H,W] uint8, as decoded
+  /// [N,C,H,W] uint8, as decoded; undefined for a streamed set, whose
+  /// pixels are decoded batch by batch from `source` (images_at, Prefetcher).
+  torch::Tensor images;
   torch::Tensor labels;          ///< [N] int64: class label, or 1 = anomalous / 0 = normal
   std::vector<std::string> ids;  ///< one per image: a path, or "<file>#<index>"
   /// [N,1,H,W] uint8 0/255 aligned with images, or undefined when the dataset
@@ -34,11 +39,25 @@ struct ImageSet {
   /// One per image, aligned with `images`: the file's size before decoding
   /// (image files); empty for formats of one fixed size (IDX, CIFAR-10),
   /// whose images are the size of `images` or were resized and cropped alike.
+  /// Empty for a streamed set too: its files' sizes are known only as they
+  /// are decoded.
   std::vector<ImageSize> original_sizes;
+  /// The files of a streamed set, one per row, with their settled geometry;
+  /// null for a set in memory. A dataset whose decoded size is above
+  /// DecodeOptions::memory_budget is streamed (issue 17).
+  std::shared_ptr<const ImageSource> source;
 
-  int64_t size() const { return images.defined() ? images.size(0) : 0; }
-  /// The subset at `indices` (in that order), masks and original sizes included.
+  bool streamed() const { return source != nullptr; }
+  int64_t size() const {
+    return images.defined() ? images.size(0) : source && labels.defined() ? labels.size(0) : 0;
+  }
+  /// The subset at `indices` (in that order), masks and original sizes
+  /// included; a streamed set's subset is streamed, with the files at `indices`.
   ImageSet select(const std::vector<int64_t>& indices) const;
+  /// The pixels of the rows at `indices`, [k,C,H,W] uint8: index_select in
+  /// memory, decoded now (in parallel) for a streamed set, which throws
+  /// piade::DatasetError naming a file that cannot be decoded.
+  torch::Tensor images_at(const std::vector<int64_t>& indices) const;
 };
 
 }  // namespace piade

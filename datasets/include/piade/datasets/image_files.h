@@ -26,6 +26,10 @@ struct DecodeOptions {
   bool skip_bad = false;
   /// Decoding threads; 0 = at::get_num_threads().
   int64_t threads = 0;
+  /// Bytes the decoded set (N x C x S x S, masks included) may take in
+  /// memory; above it load_image_files streams the set instead of decoding
+  /// it (issue 17). 0 = no budget: always decode into memory.
+  uint64_t memory_budget = 0;
 };
 
 /// One file to decode, with its label and optional mask.
@@ -35,6 +39,22 @@ struct ImageFile {
   /// A mask image of the same size (nonzero = anomalous pixel); "" = none,
   /// an all-zero mask when other files of the set have one.
   std::string mask;
+};
+
+/// The files of a streamed ImageSet and the geometry they decode to,
+/// settled once (from the first readable file where the options left it
+/// open) so that every batch decodes alike.
+struct ImageSource {
+  std::vector<ImageFile> files;
+  int64_t channels = 3;    ///< 1 or 3
+  int64_t image_size = 0;  ///< S, final
+  int64_t resize = 0;      ///< R before the center crop; 0 = none
+  /// With `image_size` 0 given: the file whose size every file must have.
+  std::string size_from;
+  int64_t threads = 0;     ///< decoding threads; 0 = at::get_num_threads()
+  /// Every file was decoded once when the set was made (skip_bad), so a
+  /// failure now means the file changed since.
+  bool checked = false;
 };
 
 /// True for the extensions above, in any case.
@@ -69,6 +89,32 @@ std::vector<std::string> list_images(const std::vector<std::string>& inputs);
 /// error.
 ImageSet read_image_files(const std::vector<ImageFile>& files, const DecodeOptions& options,
                           std::vector<SkippedItem>* skipped = nullptr);
+
+/// What read_image_files would allocate for `files`: N x (C + 1 with masks)
+/// x S x S bytes, with the geometry settled as it settles it (reading the
+/// first file when channels or image_size are 0); UINT64_MAX on overflow.
+uint64_t decoded_bytes(const std::vector<ImageFile>& files, const DecodeOptions& options);
+
+/// The same files as a streamed ImageSet (labels, ids and masks in memory,
+/// `images` undefined, `source` set): memory does not grow with the number
+/// of files. Masks, where any file has one, are decoded now. With skip_bad
+/// every file is decoded once now (pixels dropped) so that exactly the files
+/// read_image_files would drop are dropped, in the same order and with the
+/// same reasons; without it a file is first decoded when a batch needs it,
+/// and then throws as read_image_files would have.
+ImageSet stream_image_files(const std::vector<ImageFile>& files, const DecodeOptions& options,
+                            std::vector<SkippedItem>* skipped = nullptr);
+
+/// read_image_files, or stream_image_files when options.memory_budget is
+/// set and decoded_bytes is above it.
+ImageSet load_image_files(const std::vector<ImageFile>& files, const DecodeOptions& options,
+                          std::vector<SkippedItem>* skipped = nullptr);
+
+/// Decodes the files of `source` at `indices` (in that order) with the same
+/// per-file function as read_image_files, so the pixels are identical:
+/// [k,C,S,S] uint8. Throws piade::DatasetError naming the first file (in
+/// `indices` order) that cannot be decoded.
+torch::Tensor decode_rows(const ImageSource& source, const std::vector<int64_t>& indices);
 
 /// Unlabelled files (labels 0, no masks), as read_image_files.
 ImageSet read_images(const std::vector<std::string>& files, const DecodeOptions& options,

@@ -19,9 +19,15 @@ namespace piade {
 constexpr uint64_t kMaxImagePixels = uint64_t(1) << 28;
 
 /// Most bytes of one in-memory image set (the uint8 [N,C,S,S] cache of a
-/// dataset split, or an IDX file's images): 32 GiB. A larger set is meant
-/// for a machine and a loader that stream it, which piade does not.
+/// dataset split, or an IDX file's images): 32 GiB. Image files above
+/// DecodeOptions::memory_budget are streamed instead and never reach it.
 constexpr uint64_t kMaxDatasetBytes = uint64_t(32) << 30;
+
+/// The default DecodeOptions::memory_budget of the CLI: a quarter of the
+/// memory this process may use, the physical RAM or the cgroup's limit
+/// (v2 memory.max, v1 memory.limit_in_bytes) when that is lower. A quarter
+/// leaves room for the model, its activations and a second run.
+uint64_t default_memory_budget();
 
 /// `a * b`, or false when it does not fit in 64 bits.
 bool checked_multiply(uint64_t a, uint64_t b, uint64_t& out);

@@ -12,6 +12,7 @@
 #include <torch/types.h>
 
 #include "piade/core/model.h"
+#include "piade/datasets/dataset.h"
 #include "piade/datasets/transforms.h"
 
 namespace piade {
@@ -34,6 +35,11 @@ using ScoreVisitor = std::function<void(int64_t first, const BatchScores& scores
 ScoreTable score_all(PiadeModel& model, const torch::Tensor& images_uint8, const Preprocess& preprocess,
                       int64_t batch_size, const torch::Device& device, const ScoreVisitor& visit = {},
                       const std::vector<std::string>& ids = {});
+/// The same on an image set: a streamed set (ImageSet::source) is decoded
+/// batch by batch through a Prefetcher and never held whole; `first` counts
+/// rows of `images` as above, and ids default to the set's own.
+ScoreTable score_all(PiadeModel& model, const ImageSet& images, const Preprocess& preprocess, int64_t batch_size,
+                     const torch::Device& device, const ScoreVisitor& visit = {});
 
 /// Summary statistics of training-set scores, stored in the checkpoint: the
 /// decision threshold is their 99th percentile.

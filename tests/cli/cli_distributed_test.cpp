@@ -4,6 +4,7 @@
 // batch; --sync-bn matches one process with the whole batch; a killed rank
 // stops the other within --dist-timeout, naming it, and --resume goes on;
 // a run resumes with another number of processes; nonsense is refused.
+#include <iostream>
 #include <signal.h>
 #include <unistd.h>
 
@@ -184,28 +185,71 @@ TEST(DataParallel, TwoProcessesTakeTheStepsOfOneAveragingTheHalvesGradients) {
   EXPECT_EQ(difference, "");
 }
 
-// The Done-when test of issue 17 with --sync-bn: 2 processes of batch 2
-// against 1 process of batch 4. Batch norm then sums its statistics over
-// both processes, in another order than one process sums them, so the
-// weights agree to float32 rounding carried through 4 Adam steps: at most
-// 1e-4 apart (a step moves a weight by up to lr = 1e-3; the per-process
-// statistics without --sync-bn move them by that much).
+// The mean absolute difference over every parameter and buffer.
+double mean_abs_difference(const std::vector<std::pair<std::string, torch::Tensor>>& a,
+                           const std::vector<std::pair<std::string, torch::Tensor>>& b) {
+  double sum = 0;
+  int64_t count = 0;
+  for (std::size_t i = 0; i < a.size() && i < b.size(); ++i) {
+    sum += (a[i].second.to(torch::kDouble) - b[i].second.to(torch::kDouble)).abs().sum().item<double>();
+    count += a[i].second.numel();
+  }
+  return sum / static_cast<double>(std::max<int64_t>(count, 1));
+}
+
+// The Done-when test of issue 17 with --sync-bn: 2 processes of batch 4
+// against 1 process of batch 8, 8 images, two epochs of one step each.
+// Batch norm then sums its statistics over both processes, in another order
+// than one process sums them, so the results agree to float32 rounding, not
+// bit for bit. Adam's first steps move a weight by about lr = 1e-3 whatever
+// the size of its gradient, so a gradient near zero whose sign rounding
+// flips moves that weight by up to 2e-3: an element-wise tolerance would
+// have to be as large as the effect itself. What is checked instead: epoch
+// 1's loss (the forward pass before any step) agrees to 1e-6 relative and
+// epoch 2's (after one step) to 1e-4, where per-process statistics are off
+// by more than 1e-3; and over all weights the synchronised run is at least
+// 20x closer to the one-process run than the per-process one (measured:
+// 7.1e-6 against 7.8e-4 mean absolute difference).
 TEST(DataParallel, SyncBatchNormTwoProcessesMatchOneWithTheWholeBatch) {
   const test::ScratchDir scratch;
   const std::vector<std::string> run = with(kRun, {"--epochs", "2"});
-  const test::CommandResult two = run_piade_command(
-      with(with({"train"}, run), {"--nproc", "2", "--batch-size", "2", "--sync-bn", "--out", (scratch / "two").string()}));
-  ASSERT_EQ(two.status, 0) << two.output;
-  if (two.output.find("--sync-bn: no part of this pipeline uses piade::sdk::BatchNorm") != std::string::npos)
-    GTEST_SKIP() << "the built-in plugins use torch::nn::BatchNorm, which --sync-bn does not reach: " << two.output;
+  const test::CommandResult synced = run_piade_command(
+      with(with({"train"}, run), {"--nproc", "2", "--batch-size", "4", "--sync-bn", "--out", (scratch / "synced").string()}));
+  ASSERT_EQ(synced.status, 0) << synced.output;
+  ASSERT_EQ(synced.output.find("--sync-bn: no part of this pipeline uses piade::sdk::BatchNorm"), std::string::npos)
+      << synced.output;
+  const test::CommandResult per_rank = run_piade_command(
+      with(with({"train"}, run), {"--nproc", "2", "--batch-size", "4", "--out", (scratch / "per_rank").string()}));
+  ASSERT_EQ(per_rank.status, 0) << per_rank.output;
   const test::CommandResult one =
-      run_piade_command(with(with({"train"}, run), {"--batch-size", "4", "--out", (scratch / "one").string()}));
+      run_piade_command(with(with({"train"}, run), {"--batch-size", "8", "--out", (scratch / "one").string()}));
   ASSERT_EQ(one.status, 0) << one.output;
-  std::unique_ptr<RunSetup> a = setup_of(with({"train"}, with(run, {"--out", "x"})), true);
-  std::unique_ptr<RunSetup> b = setup_of(with({"train"}, with(run, {"--out", "x"})), true);
-  load_checkpoint_state(scratch / "two" / "checkpoint.pt", *a->model, nullptr, torch::kCPU);
-  load_checkpoint_state(scratch / "one" / "checkpoint.pt", *b->model, nullptr, torch::kCPU);
-  EXPECT_EQ(describe_difference(trained_state(*a->model), trained_state(*b->model), 1e-4), "");
+  auto state_of = [&](const char* name) {
+    std::unique_ptr<RunSetup> setup = setup_of(with({"train"}, with(run, {"--out", "x"})), true);
+    load_checkpoint_state(scratch / name / "checkpoint.pt", *setup->model, nullptr, torch::kCPU);
+    return trained_state(*setup->model);
+  };
+  const auto one_state = state_of("one");
+  const double synced_difference = mean_abs_difference(state_of("synced"), one_state);
+  const double per_rank_difference = mean_abs_difference(state_of("per_rank"), one_state);
+  std::cout << "mean |difference| from one process: --sync-bn " << synced_difference << ", per-process statistics "
+            << per_rank_difference << "\n";
+  EXPECT_LT(synced_difference * 20, per_rank_difference);
+  // The losses of each epoch (train_log.csv's second column).
+  auto losses = [&](const char* name) {
+    std::vector<double> values;
+    const std::vector<std::string> rows = test::lines(test::read_text(scratch / name / "train_log.csv"));
+    for (std::size_t i = 1; i < rows.size(); ++i) values.push_back(std::stod(rows[i].substr(rows[i].find(',') + 1)));
+    return values;
+  };
+  const std::vector<double> synced_losses = losses("synced"), per_rank_losses = losses("per_rank"),
+                            one_losses = losses("one");
+  ASSERT_EQ(synced_losses.size(), 2u);
+  ASSERT_EQ(per_rank_losses.size(), 2u);
+  ASSERT_EQ(one_losses.size(), 2u);
+  EXPECT_NEAR(synced_losses[0], one_losses[0], 1e-6 * one_losses[0]);
+  EXPECT_NEAR(synced_losses[1], one_losses[1], 1e-4 * one_losses[1]);
+  EXPECT_GT(std::abs(per_rank_losses[0] - one_losses[0]), 1e-3 * one_losses[0]);
 }
 
 // kill -9 of rank 1 in the middle of a run: rank 0 notices the closed

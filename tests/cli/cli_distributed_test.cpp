@@ -29,6 +29,7 @@
 #include "tests/support/files.h"
 #include "tests/support/process.h"
 #include "tests/support/scratch_dir.h"
+#include "tests/support/slurm_cluster.h"
 
 namespace piade {
 namespace {
@@ -385,6 +386,33 @@ TEST(DataParallel, NonsenseIsRefusedInOneLine) {
   EXPECT_NE(few.output.find("2 processes need at least 4 training images (two each for batch norm), got 3"),
             std::string::npos)
       << few.output;
+}
+
+// Issue 17's Done-when: on a real single-node Slurm cluster (munged,
+// slurmctld, slurmd from Debian's packages, in a scratch directory),
+// `srun -n 2 piade train` is a two-process data-parallel run: the ranks meet
+// through SLURM_PROCID, SLURM_NTASKS and the job's node list, with a port
+// derived from the job id, and train exactly the run `--nproc 2` trains.
+TEST(DataParallel, SrunTwoTasksOnARealSlurmClusterTrainTheRunOfNproc2) {
+  const test::SlurmCluster cluster;
+  if (!cluster.unavailable().empty()) GTEST_SKIP() << "no Slurm cluster on this machine: " << cluster.unavailable();
+  const test::ScratchDir scratch;
+  const std::vector<std::string> run = with(with({"train"}, kRun), {"--epochs", "2", "--batch-size", "2"});
+  const test::CommandResult srun =
+      cluster.run("timeout 300 srun --ntasks 2 --kill-on-bad-exit=1 env -u PIADE_PLUGIN_PATH " +
+                  test::detail::piade_words(with(run, {"--out", (scratch / "srun").string()})));
+  ASSERT_EQ(srun.status, 0) << srun.output;
+  EXPECT_NE(srun.output.find("in 2 processes (global batch 4)"), std::string::npos) << srun.output;
+  const nlohmann::json meta = read_checkpoint_meta(scratch / "srun" / "checkpoint.pt");
+  EXPECT_EQ(meta["training"]["world_size"], 2);
+  const test::CommandResult local = run_piade_command(with(run, {"--nproc", "2", "--out", (scratch / "local").string()}));
+  ASSERT_EQ(local.status, 0) << local.output;
+  auto state_of = [&](const char* name) {
+    std::unique_ptr<RunSetup> setup = setup_of(with(run, {"--out", "x"}), true);
+    load_checkpoint_state(scratch / name / "checkpoint.pt", *setup->model, nullptr, torch::kCPU);
+    return trained_state(*setup->model);
+  };
+  EXPECT_EQ(describe_difference(state_of("srun"), state_of("local"), 0.0), "");
 }
 
 }  // namespace

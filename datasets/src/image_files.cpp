@@ -319,6 +319,33 @@ std::vector<Outcome> decode_many(const std::vector<ImageFile>& files, const std:
   return outcomes;
 }
 
+// The rows whose file decoded. A file that failed throws its error, or with
+// skip_bad is appended to `*skipped`; throws when none is left. The one
+// report of both the in-memory and the streamed path, so that both refuse
+// or skip the same files with the same reasons.
+std::vector<int64_t> readable_rows(const std::vector<ImageFile>& files, const std::vector<Outcome>& outcomes,
+                                   bool skip_bad, std::vector<SkippedItem>* skipped) {
+  const int64_t n = static_cast<int64_t>(outcomes.size());
+  std::vector<int64_t> good;
+  std::vector<SkippedItem> dropped;
+  for (int64_t i = 0; i < n; ++i) {
+    const Outcome& outcome = outcomes[std::size_t(i)];
+    if (outcome.error.empty()) {
+      good.push_back(i);
+    } else if (!outcome.skippable) {
+      throw DatasetError(outcome.error);
+    } else if (!skip_bad) {
+      throw DatasetError(outcome.error + "; fix or remove it, or pass `skip_bad`");
+    } else {
+      dropped.push_back({files[std::size_t(i)].path, outcome.error});
+    }
+  }
+  if (good.empty())
+    throw DatasetError(fmt::format("no image could be read: all {} file(s) failed ({})", n, outcomes[0].error));
+  if (skipped) skipped->insert(skipped->end(), dropped.begin(), dropped.end());
+  return good;
+}
+
 Geometry geometry_of(const ImageSource& source) {
   Geometry geometry;
   geometry.channels = source.channels;
@@ -416,24 +443,7 @@ ImageSet read_image_files(const std::vector<ImageFile>& files, const DecodeOptio
       files, rows, geometry, options.threads, [&](int64_t i) { return images.data_ptr<uint8_t>() + i * image_bytes; },
       [&](int64_t i) { return with_masks ? masks.data_ptr<uint8_t>() + i * mask_bytes : nullptr; });
 
-  std::vector<int64_t> good;
-  std::vector<SkippedItem> dropped;
-  for (int64_t i = 0; i < n; ++i) {
-    const Outcome& outcome = outcomes[std::size_t(i)];
-    if (outcome.error.empty()) {
-      good.push_back(i);
-    } else if (!outcome.skippable) {
-      throw DatasetError(outcome.error);
-    } else if (!options.skip_bad) {
-      throw DatasetError(outcome.error + "; fix or remove it, or pass `skip_bad`");
-    } else {
-      dropped.push_back({files[std::size_t(i)].path, outcome.error});
-    }
-  }
-  if (good.empty())
-    throw DatasetError(fmt::format("no image could be read: all {} file(s) failed ({})", n,
-                            outcomes[0].error));
-  if (skipped) skipped->insert(skipped->end(), dropped.begin(), dropped.end());
+  const std::vector<int64_t> good = readable_rows(files, outcomes, options.skip_bad, skipped);
 
   ImageSet set;
   set.images = images;
@@ -491,24 +501,7 @@ ImageSet stream_image_files(const std::vector<ImageFile>& files, const DecodeOpt
     for (std::size_t k = 0; k < rows.size(); ++k) outcomes[std::size_t(rows[k])] = chunk[k];
   }
 
-  // As read_image_files reports its outcomes.
-  std::vector<int64_t> good;
-  std::vector<SkippedItem> dropped;
-  for (int64_t i = 0; i < n; ++i) {
-    const Outcome& outcome = outcomes[std::size_t(i)];
-    if (outcome.error.empty()) {
-      good.push_back(i);
-    } else if (!outcome.skippable) {
-      throw DatasetError(outcome.error);
-    } else if (!options.skip_bad) {
-      throw DatasetError(outcome.error + "; fix or remove it, or pass `skip_bad`");
-    } else {
-      dropped.push_back({files[std::size_t(i)].path, outcome.error});
-    }
-  }
-  if (good.empty())
-    throw DatasetError(fmt::format("no image could be read: all {} file(s) failed ({})", n, outcomes[0].error));
-  if (skipped) skipped->insert(skipped->end(), dropped.begin(), dropped.end());
+  const std::vector<int64_t> good = readable_rows(files, outcomes, options.skip_bad, skipped);
 
   auto source = std::make_shared<ImageSource>();
   source->files = files;

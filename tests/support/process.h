@@ -112,11 +112,9 @@ inline CommandResult run_reference_python_code(const std::string& code, const st
   return run_command(command);
 }
 
-/// Starts bin/piade of this build with `args`, stdout and stderr into `log`,
+/// Starts the program argv[0] with argv, stdout and stderr into `log`,
 /// without waiting; returns its pid (-1 when it cannot be started).
-inline pid_t spawn_piade(const std::vector<std::string>& args, const std::filesystem::path& log) {
-  std::vector<std::string> argv = {std::string(PIADE_TEST_BINARY_DIR) + "/bin/piade"};
-  argv.insert(argv.end(), args.begin(), args.end());
+inline pid_t spawn_program(std::vector<std::string> argv, const std::filesystem::path& log) {
   std::vector<char*> pointers;
   for (std::string& arg : argv) pointers.push_back(arg.data());
   pointers.push_back(nullptr);
@@ -128,6 +126,14 @@ inline pid_t spawn_piade(const std::vector<std::string>& args, const std::filesy
   if (posix_spawn(&pid, pointers[0], &actions, nullptr, pointers.data(), environ) != 0) pid = -1;
   posix_spawn_file_actions_destroy(&actions);
   return pid;
+}
+
+/// Starts bin/piade of this build with `args`, stdout and stderr into `log`,
+/// without waiting; returns its pid (-1 when it cannot be started).
+inline pid_t spawn_piade(const std::vector<std::string>& args, const std::filesystem::path& log) {
+  std::vector<std::string> argv = {std::string(PIADE_TEST_BINARY_DIR) + "/bin/piade"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return spawn_program(std::move(argv), log);
 }
 
 /// Waits for `pid` (a child of this process); its exit status, or 128 +

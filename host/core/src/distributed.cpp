@@ -185,6 +185,10 @@ struct ProcessGroup::State {
 #ifdef PIADE_C10D_NCCL
   c10::intrusive_ptr<c10d::ProcessGroupNCCL> nccl;
 #endif
+  /// Starts `call` (given the group's backend, NCCL or Gloo) and waits for
+  /// the work it returns; a failure becomes one line naming `what`.
+  template <class Call>
+  void collective(const char* what, Call call);
 };
 #else
 struct ProcessGroup::State {
@@ -228,6 +232,24 @@ bool is_loopback(const std::string& host) {
 }
 
 }  // namespace
+
+#if defined(PIADE_C10D_GLOO) || defined(PIADE_C10D_NCCL)
+template <class Call>
+void ProcessGroup::State::collective(const char* what, Call call) {
+  try {
+    c10::intrusive_ptr<c10d::Work> work;
+#ifdef PIADE_C10D_NCCL
+    if (nccl) work = call(*nccl);
+#endif
+#ifdef PIADE_C10D_GLOO
+    if (gloo) work = call(*gloo);
+#endif
+    work->wait();
+  } catch (const std::exception& e) {
+    throw Error(collective_failure(rendezvous, timeout, what, e));
+  }
+}
+#endif
 
 ProcessGroup::ProcessGroup(const Rendezvous& rendezvous, const torch::Device& device, std::chrono::seconds timeout)
     : state_(std::make_unique<State>()) {
@@ -309,18 +331,7 @@ std::string ProcessGroup::name() const { return fmt::format("rank {} of {}", ran
 void ProcessGroup::all_reduce_sum(torch::Tensor& tensor) {
 #if defined(PIADE_C10D_GLOO) || defined(PIADE_C10D_NCCL)
   std::vector<torch::Tensor> tensors = {tensor};
-  try {
-    c10::intrusive_ptr<c10d::Work> work;
-#ifdef PIADE_C10D_NCCL
-    if (state_->nccl) work = state_->nccl->allreduce(tensors);
-#endif
-#ifdef PIADE_C10D_GLOO
-    if (state_->gloo) work = state_->gloo->allreduce(tensors);
-#endif
-    work->wait();
-  } catch (const std::exception& e) {
-    throw Error(collective_failure(state_->rendezvous, state_->timeout, "an all-reduce", e));
-  }
+  state_->collective("an all-reduce", [&](auto& backend) { return backend.allreduce(tensors); });
 #else
   (void)tensor;
 #endif
@@ -363,18 +374,7 @@ void ProcessGroup::broadcast_from_rank0(const std::vector<torch::Tensor>& tensor
   bucketed(tensors, bucket_bytes, [&](torch::Tensor& buffer) {
 #if defined(PIADE_C10D_GLOO) || defined(PIADE_C10D_NCCL)
     std::vector<torch::Tensor> list = {buffer};
-    try {
-      c10::intrusive_ptr<c10d::Work> work;
-#ifdef PIADE_C10D_NCCL
-      if (state_->nccl) work = state_->nccl->broadcast(list);
-#endif
-#ifdef PIADE_C10D_GLOO
-      if (state_->gloo) work = state_->gloo->broadcast(list);
-#endif
-      work->wait();
-    } catch (const std::exception& e) {
-      throw Error(collective_failure(state_->rendezvous, state_->timeout, "a broadcast", e));
-    }
+    state_->collective("a broadcast", [&](auto& backend) { return backend.broadcast(list); });
 #else
     (void)buffer;
 #endif

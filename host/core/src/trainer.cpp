@@ -194,6 +194,12 @@ BatchScores forward_backward(PiadeModel& model, torch::optim::Optimizer& optimiz
   return scores;
 }
 
+// An index tensor's rows as a vector.
+std::vector<int64_t> to_rows(const torch::Tensor& index) {
+  const torch::Tensor rows = index.contiguous();
+  return std::vector<int64_t>(rows.data_ptr<int64_t>(), rows.data_ptr<int64_t>() + rows.numel());
+}
+
 // The buffers every rank takes from rank 0 (batch-norm running statistics).
 std::vector<torch::Tensor> defined_buffers(PiadeModel& model) {
   std::vector<torch::Tensor> buffers;
@@ -238,11 +244,8 @@ TrainResult train(PiadeModel& model, const ImageSet& train_set, const Preprocess
   ImageSet val_images;
   if (validating) {
     const auto [train_index, val_index] = validation_split(train_set.size(), settings.val_fraction, settings.seed);
-    auto rows = [](const torch::Tensor& index) {
-      return std::vector<int64_t>(index.data_ptr<int64_t>(), index.data_ptr<int64_t>() + index.numel());
-    };
-    train_images = train_set.select(rows(train_index));
-    val_images = train_set.select(rows(val_index));
+    train_images = train_set.select(to_rows(train_index));
+    val_images = train_set.select(to_rows(val_index));
   }
   fs::create_directories(out_dir);
   const fs::path checkpoint = out_dir / "checkpoint.pt";
@@ -471,8 +474,7 @@ TrainResult train(PiadeModel& model, const ImageSet& train_set, const Preprocess
     auto batch_rows = [&](int64_t batch) {
       const torch::Tensor index = order.slice(0, batch * global_batch, batch_end(batch));
       const int64_t count = index.size(0);
-      const torch::Tensor share = index.slice(0, rank * count / world, (rank + 1) * count / world).contiguous();
-      return std::vector<int64_t>(share.data_ptr<int64_t>(), share.data_ptr<int64_t>() + share.numel());
+      return to_rows(index.slice(0, rank * count / world, (rank + 1) * count / world));
     };
     auto takes_step = [&](int64_t batch) { return batch_end(batch) - batch * global_batch >= 2 * world || batches == 1; };
     std::vector<std::vector<int64_t>> epoch_batches;
@@ -499,11 +501,9 @@ TrainResult train(PiadeModel& model, const ImageSet& train_set, const Preprocess
         loss = scores.total.mean().item<double>();
         for (std::size_t t = 0; t < scores.terms.size(); ++t) term_sums[t] = scores.terms[t].sum().item<double>();
       } else {
-        // This rank's contiguous share of the global batch.
-        const int64_t count = index.size(0);
-        const torch::Tensor share = index.slice(0, rank * count / world, (rank + 1) * count / world);
-        const double share_n = static_cast<double>(share.size(0));
+        // This rank's contiguous share of the global batch (batch_rows).
         torch::Tensor images = preprocess(source.next(), preprocess_settings).to(device);
+        const double share_n = static_cast<double>(images.size(0));
         scores = forward_backward(model, optimizer, images, settings.precision);
         // The global loss sums and the interrupt flag, in one all-reduce.
         torch::Tensor totals = torch::zeros({static_cast<int64_t>(loss_names.size()) + 2}, torch::kDouble);

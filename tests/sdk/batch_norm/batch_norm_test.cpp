@@ -34,6 +34,7 @@
 #include "piade/sdk/batch_norm.h"
 
 #include "tests/support/files.h"
+#include "tests/support/process.h"
 #include "tests/support/scratch_dir.h"
 
 extern char** environ;
@@ -62,17 +63,7 @@ pid_t start_worker(int rank, const fs::path& dir, const fs::path& log) {
   std::vector<std::string> argv = {PIADE_SYNC_BN_WORKER,        std::to_string(rank),
                                    std::to_string(kWorld),      (dir / "port").string(),
                                    (dir / "inputs.pt").string(), (dir / ("rank" + std::to_string(rank) + ".pt")).string()};
-  std::vector<char*> pointers;
-  for (std::string& arg : argv) pointers.push_back(arg.data());
-  pointers.push_back(nullptr);
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 1, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  posix_spawn_file_actions_adddup2(&actions, 1, 2);
-  pid_t pid = -1;
-  if (posix_spawn(&pid, pointers[0], &actions, nullptr, pointers.data(), environ) != 0) pid = -1;
-  posix_spawn_file_actions_destroy(&actions);
-  return pid;
+  return test::spawn_program(std::move(argv), log);
 }
 
 // Waits for every pid up to `limit`, then kills what is left (a rank that

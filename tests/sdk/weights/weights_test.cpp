@@ -370,6 +370,21 @@ TEST_F(CorruptSafetensors, UnknownDtype) {
               AllOf(HasSubstr("tensor 'w': unknown dtype 'F8_E4M3'"), HasSubstr("supported: F64, F32")));
 }
 
+// The file's strings reach the message escaped, so that it stays one line
+// (found by fuzz_safetensors: a name or dtype holding "\n").
+TEST_F(CorruptSafetensors, ANameOrDtypeWithANewlineKeepsTheErrorOnOneLine) {
+  const std::string unknown_dtype = error_for(with_entry(R"({"dtype":"F\n32","shape":[2],"data_offsets":[0,2]})", 2));
+  EXPECT_THAT(unknown_dtype, HasSubstr("unknown dtype 'F\\x0a32'"));
+  EXPECT_EQ(unknown_dtype.find('\n'), std::string::npos) << unknown_dtype;
+  std::string header = R"({"a\nb":{"dtype":"F32","shape":[2],"data_offsets":[0,4]}})";
+  uint64_t length = header.size();
+  std::string bytes(8, '\0');
+  std::memcpy(bytes.data(), &length, 8);
+  const std::string bad_name = error_for(bytes + header + std::string(4, '\0'));
+  EXPECT_THAT(bad_name, HasSubstr("tensor 'a\\x0ab': 4 bytes of data, but F32 with shape [2] needs 8"));
+  EXPECT_EQ(bad_name.find('\n'), std::string::npos) << bad_name;
+}
+
 TEST_F(CorruptSafetensors, MalformedHeader) {
   EXPECT_THAT(error_for(with_entry(R"({"dtype":"F32","shape":[2]})", 8)), HasSubstr("lacks dtype, shape or data_offsets"));
   EXPECT_THAT(error_for(with_entry(R"({"dtype":"F32","shape":[-2],"data_offsets":[0,8]})", 8)),

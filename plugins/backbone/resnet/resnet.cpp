@@ -250,16 +250,13 @@ class ResNetImpl : public nn::Cloneable<ResNetImpl<kDepth, kSqueezeExcitation>>,
   }
 
   void reset() override {
-    if (small_stem()) {
-      conv1 = this->register_module(
-          "conv1", nn::Conv2d(nn::Conv2dOptions(3, 64, 3).stride(1).padding(1).bias(false)));
-    } else {
-      conv1 = this->register_module(
-          "conv1", nn::Conv2d(nn::Conv2dOptions(3, 64, 7).stride(2).padding(3).bias(false)));
+    conv1 = this->register_module(
+        "conv1", small_stem() ? nn::Conv2d(nn::Conv2dOptions(3, 64, 3).stride(1).padding(1).bias(false))
+                              : nn::Conv2d(nn::Conv2dOptions(3, 64, 7).stride(2).padding(3).bias(false)));
+    bn1 = this->register_module("bn1", piade::sdk::BatchNorm2d(64));
+    if (!small_stem())
       maxpool = this->register_module(
           "maxpool", nn::MaxPool2d(nn::MaxPool2dOptions(3).stride(2).padding(1)));
-    }
-    bn1 = this->register_module("bn1", piade::sdk::BatchNorm2d(64));
     const int64_t e = Arch::kExpansion;
     layer1 = this->register_module("layer1", make_stage(64, 64, Arch::kBlocks[0], 1));
     layer2 = this->register_module("layer2", make_stage(64 * e, 128, Arch::kBlocks[1], 2));

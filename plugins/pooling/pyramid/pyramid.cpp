@@ -102,14 +102,19 @@ class PyramidImpl : public torch::nn::Cloneable<PyramidImpl>, public piade::Pool
       if (side > map.height || side > map.width) larger.push_back(side);
     if (larger.empty()) return;
     const std::string map_size = std::to_string(map.height) + "x" + std::to_string(map.width);
+    const std::string at_most = "levels of at most " + std::to_string(std::min(map.height, map.width));
+    // A map 1/16 of the image or smaller comes from a /32 backbone (a ResNet's
+    // imagenet stem); the small stem (/8) is then the first fix.
+    const bool strided = image.height >= 16 * map.height && image.width >= 16 * map.width;
     piade::warn_once("pooling/pyramid: level" + std::string(larger.size() > 1 ? "s " : " ") +
                      piade::to_text(larger) + " of levels=" + piade::to_text(options_.levels()) +
                      (larger.size() > 1 ? " are" : " is") + " larger than the " + map_size +
                      " feature map the backbone gives for " + std::to_string(image.height) + "x" +
                      std::to_string(image.width) + " images, so " + (larger.size() > 1 ? "their" : "its") +
-                     " capsules are copies of the map's values; use --set backbone.stem=small "
-                     "(a ResNet then gives 4x4 at 28-32 px), larger images, or levels of at most " +
-                     std::to_string(std::min(map.height, map.width)));
+                     " capsules are copies of the map's values; " +
+                     (strided ? "use --set backbone.stem=small (a ResNet then gives 4x4 at 28-32 px), larger "
+                                "images, or " + at_most
+                              : "use larger images or " + at_most));
   }
 
   int64_t values_per_image() const {

@@ -64,8 +64,10 @@ void expect_schema_from(Kind kind, const std::string& name) {
 }
 
 TEST(PluginOptionsTest, SchemasAreDerivedFromTheOptionsAndTheirDefaultsParseBack) {
-  expect_schema_from<resnet::ResNet18Options>(Kind::backbone, "resnet18");
-  expect_schema_from<resnet::SeResNet18Options>(Kind::backbone, "se_resnet18");
+  expect_schema_from<resnet::ResNetOptions>(Kind::backbone, "resnet18");
+  expect_schema_from<resnet::SeResNetOptions>(Kind::backbone, "se_resnet18");
+  expect_schema_from<resnet::ResNetOptions>(Kind::backbone, "resnet50");
+  expect_schema_from<resnet::SeResNetOptions>(Kind::backbone, "se_resnet50");
   expect_schema_from<pyramid::PyramidOptions>(Kind::pooling, "pyramid");
   expect_schema_from<dynamic::DynamicRoutingOptions>(Kind::routing, "dynamic");
   expect_schema_from<transposed::TransposedDecoderOptions>(Kind::decoder, "transposed");
@@ -82,8 +84,8 @@ TEST(PluginOptionsTest, DefaultTextsAreTheOnesUsersKnow) {
     for (const ParamInfo& p : info(kind, name).params) out += p.name + "=" + p.default_value.value_or("?") + " ";
     return out;
   };
-  EXPECT_EQ(defaults(Kind::backbone, "resnet18"), "weights= normalize=true ");
-  EXPECT_EQ(defaults(Kind::backbone, "se_resnet18"), "weights= normalize=true reduction=4 ");
+  EXPECT_EQ(defaults(Kind::backbone, "resnet18"), "weights= normalize=true stem=imagenet ");
+  EXPECT_EQ(defaults(Kind::backbone, "se_resnet18"), "weights= normalize=true stem=imagenet reduction=4 ");
   EXPECT_EQ(defaults(Kind::pooling, "pyramid"), "levels=8,4,2,1 channels=64 capsule_dim=8 ");
   EXPECT_EQ(defaults(Kind::routing, "dynamic"), "vectors=2 out_dim=64 iterations=3 a=1 ");
   EXPECT_EQ(defaults(Kind::decoder, "transposed"), "hidden=128,512 upsample_channels=512 channels=16,32,32 ");
@@ -122,6 +124,7 @@ TEST(PluginOptionsTest, PrettyPrintShowsOnlyNonDefaultOptionsInOneFormat) {
   EXPECT_EQ(print_built<Backbone>("se_resnet18", {}, c), "backbone/se_resnet18()");
   EXPECT_EQ(print_built<Backbone>("se_resnet18", {{"reduction", "8"}, {"normalize", "true"}}, c),
             "backbone/se_resnet18(reduction=8)");
+  EXPECT_EQ(print_built<Backbone>("resnet50", {{"stem", "small"}}, c), "backbone/resnet50(stem=small)");
   EXPECT_EQ(print_built<Pooling>("pyramid", {}, c), "pooling/pyramid()");
   EXPECT_EQ(print_built<Pooling>("pyramid", {{"levels", "4,2"}, {"capsule_dim", "4"}}, c),
             "pooling/pyramid(levels=4,2, capsule_dim=4)");

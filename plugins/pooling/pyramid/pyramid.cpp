@@ -3,6 +3,7 @@
 // several magnifications so that a feature well visible at one scale is not
 // lost at another; each level is squeezed to a few channels and all levels
 // together are cut into the primary capsules that dynamic routing reads.
+#include <algorithm>
 #include <numeric>
 #include <stdexcept>
 #include <string>
@@ -11,6 +12,7 @@
 #include <torch/torch.h>
 
 #include "piade/sdk/batch_norm.h"
+#include "piade/sdk/log.h"
 #include "piade/sdk/plugin.h"
 
 #include "pyramid.h"
@@ -40,6 +42,8 @@ class PyramidImpl : public torch::nn::Cloneable<PyramidImpl>, public piade::Pool
           piade::to_text(options_.levels()) + " = " + std::to_string(total) +
           ") are not divisible by capsule_dim=" + std::to_string(options_.capsule_dim()) +
           "; choose a capsule_dim that divides " + std::to_string(total));
+    // A restored model warned when it was trained.
+    if (!context.restoring) warn_about_copied_levels(*context.features, context.image);
     reset();
   }
 
@@ -87,6 +91,32 @@ class PyramidImpl : public torch::nn::Cloneable<PyramidImpl>, public piade::Pool
   }
 
  private:
+  /// A level with more cells on a side than the map has (s > h or s > w)
+  /// holds no value the map lacks: adaptive pooling repeats the map's cells
+  /// (or averages two neighbours) to fill it, so its capsules are copies.
+  /// This is what happens at 28-32 px with an imagenet-stem ResNet (a 1x1
+  /// map: levels 8, 4 and 2 all repeat one vector).
+  void warn_about_copied_levels(const piade::FeatureShape& map, const piade::ImageShape& image) const {
+    std::vector<int64_t> larger;
+    for (int64_t side : options_.levels())
+      if (side > map.height || side > map.width) larger.push_back(side);
+    if (larger.empty()) return;
+    const std::string map_size = std::to_string(map.height) + "x" + std::to_string(map.width);
+    const std::string at_most = "levels of at most " + std::to_string(std::min(map.height, map.width));
+    // A map 1/16 of the image or smaller comes from a /32 backbone (a ResNet's
+    // imagenet stem); the small stem (/8) is then the first fix.
+    const bool strided = image.height >= 16 * map.height && image.width >= 16 * map.width;
+    piade::warn_once("pooling/pyramid: level" + std::string(larger.size() > 1 ? "s " : " ") +
+                     piade::to_text(larger) + " of levels=" + piade::to_text(options_.levels()) +
+                     (larger.size() > 1 ? " are" : " is") + " larger than the " + map_size +
+                     " feature map the backbone gives for " + std::to_string(image.height) + "x" +
+                     std::to_string(image.width) + " images, so " + (larger.size() > 1 ? "their" : "its") +
+                     " capsules are copies of the map's values; " +
+                     (strided ? "use --set backbone.stem=small (a ResNet then gives 4x4 at 28-32 px), larger "
+                                "images, or " + at_most
+                              : "use larger images or " + at_most));
+  }
+
   int64_t values_per_image() const {
     int64_t area = 0;
     for (int64_t side : options_.levels()) area += side * side;

@@ -9,6 +9,7 @@
 
 #include "piade/core/param_schema.h"
 #include "piade/core/plugin_registry.h"
+#include "piade/sdk/backbone.h"
 #include "piade/sdk/pooling.h"
 
 #include "tests/support/builtin_plugins.h"
@@ -147,6 +148,40 @@ TEST(PyramidPooling, CloneCopiesParameters) {
   auto b = copy->named_parameters();
   ASSERT_EQ(a.size(), b.size());
   for (const auto& p : a) EXPECT_TRUE(torch::equal(p.value(), b[p.key()])) << p.key();
+}
+
+// The warning for levels larger than the map ("larger": more cells on a side
+// than the map has, s > h or s > w), with the feature shape a ResNet18 gives
+// for the image size and stem. It lists exactly the levels that exceed the
+// map, and nothing when none does.
+std::string copied_levels_warning(int64_t image_size, const std::string& stem, const std::string& levels = "8,4,2,1") {
+  piade::ComponentContext ctx;
+  ctx.image = {1, image_size, image_size};
+  ctx.restoring = true;  // no weights to look for
+  ctx.features = piade::test::build_component<piade::Backbone>("resnet18", {{"stem", stem}}, ctx)
+                     ->output_shape(ctx.image);
+  ctx.restoring = false;
+  testing::internal::CaptureStderr();
+  piade::test::build_component<piade::Pooling>("pyramid", {{"levels", levels}}, ctx);
+  return testing::internal::GetCapturedStderr();
+}
+
+TEST(PyramidPooling, WarnsOnceNamingTheLevelsLargerThanTheFeatureMap) {
+  // 28x28 with the imagenet stem: a 1x1 map, so 8, 4 and 2 repeat one vector.
+  EXPECT_EQ(copied_levels_warning(28, "imagenet"),
+            "piade: warning: pooling/pyramid: levels 8,4,2 of levels=8,4,2,1 are larger than the 1x1 feature "
+            "map the backbone gives for 28x28 images, so their capsules are copies of the map's values; use "
+            "--set backbone.stem=small (a ResNet then gives 4x4 at 28-32 px), larger images, or levels of at "
+            "most 1\n");
+  EXPECT_EQ(copied_levels_warning(28, "imagenet"), "");  // once
+  // 32x32 with the small stem: a 4x4 map; only level 8 exceeds it, and the
+  // small stem is no longer the advice.
+  EXPECT_EQ(copied_levels_warning(32, "small"),
+            "piade: warning: pooling/pyramid: level 8 of levels=8,4,2,1 is larger than the 4x4 feature map the "
+            "backbone gives for 32x32 images, so its capsules are copies of the map's values; use larger images "
+            "or levels of at most 4\n");
+  EXPECT_EQ(copied_levels_warning(32, "small", "4,2,1"), "");
+  EXPECT_EQ(copied_levels_warning(28, "small", "4,2,1"), "");
 }
 
 }  // namespace

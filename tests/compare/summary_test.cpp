@@ -9,7 +9,9 @@
 #include <vector>
 
 #include "piade/compare/report.h"
+#include "piade/compare/results.h"
 #include "piade/compare/summary.h"
+#include "tests/support/files.h"
 #include "tests/support/scratch_dir.h"
 #include "piade/core/error.h"
 
@@ -532,6 +534,30 @@ TEST(SummaryMarkdown, ShowsThePublishedColumnAndTheDifferencePerClassAndOnAverag
   EXPECT_TRUE(contains(html, "<th>big &minus; published</th>")) << html;
   EXPECT_TRUE(contains(html, "<td>bottle</td><td>0.8000</td><td>0.8500 &plusmn; 0.0707</td><td>+0.0500</td>")) << html;
   EXPECT_TRUE(contains(html, "<td><b>0.7650</b></td><td><b>+0.0150</b></td>")) << html;
+}
+
+// results.json keeps the reference, so that `compare merge` and a later
+// `--tables-only` show the published column without the grid's file.
+TEST(SummarizeReference, ResultsJsonKeepsTheReferenceForMerge) {
+  test::ScratchDir dir;
+  ResultsFile results;
+  results.comparison = with_reference();
+  results.runs = grid_results();
+  write_results(dir.path(), results);
+  const ResultsFile back = read_results(dir.path());
+  ASSERT_EQ(back.comparison.reference.size(), 4u);
+  EXPECT_EQ(back.comparison.reference_file, "paper.csv");
+  EXPECT_EQ(back.comparison.reference[1].normal_class, "bottle");
+  EXPECT_EQ(back.comparison.reference[1].metric, "image_auroc");
+  EXPECT_DOUBLE_EQ(back.comparison.reference[1].value, 0.80);
+  EXPECT_EQ(back.comparison.reference[1].source, "Table 2");
+  EXPECT_EQ(summary_markdown(back.comparison, summarize(back.comparison, back.runs)),
+            summary_markdown(results.comparison, summarize(results.comparison, results.runs)));
+  // A grid without one writes no reference key (older results read alike).
+  results.comparison = grid();
+  write_results(dir.path(), results);
+  EXPECT_TRUE(read_results(dir.path()).comparison.reference.empty());
+  EXPECT_FALSE(contains(test::read_text(dir.path() / "results.json"), "\"reference\""));
 }
 
 }  // namespace

@@ -332,3 +332,97 @@ TEST_F(GridTest, AByteOrderMarkAtTheStartIsSkipped) {
 
 }  // namespace
 }  // namespace piade::compare
+
+namespace piade::compare {
+namespace {
+
+// [compare] reference: a CSV of published numbers beside the grid file.
+class ReferenceTest : public GridTest {
+ protected:
+  // Reads a grid of dataset `dataset` whose reference file holds `csv`.
+  Grid read(const std::string& csv, const std::string& dataset = "cifar10") {
+    write(csv, "paper.csv");
+    return read_grid(write("dataset = " + dataset + "\n[compare]\nclasses = 0, 1\nreference = paper.csv\n"), {},
+                     command_tables());
+  }
+  std::string reference_error(const std::string& csv, const std::string& dataset = "cifar10") {
+    try {
+      read(csv, dataset);
+    } catch (const Error& e) {
+      return e.what();
+    }
+    return "(no error)";
+  }
+};
+
+TEST_F(ReferenceTest, ReadsRowsInAnyColumnOrderWithCommentsQuotesAndAMeanRow) {
+  const Grid grid = read("# Table 2\n\nvalue, class ,metric,source\n0.751,0,image_auroc,\"Table 2, airplane\"\n"
+                         "0.675,mean,image_auroc,Table 2\n0.5,3,best_tnr,\n");
+  EXPECT_EQ(grid.reference_file, "paper.csv");
+  ASSERT_EQ(grid.reference.size(), 3u);
+  EXPECT_EQ(grid.reference[0].normal_class, "0");
+  EXPECT_EQ(grid.reference[0].metric, "image_auroc");
+  EXPECT_DOUBLE_EQ(grid.reference[0].value, 0.751);
+  EXPECT_EQ(grid.reference[0].source, "Table 2, airplane");
+  EXPECT_EQ(grid.reference[1].normal_class, kReferenceMean);
+  // A class of the dataset outside the grid's classes is allowed: the grid
+  // may run fewer classes than the paper.
+  EXPECT_EQ(grid.reference[2].normal_class, "3");
+  const std::vector<RunSpec> runs = expand_grid(grid, registry(), command_tables());
+  const Comparison comparison = comparison_of(grid, runs);
+  EXPECT_EQ(comparison.reference.size(), 3u);
+  EXPECT_EQ(comparison.reference_file, "paper.csv");
+  // The runs are the same with or without a reference: their hashes too.
+  const Grid plain = read_grid(write("dataset = cifar10\n[compare]\nclasses = 0, 1\n"), {}, command_tables());
+  EXPECT_EQ(grid_hash(grid, runs), grid_hash(plain, expand_grid(plain, registry(), command_tables())));
+}
+
+TEST_F(ReferenceTest, MvtecReferencesNameItsFifteenCategoriesAndCoilItsObjects) {
+  write("class,metric,value\nbottle,best_tnr,0.87\nmetal_nut,best_tpr,0.78\n", "paper.csv");
+  const Grid mvtec = read_grid(write("dataset = mvtec\n[compare]\nclasses = bottle, mine\nreference = paper.csv\n"),
+                               {}, command_tables());
+  EXPECT_EQ(mvtec.reference.size(), 2u);
+  EXPECT_NE(reference_error("class,metric,value\nbotle,best_tnr,0.87\n", "mvtec")
+                .find(":2: unknown class 'botle', did you mean 'bottle'?"),
+            std::string::npos);
+  EXPECT_EQ(reference_error("class,metric,value\n100,image_auroc,1\n", "coil100"), "(no error)");
+  EXPECT_NE(reference_error("class,metric,value\n101,image_auroc,1\n", "coil100").find("unknown class '101'"),
+            std::string::npos);
+}
+
+TEST_F(ReferenceTest, ABadFileIsRefusedNamingTheFileAndLine) {
+  const std::string file = (dir_ / "paper.csv").string();
+  const auto expect_error = [&](const std::string& csv, const std::string& message) {
+    EXPECT_EQ(reference_error(csv), file + message) << csv;
+  };
+  expect_error("class,metric,value\n# comment\ncat,image_auroc,0.5\n",
+               ":3: unknown class 'cat'; give a class of the grid's dataset or 'mean' for the mean over classes");
+  expect_error("class,metric,value\n0,image_aucroc,0.5\n",
+               ":2: metric 'image_aucroc' is not one piade eval writes, did you mean 'image_auroc'?");
+  expect_error("class,metric,value\n0,image_auroc,0.5x\n", ":2: value '0.5x' is not a number in [0, 1] (write 0.751, "
+                                                            "not 75.1%)");
+  expect_error("class,metric,value\n0,image_auroc,75.1\n", ":2: value '75.1' is not a number in [0, 1] (write 0.751, "
+                                                            "not 75.1%)");
+  expect_error("class,metric,value\n0,image_auroc,nan\n", ":2: value 'nan' is not a number in [0, 1] (write 0.751, "
+                                                           "not 75.1%)");
+  expect_error("class,value\n0,0.5\n", ":1: the header has no 'metric' column; it names class, metric, value and "
+                                       "optionally source");
+  expect_error("class,metric,value,year\n", ":1: unknown column 'year' in the header; the columns are class, metric, "
+                                            "value and optionally source");
+  expect_error("class,metric,value\n0,image_auroc\n", ":2: 2 fields, the header has 3");
+  expect_error("class,metric,value\n0,image_auroc,0.5\n0,image_auroc,0.6\n",
+               ":3: class '0', metric 'image_auroc' is given twice; keep one");
+  expect_error("class,metric,value,source\n0,image_auroc,0.5,\"Table 2\n", ":2: a quoted field is not closed");
+  expect_error("class,metric,value\n", ": a header but no rows; give at least one published number");
+  expect_error("# only a comment\n", ": no header (class,metric,value[,source]) and no rows");
+
+  std::filesystem::remove(dir_ / "paper.csv");
+  EXPECT_EQ(error_of("dataset = cifar10\n[compare]\nclasses = 0\nreference = paper.csv\n"),
+            "reference file '" + file + "': cannot be read; give a CSV of class,metric,value");
+  EXPECT_NE(error_of("dataset = cifar10\n[compare]\nclasses = 0\nreference = ../paper.csv\n")
+                .find("reference '../paper.csv': give a path below the grid's folder or an absolute one"),
+            std::string::npos);
+}
+
+}  // namespace
+}  // namespace piade::compare

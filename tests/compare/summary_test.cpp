@@ -9,7 +9,9 @@
 #include <vector>
 
 #include "piade/compare/report.h"
+#include "piade/compare/results.h"
 #include "piade/compare/summary.h"
+#include "tests/support/files.h"
 #include "tests/support/scratch_dir.h"
 #include "piade/core/error.h"
 
@@ -426,6 +428,136 @@ TEST(SummaryMarkdown, NoRunMissing) {
   results.push_back(run("big", "cable", 2, 0.72));
   std::string md = summary_markdown(grid(), summarize(grid(), results));
   EXPECT_TRUE(contains(md, "8 of 8 runs found, none missing")) << md;
+}
+
+}  // namespace
+}  // namespace piade::compare
+
+namespace piade::compare {
+namespace {
+
+// ---------------------------------------------------------------------------
+// A reference file's published numbers beside the runs' (grid(): base and
+// big over bottle and cable). Published image AUROC: bottle 0.80, cable
+// 0.70, a stated mean 0.72; aupr: a mean only, 0.40, listed first in the
+// file so that the grid's metric is seen to come first anyway.
+Comparison with_reference() {
+  Comparison c = grid();
+  c.reference_file = "paper.csv";
+  c.reference = {{"mean", "aupr", 0.40, "Table 3"},
+                 {"bottle", "image_auroc", 0.80, "Table 2"},
+                 {"cable", "image_auroc", 0.70, "Table 2"},
+                 {"mean", "image_auroc", 0.72, "Table 2"}};
+  return c;
+}
+
+TEST(SummarizeReference, PublishedValuesDifferencesAndTheMeanOverTheSameClasses) {
+  const Summary s = summarize(with_reference(), grid_results());
+  ASSERT_EQ(s.reference.size(), 2u);
+  const ReferenceSummary& auroc = s.reference[0];
+  EXPECT_EQ(auroc.metric, "image_auroc");
+  EXPECT_EQ(auroc.file, "paper.csv");
+  EXPECT_EQ(auroc.classes, (std::vector<std::string>{"bottle", "cable"}));
+  // The mean row is over the classes with a published value: (0.80 + 0.70)/2;
+  // the stated 0.72 is kept apart.
+  EXPECT_FALSE(auroc.mean_is_stated);
+  EXPECT_NEAR(auroc.published_mean, 0.75, 1e-12);
+  EXPECT_NEAR(auroc.stated_mean, 0.72, 1e-12);
+  ASSERT_EQ(auroc.configs.size(), 2u);
+  // base: bottle 0.85, cable 0.65, mean 0.75; big: bottle 0.91, cable 0.62
+  // (one seed), mean 0.765.
+  EXPECT_NEAR(auroc.configs[0].per_class.at("bottle").mean, 0.85, 1e-12);
+  EXPECT_NEAR(auroc.configs[0].mean, 0.75, 1e-12);
+  EXPECT_NEAR(auroc.configs[1].per_class.at("cable").mean, 0.62, 1e-12);
+  EXPECT_EQ(auroc.configs[1].per_class.at("cable").n, 1);
+  EXPECT_NEAR(auroc.configs[1].mean, 0.765, 1e-12);
+
+  // aupr has only a mean: it stands beside each configuration's mean over
+  // all the grid's classes (every run's aupr is 0.5).
+  const ReferenceSummary& aupr = s.reference[1];
+  EXPECT_EQ(aupr.metric, "aupr");
+  EXPECT_TRUE(aupr.classes.empty());
+  EXPECT_TRUE(aupr.mean_is_stated);
+  EXPECT_NEAR(aupr.published_mean, 0.40, 1e-12);
+  EXPECT_EQ(aupr.mean_classes, (std::vector<std::string>{"bottle", "cable"}));
+  EXPECT_NEAR(aupr.configs[1].mean, 0.5, 1e-12);
+
+  // A class without a run leaves the configuration's mean out rather than
+  // average other classes than the published mean does.
+  std::vector<RunResult> no_big_cable = grid_results();
+  no_big_cable.pop_back();
+  EXPECT_TRUE(std::isnan(summarize(with_reference(), no_big_cable).reference[0].configs[1].mean));
+  // No reference file: no reference tables, and the JSON has no key.
+  EXPECT_TRUE(summarize(grid(), grid_results()).reference.empty());
+  EXPECT_FALSE(summary_to_json(summarize(grid(), grid_results())).contains("reference"));
+}
+
+TEST(SummarizeReference, ReferenceClassesOutsideTheGridAreLeftOut) {
+  Comparison c = with_reference();
+  c.reference.push_back({"zipper", "image_auroc", 0.9, ""});
+  const Summary s = summarize(c, grid_results());
+  EXPECT_EQ(s.reference[0].classes, (std::vector<std::string>{"bottle", "cable"}));
+  EXPECT_NEAR(s.reference[0].published_mean, 0.75, 1e-12);
+}
+
+TEST(SummaryMarkdown, ShowsThePublishedColumnAndTheDifferencePerClassAndOnAverage) {
+  const Summary s = summarize(with_reference(), grid_results());
+  const std::string md = summary_markdown(with_reference(), s);
+  EXPECT_TRUE(contains(md, "## image_auroc against the published numbers (paper.csv)")) << md;
+  EXPECT_TRUE(contains(md, "| class | published | base | base − published | big | big − published |")) << md;
+  // bottle: base 0.85 - 0.80 = +0.05, big 0.91 - 0.80 = +0.11.
+  EXPECT_TRUE(contains(md, "| bottle | 0.8000 | 0.8500 ± 0.0707 | +0.0500 | 0.9100 ± 0.0849 | +0.1100 |")) << md;
+  // cable: base 0.65 - 0.70 = -0.05, big 0.62 - 0.70 = -0.08.
+  EXPECT_TRUE(contains(md, "| cable | 0.7000 | 0.6500 ± 0.0707 | -0.0500 | 0.6200 | -0.0800 |")) << md;
+  // mean: 0.75; big 0.765, +0.015.
+  EXPECT_TRUE(contains(md, "| **mean** | 0.7500 |")) << md;
+  EXPECT_TRUE(contains(md, "| 0.7650 | +0.0150 |")) << md;
+  EXPECT_TRUE(contains(md, "states a published mean of 0.7200")) << md;
+  // aupr: mean only, 0.40 against 0.50: +0.10.
+  EXPECT_TRUE(contains(md, "## aupr against the published numbers (paper.csv)")) << md;
+  EXPECT_TRUE(contains(md, "| **mean** | 0.4000 | 0.5000 | +0.1000 | 0.5000 | +0.1000 |")) << md;
+  EXPECT_TRUE(contains(md, "only the published mean over classes (Table 3)")) << md;
+  // Before the paired differences, after the configurations' own table.
+  EXPECT_LT(md.find("## Table 1"), md.find("against the published numbers"));
+  EXPECT_LT(md.find("against the published numbers"), md.find("## Table 2"));
+
+  const nlohmann::json json = summary_to_json(s);
+  ASSERT_EQ(json.at("reference").size(), 2u);
+  EXPECT_NEAR(json.at("reference")[0].at("configs")[1].at("per_class").at("bottle").at("difference").get<double>(),
+              0.11, 1e-12);
+  EXPECT_NEAR(json.at("reference")[0].at("configs")[1].at("mean_difference").get<double>(), 0.015, 1e-12);
+
+  // report.html shows the same table.
+  test::ScratchDir dir;
+  const std::string html = report_html(with_reference(), s, grid_results(), dir.path());
+  EXPECT_TRUE(contains(html, "<h2>image_auroc against the published numbers (paper.csv)</h2>")) << html;
+  EXPECT_TRUE(contains(html, "<th>big &minus; published</th>")) << html;
+  EXPECT_TRUE(contains(html, "<td>bottle</td><td>0.8000</td><td>0.8500 &plusmn; 0.0707</td><td>+0.0500</td>")) << html;
+  EXPECT_TRUE(contains(html, "<td><b>0.7650</b></td><td><b>+0.0150</b></td>")) << html;
+}
+
+// results.json keeps the reference, so that `compare merge` and a later
+// `--tables-only` show the published column without the grid's file.
+TEST(SummarizeReference, ResultsJsonKeepsTheReferenceForMerge) {
+  test::ScratchDir dir;
+  ResultsFile results;
+  results.comparison = with_reference();
+  results.runs = grid_results();
+  write_results(dir.path(), results);
+  const ResultsFile back = read_results(dir.path());
+  ASSERT_EQ(back.comparison.reference.size(), 4u);
+  EXPECT_EQ(back.comparison.reference_file, "paper.csv");
+  EXPECT_EQ(back.comparison.reference[1].normal_class, "bottle");
+  EXPECT_EQ(back.comparison.reference[1].metric, "image_auroc");
+  EXPECT_DOUBLE_EQ(back.comparison.reference[1].value, 0.80);
+  EXPECT_EQ(back.comparison.reference[1].source, "Table 2");
+  EXPECT_EQ(summary_markdown(back.comparison, summarize(back.comparison, back.runs)),
+            summary_markdown(results.comparison, summarize(results.comparison, results.runs)));
+  // A grid without one writes no reference key (older results read alike).
+  results.comparison = grid();
+  write_results(dir.path(), results);
+  EXPECT_TRUE(read_results(dir.path()).comparison.reference.empty());
+  EXPECT_FALSE(contains(test::read_text(dir.path() / "results.json"), "\"reference\""));
 }
 
 }  // namespace

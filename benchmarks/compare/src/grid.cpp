@@ -11,6 +11,7 @@
 #include <boost/program_options/parsers.hpp>
 #include <fmt/format.h>
 
+#include "piade/compare/reference.h"
 #include "piade/core/error.h"
 #include "piade/core/ini.h"
 
@@ -25,10 +26,16 @@ namespace po = boost::program_options;
 const std::set<std::string> kReservedKeys = {"out",      "resume",     "overwrite", "config",     "set",
                                              "threads",  "progress",   "help",      "show-config", "checkpoint",
                                              "device",   "plugin-dir", "log-file"};
-const char* const kCompareKeys[] = {"classes", "seeds", "metric"};
+const char* const kCompareKeys[] = {"classes", "seeds", "metric", "reference"};
 const char* const kMetrics[] = {"image_auroc", "aupr",      "best_tpr",  "best_tnr",
                                 "best_balanced", "f1_max", "pixel_auroc", "pro_auc"};
 const char* const kTenClassDatasets[] = {"fmnist", "mnist", "cifar10"};
+// The 15 categories of MVTec AD (Bergmann et al., CVPR 2019), as its folders
+// are named: the classes a reference file may name for an MVTec grid
+// besides the grid's own.
+const char* const kMvtecCategories[] = {"bottle",   "cable",     "capsule", "carpet", "grid",
+                                        "hazelnut", "leather",   "metal_nut", "pill", "screw",
+                                        "tile",     "toothbrush", "transistor", "wood", "zipper"};
 
 std::string trim(const std::string& text) {
   const auto first = text.find_first_not_of(" \t");
@@ -193,6 +200,23 @@ std::vector<std::string> resolve_classes(const std::string& text, const Settings
   return classes;
 }
 
+// The classes a reference file may name: every class of the dataset (for
+// MVTec, its 15 categories and the grid's own).
+std::vector<std::string> dataset_classes(const Settings& base, const std::vector<std::string>& grid_classes) {
+  const std::string dataset = base.count("dataset") ? base.at("dataset") : "fmnist";
+  std::vector<std::string> classes;
+  if (std::find(std::begin(kTenClassDatasets), std::end(kTenClassDatasets), dataset) != std::end(kTenClassDatasets)) {
+    for (int c = 0; c < 10; ++c) classes.push_back(std::to_string(c));
+  } else if (dataset == "coil100") {
+    for (int c = 1; c <= 100; ++c) classes.push_back(std::to_string(c));
+  } else if (dataset == "mvtec") {
+    classes.assign(std::begin(kMvtecCategories), std::end(kMvtecCategories));
+  }
+  for (const std::string& name : grid_classes)
+    if (!name.empty() && std::find(classes.begin(), classes.end(), name) == classes.end()) classes.push_back(name);
+  return classes;
+}
+
 std::string class_key(const Settings& settings) {
   const auto dataset = settings.find("dataset");
   return dataset != settings.end() && dataset->second == "mvtec" ? "category" : "normal-class";
@@ -286,6 +310,8 @@ Grid read_grid(const std::string& file, const GridOverrides& overrides, const Co
         seeds_text = value;
       } else if (name == "metric") {
         grid.metric = value;
+      } else if (name == "reference") {
+        grid.reference_file = value;
       } else {
         throw Error(fmt::format("{}: unknown key '{}' in [compare]{}", file, name,
                                 did_you_mean(name, {std::begin(kCompareKeys), std::end(kCompareKeys)})));
@@ -411,6 +437,19 @@ Grid read_grid(const std::string& file, const GridOverrides& overrides, const Co
     grid.seeds = {0};
   }
   check_grid_size(grid, file);
+
+  if (!grid.reference_file.empty()) {
+    const fs::path reference(grid.reference_file);
+    // Relative to the grid, and below its folder: compare copies the file
+    // beside its copy of the grid (DIR/grid.ini) for --status and Slurm.
+    for (const fs::path& part : reference)
+      if (part == "..")
+        throw Error(fmt::format("{}: reference '{}': give a path below the grid's folder or an absolute one", file,
+                                grid.reference_file));
+    const fs::path path = reference.is_absolute() ? reference : fs::path(file).parent_path() / reference;
+    grid.reference = read_reference(path, dataset_classes(grid.base, grid.classes),
+                                    {std::begin(kMetrics), std::end(kMetrics)});
+  }
   return grid;
 }
 
@@ -479,6 +518,8 @@ Comparison comparison_of(const Grid& grid, const std::vector<RunSpec>& runs) {
   comparison.classes = grid.classes;
   comparison.seeds = grid.seeds;
   comparison.metric = grid.metric;
+  comparison.reference = grid.reference;
+  comparison.reference_file = grid.reference_file;
   return comparison;
 }
 

@@ -78,6 +78,39 @@ std::string means_table(const Summary& summary) {
   return html + "</table>\n";
 }
 
+// Per metric of the reference file: published value, each configuration's
+// and the difference (piade − published) per class, and the mean row.
+std::string reference_tables(const Summary& summary) {
+  std::string html;
+  for (const ReferenceSummary& table : summary.reference) {
+    html += fmt::format("<h2>{} against the published numbers ({})</h2>\n<table>\n<tr><th>class</th><th>published</th>",
+                        xml_escape(table.metric), xml_escape(table.file));
+    for (const ConfigVsReference& config : table.configs)
+      html += "<th>" + xml_escape(config.config) + "</th><th>" + xml_escape(config.config) + " &minus; published</th>";
+    html += "</tr>\n";
+    for (const std::string& name : table.classes) {
+      const double published = table.published.at(name);
+      html += "<tr>" + cell(xml_escape(name.empty() ? "all images" : name)) + cell(number(published, 4));
+      for (const ConfigVsReference& config : table.configs) {
+        const MeanStd& m = config.per_class.at(name);
+        html += cell(mean_std(m)) + cell(signed_number(m.n > 0 ? m.mean - published : kNotAvailable));
+      }
+      html += "</tr>\n";
+    }
+    html += "<tr>" + cell("mean", true) + cell(number(table.published_mean, 4), true);
+    for (const ConfigVsReference& config : table.configs)
+      html += cell(number(config.mean, 4), true) + cell(signed_number(config.mean - table.published_mean), true);
+    html += "</tr>\n</table>\n";
+    html += note(table.mean_is_stated
+                     ? fmt::format("the file gives only the published mean; it stands beside each configuration's "
+                                   "mean over the grid's {} classes",
+                                   table.mean_classes.size())
+                     : fmt::format("the mean row is over the {} classes of the grid with a published value",
+                                   table.mean_classes.size()));
+  }
+  return html;
+}
+
 std::string difference_row(const Summary& summary, const ConfigSummary& config) {
   const PairedDifference& d = config.vs_baseline;
   std::string html = "<tr>" + cell(xml_escape(config.config));
@@ -313,7 +346,8 @@ std::string report_html(const Comparison& comparison, const Summary& summary, co
       "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>{}</title>\n<style>{}</style>\n"
       "</head>\n<body>\n",
       xml_escape(comparison.title), std::string(report_base_style()) + kStyle);
-  html += heading(comparison, summary) + means_table(summary) + difference_table(summary) + speed_table(summary);
+  html += heading(comparison, summary) + means_table(summary) + reference_tables(summary) +
+          difference_table(summary) + speed_table(summary);
   html += roc_section(comparison, results, out_dir);
   if (options.pictures_per_config > 0)
     html += pictures_section(comparison, results, out_dir, options.pictures_per_config);

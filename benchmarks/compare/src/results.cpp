@@ -22,8 +22,17 @@ namespace {
 constexpr const char* kResultsFormat = "piade-compare-results-1";
 
 nlohmann::json comparison_to_json(const Comparison& comparison) {
-  return {{"title", comparison.title},     {"axes", comparison.axes},   {"configs", comparison.configs},
-          {"classes", comparison.classes}, {"seeds", comparison.seeds}, {"metric", comparison.metric}};
+  nlohmann::json json = {{"title", comparison.title},     {"axes", comparison.axes},   {"configs", comparison.configs},
+                         {"classes", comparison.classes}, {"seeds", comparison.seeds}, {"metric", comparison.metric}};
+  // Only with a reference file: results of grids without one stay as they were.
+  if (!comparison.reference.empty()) {
+    nlohmann::json rows = nlohmann::json::array();
+    for (const ReferenceValue& row : comparison.reference)
+      rows.push_back({{"class", row.normal_class}, {"metric", row.metric}, {"value", row.value}, {"source", row.source}});
+    json["reference_file"] = comparison.reference_file;
+    json["reference"] = rows;
+  }
+  return json;
 }
 
 Comparison comparison_from_json(const nlohmann::json& json) {
@@ -34,6 +43,12 @@ Comparison comparison_from_json(const nlohmann::json& json) {
   comparison.classes = json.at("classes").get<std::vector<std::string>>();
   comparison.seeds = json.at("seeds").get<std::vector<uint64_t>>();
   comparison.metric = json.at("metric").get<std::string>();
+  if (json.contains("reference")) {
+    comparison.reference_file = json.at("reference_file").get<std::string>();
+    for (const nlohmann::json& row : json.at("reference"))
+      comparison.reference.push_back({row.at("class").get<std::string>(), row.at("metric").get<std::string>(),
+                                      row.at("value").get<double>(), row.at("source").get<std::string>()});
+  }
   return comparison;
 }
 

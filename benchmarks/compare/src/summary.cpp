@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
+#include <iterator>
 #include <optional>
 #include <set>
 #include <utility>
@@ -103,6 +104,57 @@ std::string table1_cell(const MeanStd& value, std::optional<double> best_mean) {
   std::string text = mean_std_text(value);
   if (best_mean && value.n > 0 && value.mean == *best_mean) return "**" + text + "**";
   return text;
+}
+
+std::string value_text(double value) { return std::isnan(value) ? kDash : fmt::format("{:.4f}", value); }
+
+/// The class of a reference table's row as a reader knows it.
+std::string reference_class_label(const std::string& name) {
+  return name.empty() ? "all images" : cell_text(name);
+}
+
+/// Per metric of the reference file: the published value per class, each
+/// configuration's mean and its difference (piade − published), the mean.
+std::string reference_markdown(const Summary& summary) {
+  std::string md;
+  for (const ReferenceSummary& table : summary.reference) {
+    md += fmt::format("## {} against the published numbers ({})\n\n", table.metric, cell_text(table.file));
+    md += "| class | published |";
+    for (const ConfigVsReference& config : table.configs)
+      md += fmt::format(" {} | {} − published |", cell_text(config.config), cell_text(config.config));
+    md += "\n|---|---:|";
+    for (std::size_t i = 0; i < table.configs.size(); ++i) md += "---:|---:|";
+    md += "\n";
+    for (const std::string& name : table.classes) {
+      const double published = table.published.at(name);
+      md += fmt::format("| {} | {:.4f} |", reference_class_label(name), published);
+      for (const ConfigVsReference& config : table.configs) {
+        const MeanStd& m = config.per_class.at(name);
+        const double mean = m.n > 0 ? m.mean : kNotAvailable;
+        md += fmt::format(" {} | {} |", mean_std_text(m), signed_text(mean - published));
+      }
+      md += "\n";
+    }
+    md += fmt::format("| **mean** | {} |", value_text(table.published_mean));
+    for (const ConfigVsReference& config : table.configs)
+      md += fmt::format(" {} | {} |", value_text(config.mean), signed_text(config.mean - table.published_mean));
+    md += "\n\n";
+    if (table.mean_is_stated) {
+      md += fmt::format("The file gives only the published mean over classes{}; the mean row sets it beside "
+                        "each configuration's mean over the grid's {} classes.",
+                        table.sources.count(kReferenceMean) && !table.sources.at(kReferenceMean).empty()
+                            ? " (" + table.sources.at(kReferenceMean) + ")"
+                            : "",
+                        table.mean_classes.size());
+    } else {
+      md += fmt::format("The mean row is over the {} classes of the grid with a published value.",
+                        table.mean_classes.size());
+      if (!std::isnan(table.stated_mean))
+        md += fmt::format(" The file states a published mean of {:.4f} over its own classes.", table.stated_mean);
+    }
+    md += fmt::format(" Each configuration's value is its mean over seeds; {} where it has no run.\n\n", kDash);
+  }
+  return md;
 }
 
 }  // namespace
@@ -211,9 +263,34 @@ nlohmann::json summary_to_json(const Summary& summary) {
   }
   nlohmann::json best = nlohmann::json::object();
   for (const auto& [column, config] : summary.best) best[column.empty() ? "overall" : column] = config;
-  return {{"metric", summary.metric},         {"baseline", summary.baseline},
-          {"runs_expected", summary.runs_expected}, {"runs_found", summary.runs_found},
-          {"configs", configs},               {"best", best}};
+  nlohmann::json json = {{"metric", summary.metric},         {"baseline", summary.baseline},
+                         {"runs_expected", summary.runs_expected}, {"runs_found", summary.runs_found},
+                         {"configs", configs},               {"best", best}};
+  if (summary.reference.empty()) return json;
+  nlohmann::json reference = nlohmann::json::array();
+  for (const ReferenceSummary& table : summary.reference) {
+    nlohmann::json rows = nlohmann::json::array();
+    for (const ConfigVsReference& config : table.configs) {
+      nlohmann::json per_class = nlohmann::json::object();
+      for (const auto& [name, value] : config.per_class) {
+        per_class[name] = mean_std_json(value);
+        per_class[name]["difference"] = number_or_null(value.mean - table.published.at(name));
+      }
+      rows.push_back({{"config", config.config},
+                      {"per_class", per_class},
+                      {"mean", number_or_null(config.mean)},
+                      {"mean_difference", number_or_null(config.mean - table.published_mean)}});
+    }
+    reference.push_back({{"metric", table.metric},
+                         {"file", table.file},
+                         {"published", table.published},
+                         {"published_mean", number_or_null(table.published_mean)},
+                         {"mean_is_stated", table.mean_is_stated},
+                         {"mean_classes", table.mean_classes},
+                         {"configs", rows}});
+  }
+  json["reference"] = reference;
+  return json;
 }
 
 Summary summarize(const Comparison& comparison, const std::vector<RunResult>& results) {
@@ -349,6 +426,65 @@ Summary summarize(const Comparison& comparison, const std::vector<RunResult>& re
   for (const std::string& name : classes)
     pick_best(name, [&](const ConfigSummary& config) -> const MeanStd& { return config.per_class.at(name); });
   pick_best("", [](const ConfigSummary& config) -> const MeanStd& { return config.overall; });
+
+  // The reference file's metrics, the grid's first, then in file order.
+  std::vector<std::string> reference_metrics;
+  for (const ReferenceValue& row : comparison.reference)
+    if (std::find(reference_metrics.begin(), reference_metrics.end(), row.metric) == reference_metrics.end())
+      reference_metrics.push_back(row.metric);
+  std::stable_partition(reference_metrics.begin(), reference_metrics.end(),
+                        [&](const std::string& m) { return m == comparison.metric; });
+  for (const std::string& metric : reference_metrics) {
+    ReferenceSummary table;
+    table.metric = metric;
+    table.file = comparison.reference_file;
+    for (const ReferenceValue& row : comparison.reference) {
+      if (row.metric != metric) continue;
+      table.sources[row.normal_class] = row.source;
+      if (row.normal_class == kReferenceMean) table.stated_mean = row.value;
+      else table.published[row.normal_class] = row.value;
+    }
+    for (const std::string& name : classes)
+      if (table.published.count(name)) table.classes.push_back(name);
+    for (auto it = table.published.begin(); it != table.published.end();)
+      it = index_of(table.classes, it->first) ? std::next(it) : table.published.erase(it);
+    // The mean row compares like with like: the published values of the
+    // grid's classes against piade's on the same classes; a paper that
+    // gives only a mean (COIL-100) is compared with the mean over all of
+    // the grid's classes.
+    if (!table.classes.empty()) {
+      table.mean_classes = table.classes;
+      double sum = 0;
+      for (const std::string& name : table.classes) sum += table.published.at(name);
+      table.published_mean = sum / static_cast<double>(table.classes.size());
+    } else {
+      table.mean_classes = classes;
+      table.published_mean = table.stated_mean;
+      table.mean_is_stated = true;
+    }
+    for (std::size_t c = 0; c < n_configs; ++c) {
+      ConfigVsReference row;
+      row.config = configs[c];
+      std::vector<double> class_means;
+      for (const std::string& name : table.mean_classes) {
+        const std::size_t k = *index_of(classes, name);
+        std::vector<double> over_seeds;
+        for (std::size_t s = 0; s < n_seeds; ++s)
+          if (const auto& entry = runs[slot(c, k, s)]) {
+            const auto found = results[*entry].metrics.find(metric);
+            if (found != results[*entry].metrics.end() && std::isfinite(found->second))
+              over_seeds.push_back(found->second);
+          }
+        const MeanStd m = mean_std(over_seeds);
+        if (table.published.count(name)) row.per_class[name] = m;
+        if (m.n > 0) class_means.push_back(m.mean);
+      }
+      if (!class_means.empty() && class_means.size() == table.mean_classes.size())
+        row.mean = mean_std(class_means).mean;
+      table.configs.push_back(std::move(row));
+    }
+    summary.reference.push_back(std::move(table));
+  }
   return summary;
 }
 
@@ -401,6 +537,8 @@ std::string summary_markdown(const Comparison& comparison, const Summary& summar
     md += " " + table1_cell(config.overall, best_mean("", true)) + " |\n";
   }
   md += "\n";
+
+  md += reference_markdown(summary);
 
   // Table 2: paired difference against the baseline.
   md += "## Table 2: difference against the baseline, paired over class × seed\n\n";

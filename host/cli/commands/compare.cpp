@@ -405,6 +405,17 @@ int commands::compare(const std::vector<std::string>& raw_args) {
     std::ifstream grid_in(grid_file);
     write_file_atomic(context.out_dir / "grid.ini", std::string(std::istreambuf_iterator<char>(grid_in), {}));
     write_file_atomic(context.out_dir / "compare.json", overrides_text(overrides));
+    // A relative reference file goes beside the copy, where its path from
+    // the copy's folder finds it (read_grid refuses one above the grid).
+    if (!grid.reference_file.empty() && fs::path(grid.reference_file).is_relative()) {
+      const fs::path from = fs::path(grid_file).parent_path() / grid.reference_file;
+      const fs::path to = context.out_dir / grid.reference_file;
+      if (fs::weakly_canonical(from) != fs::weakly_canonical(to)) {
+        std::ifstream reference_in(from, std::ios::binary);
+        fs::create_directories(to.parent_path());
+        write_file_atomic(to, std::string(std::istreambuf_iterator<char>(reference_in), {}));
+      }
+    }
   }
   if (slurm) {
     std::vector<std::string> todo_ids;

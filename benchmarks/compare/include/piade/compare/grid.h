@@ -24,6 +24,8 @@
 //   classes = 0, 1, 2      # normal classes (MVTec: categories); all = every one
 //   seeds = 0, 1
 //   metric = image_auroc   # what summary.md compares
+//   reference = paper.csv  # published numbers to show beside the runs'
+//                          # (reference.h), relative to the grid's folder
 //
 //   [eval]                 # options of `piade eval` for every run
 //   pictures = 4
@@ -75,6 +77,9 @@ struct Grid {
   std::vector<uint64_t> seeds;
   std::string metric = "image_auroc";
   Settings eval;  ///< `piade eval` options for every run
+  /// [compare] reference as written ("" without), and its rows.
+  std::string reference_file;
+  std::vector<ReferenceValue> reference;
 };
 
 /// Overrides from the command line of `piade compare`.

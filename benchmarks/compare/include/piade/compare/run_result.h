@@ -34,6 +34,20 @@ struct RunResult {
   std::string folder;
 };
 
+/// A published number to set beside piade's: one row of a grid's
+/// reference file (`reference = FILE` in [compare], reference.h).
+struct ReferenceValue {
+  /// A class of the grid's dataset, or kReferenceMean for the published
+  /// mean over classes (a paper that gives only the mean, as COIL-100's).
+  std::string normal_class;
+  std::string metric;  ///< a metric eval writes (image_auroc, best_tnr, ...)
+  double value = 0;    ///< in [0, 1]
+  std::string source;  ///< where it is published ("Table 2"); may be ""
+};
+
+/// The class name of a reference row that holds the mean over classes.
+inline constexpr const char* kReferenceMean = "mean";
+
 /// How a grid's runs are compared.
 struct Comparison {
   std::string title;               ///< the grid file's name
@@ -44,6 +58,10 @@ struct Comparison {
   std::vector<std::string> classes;  ///< in grid order; {""} when the dataset has none
   std::vector<uint64_t> seeds;
   std::string metric = "image_auroc";  ///< the metric summary.md compares (higher is better)
+  /// The published numbers the summary sets beside the runs' (none without
+  /// a reference file), and that file's name as the grid gives it.
+  std::vector<ReferenceValue> reference;
+  std::string reference_file;
 };
 
 }  // namespace piade::compare

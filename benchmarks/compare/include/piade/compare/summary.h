@@ -63,6 +63,36 @@ struct ConfigSummary {
   double train_seconds = kNotAvailable;            ///< total over runs; NaN with none
 };
 
+/// One configuration against the published numbers of one metric.
+struct ConfigVsReference {
+  std::string config;
+  /// The metric over seeds, for each class of ReferenceSummary::classes.
+  std::map<std::string, MeanStd> per_class;
+  /// Mean over ReferenceSummary::mean_classes of the per-class means; NaN
+  /// when one of them has no run (the mean would cover other classes than
+  /// the published one).
+  double mean = kNotAvailable;
+};
+
+/// The published numbers of one metric (a grid's reference file) beside
+/// every configuration's.
+struct ReferenceSummary {
+  std::string metric;
+  std::string file;  ///< the reference file as the grid names it
+  /// The grid's classes that have a published value, in grid order.
+  std::vector<std::string> classes;
+  std::map<std::string, double> published;     ///< per class of `classes`
+  std::map<std::string, std::string> sources;  ///< per class, and kReferenceMean
+  /// The published mean the mean row shows: over `classes` when the grid
+  /// has classes with a published value, else the file's mean row (NaN
+  /// without one).
+  double published_mean = kNotAvailable;
+  bool mean_is_stated = false;             ///< published_mean is the file's mean row
+  double stated_mean = kNotAvailable;      ///< the file's mean row, NaN without one
+  std::vector<std::string> mean_classes;   ///< what the mean row averages over
+  std::vector<ConfigVsReference> configs;  ///< in grid order
+};
+
 struct Summary {
   std::string metric;
   std::string baseline;
@@ -73,6 +103,9 @@ struct Summary {
   std::map<std::string, std::string> best;
   int runs_expected = 0;  ///< configs x classes x seeds
   int runs_found = 0;     ///< results given
+  /// Per metric of the reference file (the grid's metric first, then in
+  /// file order): empty without one.
+  std::vector<ReferenceSummary> reference;
 };
 
 /// Exact two-sided sign test: P(X <= min(wins, losses)) * 2, capped at 1,
@@ -93,12 +126,15 @@ Summary summarize(const Comparison& comparison, const std::vector<RunResult>& re
 
 /// The summary as results.json stores it: per configuration the overall and
 /// per-class mean/std/n, the paired difference with its verdict (as
-/// verdict_text), and the best configuration per column.
+/// verdict_text), the best configuration per column, and the reference
+/// tables (published value, each configuration's, and the difference).
 nlohmann::json summary_to_json(const Summary& summary);
 
 /// summary.md: the tables, with the best mean per column in bold and each
 /// configuration's difference against the baseline with its interval, its
-/// sign test and a plain-words reading.
+/// sign test and a plain-words reading; with a reference file, a table per
+/// metric of the published value per class and each configuration's value
+/// and difference (piade − published), with the mean over classes.
 std::string summary_markdown(const Comparison& comparison, const Summary& summary);
 
 }  // namespace piade::compare

@@ -25,6 +25,7 @@
 #include "piade/core/precision.h"
 #include "piade/core/scoring.h"
 #include "piade/core/sha256.h"
+#include "piade/core/stable_hash.h"
 #include "piade/core/trainer.h"
 #include "piade/datasets/image_files.h"
 
@@ -846,6 +847,32 @@ TEST_F(CheckpointLayoutTest, AChangedParameterSchemaIsRefusedNamingTheParameter)
   const std::string message = refusal(file);
   EXPECT_NE(message.find("routing 'dynamic' version 1.0.0"), std::string::npos) << message;
   EXPECT_NE(message.find(": parameter '"), std::string::npos) << message;
+}
+
+// A checkpoint of an older minor version, before a parameter was added (the
+// issue-18 switches, backbone.stem): the new parameter takes its default,
+// which keeps the old behaviour, so the checkpoint still loads. A recorded
+// parameter that is gone now, or one with another default, is still refused.
+TEST_F(CheckpointLayoutTest, AParameterAddedSinceTakesItsDefaultAndTheCheckpointLoads) {
+  const PipelineConfig config = pipeline({"mse"}, "resnet18");
+  // The layout as the plugin wrote it before its first parameter existed.
+  auto without_first_parameter = [](nlohmann::json& pipeline) {
+    auto& layout = pipeline["routing"]["layout"];
+    auto schema = layout["schema"].get<std::vector<std::string>>();
+    const std::string added = schema.front().substr(0, schema.front().find(' '));
+    schema.erase(schema.begin());
+    layout["schema"] = schema;
+    layout["hash"] = piade::stable_hash(fmt::format("{}\n--\n{}", fmt::join(schema, "\n"),
+                                                    fmt::join(layout["tensors"].get<std::vector<std::string>>(), "\n")));
+    pipeline["routing"]["params"].erase(added);
+  };
+  EXPECT_EQ(refusal(checkpoint(config, without_first_parameter)), "(accepted)");
+  // The hash is still checked: a layout that matches neither way is refused.
+  const fs::path wrong = checkpoint(config, [&](nlohmann::json& pipeline) {
+    without_first_parameter(pipeline);
+    pipeline["routing"]["layout"]["hash"] = "0000000000000000";
+  });
+  EXPECT_NE(refusal(wrong).find("routing 'dynamic' version"), std::string::npos);
 }
 
 TEST_F(CheckpointLayoutTest, ACheckpointFromBeforeLayoutsNeedsTheExactVersion) {

@@ -6,6 +6,7 @@
 #include <fstream>
 #include <map>
 #include <optional>
+#include <set>
 #include <sstream>
 
 #include <fmt/format.h>
@@ -485,6 +486,20 @@ std::vector<std::pair<std::string, const nlohmann::json*>> recorded_parts(const 
   return parts;
 }
 
+// The lines of `schema` whose parameter the recorded schema also has.
+std::vector<std::string> recorded_parameters_only(const std::vector<std::string>& schema,
+                                                  const nlohmann::json& recorded) {
+  std::set<std::string> names;
+  for (const auto& line : recorded) {
+    const std::string text = line.is_string() ? line.get<std::string>() : std::string();
+    names.insert(text.substr(0, text.find(' ')));
+  }
+  std::vector<std::string> kept;
+  for (const std::string& line : schema)
+    if (names.count(line.substr(0, line.find(' ')))) kept.push_back(line);
+  return kept;
+}
+
 // Checks every recorded part's layout against the model built from it; a
 // part without a recorded layout (checkpoints from before layouts) was
 // already held to its exact version by part_from_json.
@@ -499,7 +514,11 @@ void check_layouts(const nlohmann::json& pipeline, const PipelineConfig& config,
     const ComponentInfo& component = *parts[i]->component;
     const std::vector<std::string> schema = schema_lines(component);
     const std::vector<std::string> tensors = tensor_lines(part_module(model, role));
-    if (layout->at("hash").get<std::string>() == layout_hash(schema, tensors)) continue;
+    const std::string recorded_hash = layout->at("hash").get<std::string>();
+    if (recorded_hash == layout_hash(schema, tensors)) continue;
+    // A parameter added since (a newer minor version) takes its default,
+    // which keeps the old behaviour: the layout then matches without it.
+    if (recorded_hash == layout_hash(recorded_parameters_only(schema, layout->at("schema")), tensors)) continue;
     std::string what = first_difference(layout->at("schema").get<std::vector<std::string>>(), schema);
     const char* thing = "parameter";
     if (what.empty()) {

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <map>
 #include <memory>
 #include <regex>
 #include <set>
@@ -270,6 +271,43 @@ TEST_F(CliEvalFashionMnist, SameSeedSameNumbers) {
   ASSERT_EQ(run_piade(second).status, 0);
   EXPECT_EQ(lines(dir_ / "a" / "scores.csv"), lines(dir_ / "b" / "scores.csv"));
   EXPECT_TRUE(files_in(dir_ / "a" / "pictures").empty());
+}
+
+// Which routed vector each test image was decoded from, per label: in
+// metrics.json, its printout and report.html, and the counts agree with the
+// per-image vector column of scores.csv.
+TEST_F(CliEvalFashionMnist, ReportsTheShareOfImagesDecodedFromEachVector) {
+  const fs::path out = dir_ / "shares";
+  const CommandResult eval = run_piade({"eval", "--checkpoint", (dir_ / "run").string(), "--max-test", "100",
+                                        "--pictures", "0", "--threads", "2", "--out", out.string()});
+  ASSERT_EQ(eval.status, 0) << eval.output;
+  const nlohmann::json metrics = read_json(out / "metrics.json");
+  std::map<int, std::vector<double>> counted = {{0, {0, 0}}, {1, {0, 0}}};
+  const std::vector<std::string> rows = lines(out / "scores.csv");
+  ASSERT_EQ(rows.size(), 101u);
+  for (std::size_t i = 1; i < rows.size(); ++i) {
+    const int label = rows[i][rows[i].find(',') + 1] - '0';
+    const int vector = std::stoi(rows[i].substr(rows[i].rfind(',') + 1));
+    ASSERT_TRUE(vector == 0 || vector == 1) << rows[i];
+    counted[label][std::size_t(vector)] += 1;
+  }
+  for (const auto& [key, label] : {std::pair<const char*, int>{"vector_share_normal", 0}, {"vector_share_anomalous", 1}}) {
+    ASSERT_TRUE(metrics.contains(key)) << key;
+    const std::vector<double> shares = metrics[key].get<std::vector<double>>();
+    ASSERT_EQ(shares.size(), 2u) << key;  // the paper's two vectors
+    double sum = 0;
+    for (std::size_t k = 0; k < shares.size(); ++k) {
+      EXPECT_GE(shares[k], 0) << key;
+      EXPECT_LE(shares[k], 1) << key;
+      const double total = counted[label][0] + counted[label][1];
+      EXPECT_DOUBLE_EQ(shares[k], counted[label][k] / total) << key << " " << k;
+      sum += shares[k];
+    }
+    EXPECT_NEAR(sum, 1.0, 1e-12) << key;
+  }
+  EXPECT_THAT(eval.output, ::testing::ContainsRegex("decoded vector share: normal 0: [0-9.]+, 1: [0-9.]+; "
+                                                    "anomalous 0: [0-9.]+, 1: [0-9.]+"));
+  EXPECT_THAT(read_all(out / "report.html"), HasSubstr("vector_share_anomalous"));
 }
 
 // `piade score --dataset` scores the same test subset eval does (same seed),

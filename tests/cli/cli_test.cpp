@@ -1,5 +1,6 @@
 // End to end: the built `piade` executable against the fixture plugins.
 // Exit codes: 0 success, 1 an error (one line on stderr), 2 unknown command.
+#include <algorithm>
 #include <map>
 #include <regex>
 #include <sstream>
@@ -267,6 +268,50 @@ TEST(CliTest, BadOptionExits1WithOneLine) {
   EXPECT_EQ(result.err, "piade config: routing/tiny: parameter 'vectors': 99 is out of range [1, 16]\n");
 }
 
+// Issue 18's switches for the authors' choices: `piade config` lists them
+// with their defaults (and reads its own output back), `plugins info` gives
+// their help, and a value outside the choices is one line naming the
+// parameter, exit 1.
+TEST(CliTest, TheAuthorsSwitchesAreListedAndBadValuesNamed) {
+  test::ScratchDir dir;
+  const auto listed = run_piade({"config", "--set", "loss.mse.pixel_range=[0,1]", "--set",
+                                 "routing.train_vector=longest"});
+  ASSERT_EQ(listed.exit_code, 0) << listed.err;
+  for (const char* line : {"pixel_range = [0,1]", "pixel_range = [-1,1]", "normalization = imagenet",
+                           "train_vector = longest", "stop_gradient = false"})
+    EXPECT_TRUE(has_line(listed.out, line)) << line << "\n" << listed.out;
+  EXPECT_NE(listed.out.find("\n[loss.mse]\npixel_range = [0,1]\n"), std::string::npos) << listed.out;
+  test::write_text(dir / "authors.ini", listed.out);
+  const auto again = run_piade({"config", "--config", (dir / "authors.ini").string()});
+  ASSERT_EQ(again.exit_code, 0) << again.err;
+  EXPECT_EQ(again.out, listed.out);
+
+  const auto routing = run_piade({"plugins", "info", "routing/dynamic"});
+  ASSERT_EQ(routing.exit_code, 0) << routing.err;
+  EXPECT_NE(routing.out.find("vector decoded while training: first (vector 0, paper sec. 3.1) or longest"),
+            std::string::npos)
+      << routing.out;
+  EXPECT_NE(routing.out.find("route with detached predictions in the first r-1 iterations"), std::string::npos)
+      << routing.out;
+  const auto perceptual = run_piade({"plugins", "info", "loss/perceptual"});
+  EXPECT_NE(perceptual.out.find("VGG input: imagenet"), std::string::npos) << perceptual.out;
+
+  auto result = run_piade({"config", "--set", "loss.mse.pixel_range=[0,2]"});
+  EXPECT_EQ(result.exit_code, 1);
+  EXPECT_EQ(result.err.find("piade config: loss/mse: parameter 'pixel_range' must be one of [-1,1], [0,1]; got "
+                            "'[0,2]'"),
+            0u)
+      << result.err;
+  EXPECT_EQ(std::count(result.err.begin(), result.err.end(), '\n'), 1) << result.err;
+  result = run_piade({"config", "--set", "routing.train_vector=middle"});
+  EXPECT_EQ(result.exit_code, 1);
+  EXPECT_EQ(result.err.find("piade config: routing/dynamic: parameter 'train_vector' must be one of first, longest; "
+                            "got 'middle'"),
+            0u)
+      << result.err;
+  EXPECT_EQ(std::count(result.err.begin(), result.err.end(), '\n'), 1) << result.err;
+}
+
 TEST(CliTest, ConfigOutputReadsBackToTheSameOutput) {
   test::ScratchDir dir;
   const std::vector<std::string> pipeline = {"--plugin-dir", good_dir(), "--backbone", "tiny",
@@ -285,7 +330,7 @@ TEST(CliTest, ConfigOutputReadsBackToTheSameOutput) {
       << first.out;
   EXPECT_NE(first.out.find("\n[routing]\nscale = 0.5\nvectors = 1\n"), std::string::npos) << first.out;
   EXPECT_NE(first.out.find("\n[decoder]\nactivation = none\n"), std::string::npos) << first.out;
-  EXPECT_NE(first.out.find("\n[loss.mse]\nweight = 0.1\n"), std::string::npos) << first.out;
+  EXPECT_NE(first.out.find("\n[loss.mse]\npixel_range = [-1,1]\nweight = 0.1\n"), std::string::npos) << first.out;
   EXPECT_NE(first.out.find("\n[loss.tiny]\nweight = 1\n"), std::string::npos) << first.out;
 
   test::write_text(dir / "resolved.ini", first.out);

@@ -249,6 +249,36 @@ TEST(ImageMetrics, MatchScikitLearnOnRandomTiedSeparatedAndInvertedSets) {
 // AUROC: anomalies above normals: 0.2>1, 0.5>3, 0.6>3, 0.8>4, 0.9>4 = 15 of
 // 20 pairs = 0.75. AP: recall steps of 1/5 at TP 1..5 with precisions
 // 1 (0.9), 1 (0.8), 3/4 (0.6), 4/5 (0.5), 5/8 (0.2): (1+1+.75+.8+.625)/5.
+// 3 normal images decoded from vectors 0, 0, 1 and 4 anomalous from 1, 1,
+// 1, 2 (three vectors): normal (2/3, 1/3, 0), anomalous (0, 3/4, 1/4).
+TEST(VectorShares, CountsEachGroupApart) {
+  const piade::VectorShares shares = piade::vector_shares({0, 1, 1, 0, 1, 2, 1}, {0, 1, 1, 0, 0, 1, 1}, 3);
+  EXPECT_EQ(shares.normal, (std::vector<double>{2.0 / 3, 1.0 / 3, 0}));
+  EXPECT_EQ(shares.anomalous, (std::vector<double>{0, 0.75, 0.25}));
+  // A group without images has no share anywhere.
+  const piade::VectorShares only_normal = piade::vector_shares({1, 1}, {0, 0}, 2);
+  EXPECT_EQ(only_normal.normal, (std::vector<double>{0, 1}));
+  EXPECT_EQ(only_normal.anomalous, (std::vector<double>{0, 0}));
+}
+
+TEST(VectorShares, RefusesIndicesAndLabelsItCannotCount) {
+  const auto message = [](const std::vector<int64_t>& vectors, const std::vector<int>& labels, int64_t count) {
+    try {
+      piade::vector_shares(vectors, labels, count);
+    } catch (const piade::Error& e) {
+      return std::string(e.what());
+    }
+    return std::string();
+  };
+  EXPECT_EQ(message({0, 2}, {0, 1}, 2),
+            "vector shares: image 1 was decoded from vector 2, but there are only 2 (0 to 1)");
+  EXPECT_EQ(message({0, -1}, {0, 1}, 2),
+            "vector shares: image 1 was decoded from vector -1, but there are only 2 (0 to 1)");
+  EXPECT_EQ(message({0}, {0, 1}, 2), "vector shares: 1 vector indices but 2 labels, give one label per image");
+  EXPECT_EQ(message({0, 0}, {0, 2}, 2), "vector shares: label 1 is 2, labels must be 0 (normal) or 1 (anomalous)");
+  EXPECT_EQ(message({}, {}, 0), "vector shares: 0 routed vectors, there must be at least 1");
+}
+
 TEST(ImageMetrics, MvtecMeasureOnAHandCase) {
   const std::vector<double> scores{0.1, 0.3, 0.35, 0.7, 0.2, 0.5, 0.6, 0.8, 0.9};
   const std::vector<int> labels{0, 0, 0, 0, 1, 1, 1, 1, 1};

@@ -87,11 +87,11 @@ TEST(PluginOptionsTest, DefaultTextsAreTheOnesUsersKnow) {
   EXPECT_EQ(defaults(Kind::backbone, "resnet18"), "weights= normalize=true stem=imagenet ");
   EXPECT_EQ(defaults(Kind::backbone, "se_resnet18"), "weights= normalize=true stem=imagenet reduction=4 ");
   EXPECT_EQ(defaults(Kind::pooling, "pyramid"), "levels=8,4,2,1 channels=64 capsule_dim=8 ");
-  EXPECT_EQ(defaults(Kind::routing, "dynamic"), "vectors=2 out_dim=64 iterations=3 a=1 ");
+  EXPECT_EQ(defaults(Kind::routing, "dynamic"), "vectors=2 out_dim=64 iterations=3 a=1 train_vector=first stop_gradient=false ");
   EXPECT_EQ(defaults(Kind::decoder, "transposed"), "hidden=128,512 upsample_channels=512 channels=16,32,32 ");
-  EXPECT_EQ(defaults(Kind::loss, "mse"), "weight=1 ");
-  EXPECT_EQ(defaults(Kind::loss, "ssim"), "window=11 sigma=1.5 weight=1 ");
-  EXPECT_EQ(defaults(Kind::loss, "perceptual"), "weights= weight=1 ");
+  EXPECT_EQ(defaults(Kind::loss, "mse"), "pixel_range=[-1,1] weight=1 ");
+  EXPECT_EQ(defaults(Kind::loss, "ssim"), "window=11 sigma=1.5 pixel_range=[0,1] weight=1 ");
+  EXPECT_EQ(defaults(Kind::loss, "perceptual"), "weights= normalization=imagenet pixel_range=[-1,1] weight=1 ");
 }
 
 std::string printed(const torch::nn::Module& module) {
@@ -131,6 +131,8 @@ TEST(PluginOptionsTest, PrettyPrintShowsOnlyNonDefaultOptionsInOneFormat) {
   EXPECT_EQ(print_built<Routing>("dynamic", {}, c), "routing/dynamic()");
   EXPECT_EQ(print_built<Routing>("dynamic", {{"a", "0.5"}, {"iterations", "2"}}, c),
             "routing/dynamic(iterations=2, a=0.5)");
+  EXPECT_EQ(print_built<Routing>("dynamic", {{"stop_gradient", "true"}, {"train_vector", "longest"}}, c),
+            "routing/dynamic(train_vector=longest, stop_gradient=true)");
   EXPECT_EQ(print_built<Decoder>("transposed", {}, c), "decoder/transposed()");
   EXPECT_EQ(print_built<Decoder>("transposed", {{"hidden", "64"}}, c), "decoder/transposed(hidden=64)");
   EXPECT_EQ(print_built<Loss>("mse", {}, c), "loss/mse()");
@@ -140,6 +142,9 @@ TEST(PluginOptionsTest, PrettyPrintShowsOnlyNonDefaultOptionsInOneFormat) {
   EXPECT_EQ(print_built<Loss>("perceptual", {}, c), "loss/perceptual()");
   EXPECT_EQ(print_built<Loss>("perceptual", {{"weights", "/no/such/vgg.pt"}}, c),
             "loss/perceptual(weights='/no/such/vgg.pt')");
+  EXPECT_EQ(print_built<Loss>("perceptual", {{"normalization", "raw"}, {"pixel_range", "[0,1]"}}, c),
+            "loss/perceptual(normalization=raw, pixel_range=[0,1])");
+  EXPECT_EQ(print_built<Loss>("ssim", {{"pixel_range", "[-1,1]"}}, c), "loss/ssim(pixel_range=[-1,1])");
 }
 
 }  // namespace

@@ -218,6 +218,15 @@ int commands::eval(const std::vector<std::string>& args) {
       {"dataset", command_line.get<std::string>("dataset")},
       {"description", data.description},
   };
+  // Which routed vector each group was decoded from: the longest is decoded
+  // at test time, possibly one the decoder never saw in training (sec. 3.1).
+  const torch::Tensor chosen_vectors = scores.vector_index.to(torch::kCPU, torch::kLong).contiguous();
+  const VectorShares shares =
+      vector_shares(std::vector<int64_t>(chosen_vectors.data_ptr<int64_t>(),
+                                         chosen_vectors.data_ptr<int64_t>() + chosen_vectors.numel()),
+                    labels, model->vector_shape().count);
+  metrics["vector_share_normal"] = shares.normal;
+  metrics["vector_share_anomalous"] = shares.anomalous;
   // The decision a deployed model makes: the checkpoint's threshold, or the
   // one --calibrate chooses here (written into the checkpoint just before
   // metrics.json, so that a failed evaluation leaves the checkpoint as it was).
@@ -374,6 +383,13 @@ int commands::eval(const std::vector<std::string>& args) {
              metric_text(image.auroc), metric_text(image.aupr), metric_text(image.best_tpr),
              metric_text(image.best_tnr), metric_text(image.f1_max), pixel_text, image.n_normal,
              image.n_anomalous);
+  const auto share_text = [](const std::vector<double>& group) {
+    std::vector<std::string> parts;
+    for (std::size_t k = 0; k < group.size(); ++k) parts.push_back(fmt::format("{}: {:.4f}", k, group[k]));
+    return fmt::format("{}", fmt::join(parts, ", "));
+  };
+  fmt::print("decoded vector share: normal {}; anomalous {}\n", share_text(shares.normal),
+             share_text(shares.anomalous));
   if (chosen)
     fmt::print("threshold {:.8g} ({}; was {:.8g}, {}) written to {}: TPR {}, TNR {} on these images\n",
                chosen->threshold, threshold.method, previous.value, previous.method.empty() ? "none" : previous.method,

@@ -349,4 +349,28 @@ std::string curve_csv(const Curve& curve, const char* x_name, const char* y_name
   return text;
 }
 
+VectorShares vector_shares(const std::vector<int64_t>& vectors, const std::vector<int>& labels, int64_t count) {
+  if (vectors.size() != labels.size())
+    throw Error(fmt::format("vector shares: {} vector indices but {} labels, give one label per image", vectors.size(),
+                            labels.size()));
+  if (count < 1) throw Error(fmt::format("vector shares: {} routed vectors, there must be at least 1", count));
+  std::array<std::vector<double>, 2> counts = {std::vector<double>(std::size_t(count), 0.0),
+                                               std::vector<double>(std::size_t(count), 0.0)};
+  std::array<double, 2> totals = {0, 0};
+  for (std::size_t i = 0; i < vectors.size(); ++i) {
+    if (vectors[i] < 0 || vectors[i] >= count)
+      throw Error(fmt::format("vector shares: image {} was decoded from vector {}, but there are only {} (0 to {})",
+                              i, vectors[i], count, count - 1));
+    if (labels[i] != 0 && labels[i] != 1)
+      throw Error(fmt::format("vector shares: label {} is {}, labels must be 0 (normal) or 1 (anomalous)", i,
+                              labels[i]));
+    counts[std::size_t(labels[i])][std::size_t(vectors[i])] += 1;
+    totals[std::size_t(labels[i])] += 1;
+  }
+  for (std::size_t group = 0; group < 2; ++group)
+    if (totals[group] > 0)
+      for (double& share : counts[group]) share /= totals[group];
+  return {counts[0], counts[1]};
+}
+
 }  // namespace piade

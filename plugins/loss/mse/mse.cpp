@@ -25,7 +25,12 @@ class MseLossImpl : public torch::nn::Cloneable<MseLossImpl>, public piade::Loss
     // Per pixel: squared error averaged over channels; per image: mean over
     // pixels and channels, through the norm, whose backward is one
     // multiplication (square().mean()'s takes three passes).
-    const torch::Tensor difference = reconstructions - images;
+    // On [0,1] both sides are mapped by (x+1)/2, so their difference is
+    // halved: scaling by a power of two is exact, so the value is exactly a
+    // quarter of the [-1,1] one.
+    const torch::Tensor difference = options_.pixel_range() == piade::mse::PixelRange::zero_to_one
+                                         ? (reconstructions - images) * 0.5
+                                         : reconstructions - images;
     const double values = static_cast<double>(difference[0].numel());
     torch::Tensor per_image =
         torch::linalg_vector_norm(difference, 2, std::vector<int64_t>{1, 2, 3}, false, c10::nullopt)

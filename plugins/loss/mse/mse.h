@@ -1,15 +1,28 @@
-// loss/mse's options: none of its own. The term's `weight` is added by the
-// host to every loss (loss.h), so it is not declared here either; the empty
-// Options still gives the component the same derived table, parsing and
-// pretty_print() as every other (piade/sdk/options.h).
+// loss/mse's options, declared once: the parameter table, the parsing and
+// pretty_print() are derived from them (piade/sdk/options.h). The term's
+// `weight` is not one of them: the host adds it to every loss (loss.h).
 #pragma once
 
 #include "piade/sdk/options.h"
 
 namespace piade::mse {
 
+/// The pixel range the error is measured in. Images reach the loss in
+/// [-1,1]; the authors' code measures on ToTensor() images in [0,1].
+enum class PixelRange { minus_one_to_one, zero_to_one };
+const Choice<PixelRange> kPixelRanges[] = {{PixelRange::minus_one_to_one, "[-1,1]"},
+                                           {PixelRange::zero_to_one, "[0,1]"}};
+
 struct MseLossOptions {
-  PIADE_OPTIONS()
+  /// [-1,1]: the images as piade feeds them; [0,1]: both sides mapped by
+  /// (x+1)/2 first, as the authors' train.py, which gives a quarter of the
+  /// [-1,1] value.
+  TORCH_ARG(PixelRange, pixel_range) = PixelRange::minus_one_to_one;
+
+  PIADE_OPTIONS(PIADE_OPTION(pixel_range,
+                             "pixel range the error is measured in: [-1,1] (images as fed) or [0,1] "
+                             "(the authors' code; a quarter of the [-1,1] value)",
+                             kPixelRanges))
 };
 
 }  // namespace piade::mse

@@ -55,6 +55,8 @@ class MeanSquarePerImage : public torch::autograd::Function<MeanSquarePerImage> 
 class PerceptualLossImpl : public nn::Cloneable<PerceptualLossImpl>, public piade::Loss {
  public:
   using Options = piade::perceptual::PerceptualLossOptions;
+  using Normalization = piade::perceptual::Normalization;
+  using PixelRange = piade::perceptual::PixelRange;
 
   explicit PerceptualLossImpl(const piade::ComponentContext& context)
       : options_(piade::parse<Options>(context.params)) {
@@ -67,6 +69,11 @@ class PerceptualLossImpl : public nn::Cloneable<PerceptualLossImpl>, public piad
       throw std::invalid_argument(std::string(kId) + ": images are " + std::to_string(image.height) + "x" +
                                   std::to_string(image.width) +
                                   ", VGG11's 2x2 max pooling needs at least 2x2; use larger images");
+    if (options_.normalization() == Normalization::imagenet &&
+        options_.pixel_range() != PixelRange::minus_one_to_one)
+      throw std::invalid_argument("pixel_range=" + context.params.text("pixel_range") +
+                                  " applies only with normalization=raw (ImageNet's mean/std "
+                                  "already take [0,1] pixels); set normalization=raw as well");
     reset();
     // Restoring from a checkpoint overwrites every weight next (component.h).
     if (context.restoring) return;
@@ -124,11 +131,11 @@ class PerceptualLossImpl : public nn::Cloneable<PerceptualLossImpl>, public piad
     TORCH_CHECK(images.dim() == 4 && (images.size(1) == 1 || images.size(1) == 3), kId,
                 ": expected images [N,1|3,H,W], got ", images.sizes());
     // features[:3] (conv, ReLU, 2x2 max pool) of one side, fused into one
-    // pass on the CPU (conv_relu_pool.h).
+    // pass on the CPU (conv_relu_pool.h) whatever the input mapping.
     auto pooled = [&](const torch::Tensor& side) {
       torch::Tensor x = side.size(1) == 1 ? side.expand({-1, 3, -1, -1}) : side;
       const auto& conv = features[0]->as<nn::Conv2d>();
-      return piade::perceptual::conv_relu_pool(((x + 1) * 0.5 - mean_) / std_, conv->weight, conv->bias);
+      return piade::perceptual::conv_relu_pool(vgg_input(x), conv->weight, conv->bias);
     };
     // The images never need a gradient: computing their side apart, without
     // autograd, spares the backward pass half of the term.
@@ -164,6 +171,13 @@ class PerceptualLossImpl : public nn::Cloneable<PerceptualLossImpl>, public piad
   nn::Sequential features{nullptr};
 
  private:
+  /// What VGG is fed for images x in [-1,1] (3 channels).
+  torch::Tensor vgg_input(const torch::Tensor& x) const {
+    if (options_.normalization() == Normalization::imagenet) return ((x + 1) * 0.5 - mean_) / std_;
+    if (options_.pixel_range() == PixelRange::zero_to_one) return (x + 1) * 0.5;
+    return x;
+  }
+
   Options options_;
   torch::Tensor mean_;
   torch::Tensor std_;

@@ -19,10 +19,10 @@ namespace {
 
 using piade::ssim::SsimLossOptions;
 
-/// Stabilizing constants (K1 L)^2 and (K2 L)^2 of Wang et al. for data range
-/// L = 1, which is why images are mapped from [-1,1] to [0,1] first.
-constexpr double kC1 = 0.01 * 0.01;
-constexpr double kC2 = 0.03 * 0.03;
+/// Wang et al.'s K1 and K2: the stabilizing constants are (K1 L)^2 and
+/// (K2 L)^2 for data range L (pytorch_ssim hard-codes L = 1).
+constexpr double kK1 = 0.01;
+constexpr double kK2 = 0.03;
 
 class SsimLossImpl : public torch::nn::Cloneable<SsimLossImpl>, public piade::Loss {
  public:
@@ -64,8 +64,14 @@ class SsimLossImpl : public torch::nn::Cloneable<SsimLossImpl>, public piade::Lo
                 images.sizes(), " and ", reconstructions.sizes());
     const int64_t n = images.size(0), channels = images.size(1);
     const int64_t height = images.size(2), width = images.size(3);
-    const torch::Tensor x = (images + 1) / 2;  // [-1,1] -> [0,1]: data range 1
-    const torch::Tensor y = (reconstructions + 1) / 2;
+    // [0,1]: mapped as the authors' ToTensor() images, data range 1; [-1,1]:
+    // as fed, data range 2. The luminance term is not shift invariant, so the
+    // two differ even with the constants scaled.
+    const bool unit = options_.pixel_range() == piade::ssim::PixelRange::zero_to_one;
+    const torch::Tensor x = unit ? (images + 1) / 2 : images;
+    const torch::Tensor y = unit ? (reconstructions + 1) / 2 : reconstructions;
+    const double range = unit ? 1.0 : 2.0;
+    const double c1 = (kK1 * range) * (kK1 * range), c2 = (kK2 * range) * (kK2 * range);
     // The five local statistics of eq. 4 in one grouped convolution:
     // E[x], E[y], E[x^2], E[y^2], E[xy] for every channel.
     const torch::Tensor stacked = torch::cat({x, y, x * x, y * y, x * y}, 1);
@@ -78,8 +84,8 @@ class SsimLossImpl : public torch::nn::Cloneable<SsimLossImpl>, public piade::Lo
     const torch::Tensor var_y = parts[3] - mu_yy;
     const torch::Tensor cov = parts[4] - mu_xy;
     // Eq. 4, pixel by pixel.
-    const torch::Tensor ssim = ((2 * mu_xy + kC1) * (2 * cov + kC2)) /
-                               ((mu_xx + mu_yy + kC1) * (var_x + var_y + kC2));
+    const torch::Tensor ssim = ((2 * mu_xy + c1) * (2 * cov + c2)) /
+                               ((mu_xx + mu_yy + c1) * (var_x + var_y + c2));
     return {1 - ssim.flatten(1).mean(1), 1 - ssim.mean(1)};
   }
 

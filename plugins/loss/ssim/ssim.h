@@ -9,16 +9,30 @@
 
 namespace piade::ssim {
 
+/// The pixel range SSIM is computed in. Images reach the loss in [-1,1].
+enum class PixelRange { minus_one_to_one, zero_to_one };
+const Choice<PixelRange> kPixelRanges[] = {{PixelRange::minus_one_to_one, "[-1,1]"},
+                                           {PixelRange::zero_to_one, "[0,1]"}};
+
 struct SsimLossOptions {
   /// Side of the gaussian window; odd, so that it is centred on the pixel.
   TORCH_ARG(int64_t, window) = 11;
   /// Standard deviation of the gaussian window, in pixels.
   TORCH_ARG(double, sigma) = 1.5;
+  /// [0,1] (the default, and what this term always computed): both sides
+  /// mapped by (x+1)/2 with the constants of data range 1, exactly the
+  /// authors' pytorch_ssim on ToTensor() images; [-1,1]: the images as fed,
+  /// with the constants (K L)^2 of Wang et al. for data range L = 2.
+  TORCH_ARG(PixelRange, pixel_range) = PixelRange::zero_to_one;
 
   PIADE_OPTIONS(
       PIADE_OPTION(window, "side of the gaussian window; odd", param::Range::at_least(1)),
       PIADE_OPTION(sigma, "standard deviation of the gaussian window, in pixels",
-                   param::Range::at_least(0)))
+                   param::Range::at_least(0)),
+      PIADE_OPTION(pixel_range,
+                   "pixel range SSIM is computed in: [0,1] (the authors' pytorch_ssim, constants for "
+                   "data range 1) or [-1,1] (images as fed, constants for data range 2)",
+                   kPixelRanges))
 };
 
 }  // namespace piade::ssim

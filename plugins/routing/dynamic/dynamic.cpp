@@ -2,7 +2,8 @@
 // "Dynamic Routing Between Capsules", procedure 1), as PIADE uses it to route
 // the pyramid's primary capsules to its instantiation vectors (paper sec.
 // 3.1, "Dynamic Routing", algorithm 1 and eq. 3). Which vector is decoded
-// (vector 0 in training, the longest in evaluation) is piade::Routing::select().
+// (vector 0 in training, the longest in evaluation) is piade::Routing::select(),
+// overridden for train_vector=longest.
 #include <stdexcept>
 #include <string>
 
@@ -63,18 +64,35 @@ class DynamicRoutingImpl : public torch::nn::Cloneable<DynamicRoutingImpl>, publ
     // Routing logits b_ij, one set per image, start at 0 (algorithm 1, line 4).
     torch::Tensor b = torch::zeros({capsules.size(0), options_.vectors(), capsules_.count},
                                    capsules.options());
+    // With stop_gradient the first r-1 iterations see the predictions as
+    // constants: the coupling coefficients carry no gradient, and u_hat gets
+    // it only from the last s_j (the authors' capsmod.py).
+    const torch::Tensor routed = options_.stop_gradient() ? u_hat.detach() : u_hat;
     torch::Tensor v;
     for (int64_t r = 0; r < options_.iterations(); ++r) {
+      const bool last = r + 1 == options_.iterations();
+      const torch::Tensor& predictions = last ? u_hat : routed;
       // Line 6: each capsule i spreads itself over the output vectors j.
       const torch::Tensor c = torch::softmax(b, /*dim=*/1);
       // Line 7: s_j = sum_i c_ij u_hat_j|i, as a batched matrix product.
-      const torch::Tensor s = torch::matmul(c.unsqueeze(2), u_hat).squeeze(2);  // [N,V,O]
-      v = squash(s);                                                            // line 8
+      const torch::Tensor s = torch::matmul(c.unsqueeze(2), predictions).squeeze(2);  // [N,V,O]
+      v = squash(s);                                                                  // line 8
       // Line 9: b_ij += u_hat_j|i . v_j; the last update would be unused.
-      if (r + 1 < options_.iterations())
-        b = b + torch::matmul(u_hat, v.unsqueeze(-1)).squeeze(-1);
+      if (!last) b = b + torch::matmul(predictions, v.unsqueeze(-1)).squeeze(-1);
     }
     return v;
+  }
+
+  /// train_vector=longest decodes the longest vector in training too (the
+  /// authors' decode_idx=-1); otherwise the SDK's choice (paper sec. 3.1).
+  piade::VectorSelection select(const torch::Tensor& vectors) const override {
+    if (!is_training() || options_.train_vector() == piade::dynamic::TrainVector::first)
+      return piade::Routing::select(vectors);
+    TORCH_CHECK(vectors.dim() == 3, "routing/dynamic: expected vectors [N,V,D], got ", vectors.sizes());
+    const torch::Tensor index = vectors.norm(2, /*dim=*/-1).argmax(/*dim=*/1);
+    const torch::Tensor chosen =
+        vectors.gather(1, index.view({-1, 1, 1}).expand({vectors.size(0), 1, vectors.size(2)}));
+    return {chosen.squeeze(1), index};
   }
 
   piade::VectorShape output_shape(const piade::CapsuleShape& input) const override {

@@ -99,13 +99,48 @@ TEST(MseLoss, ShapeMismatchNamesTheComponent) {
       << message;
 }
 
-TEST(MseLoss, HasOnlyTheHostsWeightParameter) {
+TEST(MseLoss, HasThePixelRangeAndTheHostsWeightParameter) {
   const piade::ComponentInfo& info = piade::test::builtin_plugins().get(piade::Kind::loss, "mse");
-  ASSERT_EQ(info.params.size(), 1u);
-  EXPECT_EQ(info.params[0].name, "weight");
-  EXPECT_EQ(info.params[0].default_value, "1");
+  ASSERT_EQ(info.params.size(), 2u);
+  EXPECT_EQ(info.params[0].name, "pixel_range");
+  EXPECT_EQ(info.params[0].default_value, "[-1,1]");
+  EXPECT_EQ(info.params[0].choices, (std::vector<std::string>{"[-1,1]", "[0,1]"}));
+  EXPECT_EQ(info.params[1].name, "weight");
+  EXPECT_EQ(info.params[1].default_value, "1");
   const std::string message = error_of([] { make({1, 4, 4}, {{"window", "3"}}); });
   EXPECT_NE(message.find("unknown parameter 'window'"), std::string::npos) << message;
+}
+
+// The authors' images are ToTensor() output in [0,1] (train.py): mapping
+// both sides by (x+1)/2 halves every difference, so the term is exactly a
+// quarter of the [-1,1] one, per image and per pixel, and so is its gradient.
+TEST(MseLoss, ZeroToOneRangeIsExactlyAQuarter) {
+  torch::manual_seed(24);
+  const torch::Tensor x = torch::rand({3, 3, 10, 14}) * 2 - 1;
+  const torch::Tensor y = (x + 0.3 * torch::randn_like(x)).clamp(-1, 1);
+  auto as_fed = make({3, 10, 14});
+  auto unit = make({3, 10, 14}, {{"pixel_range", "[0,1]"}});
+  as_fed->eval();
+  unit->eval();
+  const piade::LossTerm a = as_fed->forward(x, y), b = unit->forward(x, y);
+  EXPECT_TRUE(torch::equal(b.per_image, a.per_image / 4)) << b.per_image << a.per_image;
+  EXPECT_TRUE(torch::equal(b.map, a.map / 4));
+  // The same against torch's mse_loss on the mapped images, to rounding.
+  const torch::Tensor expected =
+      torch::mse_loss((y + 1) / 2, (x + 1) / 2, at::Reduction::None).mean(std::vector<int64_t>{1, 2, 3});
+  EXPECT_TRUE(torch::allclose(b.per_image, expected, 1e-5, 1e-8));
+  EXPECT_GT(a.per_image.min().item<double>(), 0.01);
+  std::ostringstream printed;
+  unit->pretty_print(printed);
+  EXPECT_EQ(printed.str(), "loss/mse(pixel_range=[0,1])");
+}
+
+TEST(MseLoss, PixelRangeOutsideItsChoicesIsRefusedByName) {
+  const std::string message = error_of([] { make({1, 4, 4}, {{"pixel_range", "[0,2]"}}); });
+  EXPECT_NE(message.find("pixel_range"), std::string::npos) << message;
+  EXPECT_NE(message.find("[0,2]"), std::string::npos) << message;
+  EXPECT_NE(message.find("[-1,1], [0,1]"), std::string::npos) << message;
+  EXPECT_EQ(message.find('\n'), std::string::npos) << message;
 }
 
 }  // namespace

@@ -3,7 +3,9 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <functional>
 #include <iostream>
+#include <map>
 
 #include <torch/torch.h>
 
@@ -163,6 +165,100 @@ TEST(PerceptualLoss, TrainingLeavesOutTheMapAndItsGradientIsTwiceTheScaledDiffer
   const torch::Tensor expected = torch::autograd::grad({expected_loss.sum()}, {y_ref})[0];
   EXPECT_LT((grad - expected).abs().max().item<double>(), 1e-4 * expected.abs().max().item<double>());
   EXPECT_LT((term.per_image - expected_loss).abs().max().item<double>(), 1e-4 * expected_loss.max().item<double>());
+}
+
+// Every (normalization, pixel_range) the plugin accepts, through the fused
+// conv_relu_pool kernel (forward and backward) in training and eval mode,
+// against plain ATen on the VGG's own layers fed what the setting says:
+// imagenet ((x+1)/2 - mean) / std, raw [0,1] (x+1)/2 (the authors'
+// vgg_percep_loss.py), raw [-1,1] x.
+TEST(PerceptualLoss, EveryInputMappingMatchesPlainAten) {
+  const torch::Tensor mean = torch::tensor({0.485f, 0.456f, 0.406f}).view({1, 3, 1, 1});
+  const torch::Tensor std = torch::tensor({0.229f, 0.224f, 0.225f}).view({1, 3, 1, 1});
+  struct Setting {
+    std::map<std::string, std::string> params;
+    std::function<torch::Tensor(const torch::Tensor&)> input;
+  };
+  const std::vector<Setting> settings = {
+      {{}, [&](const torch::Tensor& x) { return ((x + 1) * 0.5 - mean) / std; }},
+      {{{"normalization", "raw"}, {"pixel_range", "[0,1]"}}, [](const torch::Tensor& x) { return (x + 1) * 0.5; }},
+      {{{"normalization", "raw"}}, [](const torch::Tensor& x) { return x; }},
+  };
+  std::vector<double> values;
+  for (const Setting& setting : settings) {
+    std::map<std::string, std::string> params = setting.params;
+    params["weights"] = weights();
+    auto loss = make(params);
+    const auto& features = loss->named_modules()["features"]->as<torch::nn::Sequential>();
+    auto side = [&](const torch::Tensor& images) { return features->forward(setting.input(images)); };
+    for (bool training : {true, false}) {
+      training ? loss->train() : loss->eval();
+      torch::Tensor y = ref("y_rgb").clone().requires_grad_(true);
+      const piade::LossTerm term = loss->forward(ref("x_rgb"), y);
+      const torch::Tensor grad = torch::autograd::grad({term.per_image.sum()}, {y})[0];
+      torch::Tensor y_ref = ref("y_rgb").clone().requires_grad_(true);
+      const torch::Tensor expected_loss = (side(y_ref) - side(ref("x_rgb"))).square().mean({1, 2, 3});
+      const torch::Tensor expected = torch::autograd::grad({expected_loss.sum()}, {y_ref})[0];
+      const std::string what = ::testing::PrintToString(setting.params) + (training ? " train" : " eval");
+      EXPECT_LT((term.per_image - expected_loss).abs().max().item<double>(),
+                1e-4 * expected_loss.max().item<double>())
+          << what;
+      EXPECT_LT((grad - expected).abs().max().item<double>(), 1e-4 * expected.abs().max().item<double>()) << what;
+      if (!training) values.push_back(term.per_image.sum().item<double>());
+    }
+  }
+  // The three settings are three different terms.
+  EXPECT_GT(std::abs(values[0] - values[1]), 1e-3 * values[0]);
+  EXPECT_GT(std::abs(values[1] - values[2]), 1e-3 * values[1]);
+}
+
+// ImageNet standardisation is an affine map of the [0,1] pixels, so raw
+// [0,1] input through a first convolution with weight w/std and bias
+// b - sum(w mean/std) is the imagenet term, to rounding, away from the
+// border: there the convolutions' zero padding is 0 in one space and -mean/std
+// in the other. The map 6 pixels in from the edge of 32x32 images reads only
+// features whose windows stay inside the image.
+TEST(PerceptualLoss, ImagenetIsRawThroughTheAffineMapFoldedIntoTheFirstConvolution) {
+  auto imagenet = make({{"weights", weights()}});
+  auto raw = make({{"weights", weights()}, {"normalization", "raw"}, {"pixel_range", "[0,1]"}});
+  const torch::Tensor mean = torch::tensor({0.485f, 0.456f, 0.406f}).view({1, 3, 1, 1});
+  const torch::Tensor std = torch::tensor({0.229f, 0.224f, 0.225f}).view({1, 3, 1, 1});
+  torch::NoGradGuard no_grad;
+  const torch::Tensor x = ref("x_rgb"), y = ref("y_rgb");
+  const double unfolded = raw->forward(x, y).per_image.sum().item<double>();
+  auto parameters = raw->named_parameters();
+  torch::Tensor weight = parameters["features.0.weight"], bias = parameters["features.0.bias"];
+  const torch::Tensor folded_weight = weight / std;  // [64,3,3,3] / [1,3,1,1]
+  bias.sub_((weight * (mean / std)).sum({1, 2, 3}));
+  weight.copy_(folded_weight);
+  const piade::LossTerm a = imagenet->forward(x, y), b = raw->forward(x, y);
+  ASSERT_EQ(a.map.sizes(), torch::IntArrayRef({x.size(0), 32, 32}));
+  const torch::Tensor inner_a = a.map.slice(1, 6, 26).slice(2, 6, 26), inner_b = b.map.slice(1, 6, 26).slice(2, 6, 26);
+  EXPECT_LT((inner_a - inner_b).abs().max().item<double>(), 1e-4 * inner_a.max().item<double>());
+  // At the border they differ: the padding is not folded.
+  EXPECT_GT((a.map - b.map).abs().max().item<double>(), 1e-2 * a.map.max().item<double>());
+  // Unfolded, raw [0,1] is a much smaller term: ImageNet's std (~0.226)
+  // scales the first layer's input by ~4.4, its square by ~19 (24 here).
+  const double ratio = a.per_image.sum().item<double>() / unfolded;
+  std::cout << "[ imagenet / raw [0,1] ] " << ratio << "\n";
+  EXPECT_GT(ratio, 2.0);
+}
+
+TEST(PerceptualLoss, PixelRangeNeedsRawNormalization) {
+  try {
+    make({{"pixel_range", "[0,1]"}});
+    ADD_FAILURE() << "pixel_range=[0,1] with imagenet normalization was accepted";
+  } catch (const std::exception& e) {
+    EXPECT_THAT(e.what(), HasSubstr("pixel_range=[0,1] applies only with normalization=raw"));
+    EXPECT_THAT(std::string(e.what()), ::testing::Not(HasSubstr("\n")));
+  }
+  try {
+    make({{"normalization", "none"}});
+    ADD_FAILURE() << "normalization=none was accepted";
+  } catch (const std::exception& e) {
+    EXPECT_THAT(e.what(), HasSubstr("normalization"));
+    EXPECT_THAT(e.what(), HasSubstr("imagenet, raw"));
+  }
 }
 
 TEST(PerceptualLoss, RejectsShapesItCannotUse) {

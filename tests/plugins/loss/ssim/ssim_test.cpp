@@ -40,9 +40,13 @@ std::pair<torch::Tensor, torch::Tensor> pair(int64_t n, int64_t c, int64_t h, in
 
 /// pytorch_ssim's _ssim(size_average=False), written out: the 2-D window
 /// is the outer product of the 1-D gaussian, one conv2d per statistic.
+/// With `as_fed`, the images stay in [-1,1] and the constants are Wang et
+/// al.'s (K L)^2 for data range L = 2 (pixel_range=[-1,1]).
 std::pair<torch::Tensor, torch::Tensor> reference(const torch::Tensor& a, const torch::Tensor& b,
-                                                  int64_t window = 11, double sigma = 1.5) {
-  torch::Tensor img1 = ((a + 1) / 2).to(torch::kDouble), img2 = ((b + 1) / 2).to(torch::kDouble);
+                                                  int64_t window = 11, double sigma = 1.5,
+                                                  bool as_fed = false) {
+  torch::Tensor img1 = (as_fed ? a : (a + 1) / 2).to(torch::kDouble);
+  torch::Tensor img2 = (as_fed ? b : (b + 1) / 2).to(torch::kDouble);
   std::vector<double> gauss;
   for (int64_t x = 0; x < window; ++x)
     gauss.push_back(std::exp(-std::pow(x - window / 2, 2) / (2 * sigma * sigma)));
@@ -57,7 +61,8 @@ std::pair<torch::Tensor, torch::Tensor> reference(const torch::Tensor& a, const 
   torch::Tensor sigma1_sq = conv(img1 * img1) - mu1.pow(2);
   torch::Tensor sigma2_sq = conv(img2 * img2) - mu2.pow(2);
   torch::Tensor sigma12 = conv(img1 * img2) - mu1 * mu2;
-  const double C1 = 0.01 * 0.01, C2 = 0.03 * 0.03;
+  const double L = as_fed ? 2 : 1;
+  const double C1 = (0.01 * L) * (0.01 * L), C2 = (0.03 * L) * (0.03 * L);
   torch::Tensor map = ((2 * mu1 * mu2 + C1) * (2 * sigma12 + C2)) /
                       ((mu1.pow(2) + mu2.pow(2) + C1) * (sigma1_sq + sigma2_sq + C2));
   return {(1 - map.mean({1, 2, 3})).to(torch::kFloat), (1 - map.mean(1)).to(torch::kFloat)};
@@ -204,6 +209,36 @@ TEST(SsimLoss, GradientReachesTheReconstruction) {
   ASSERT_TRUE(y.grad().defined());
   EXPECT_TRUE(y.grad().isfinite().all().item<bool>());
   EXPECT_GT(y.grad().abs().sum().item<double>(), 0);
+}
+
+// The default, [0,1], is what the term always computed and what the authors'
+// pytorch_ssim computes on their ToTensor() images (checked against it in
+// Python above); [-1,1] computes on the images as fed with the constants of
+// data range 2. The luminance term is not shift invariant, so they differ.
+TEST(SsimLoss, PixelRangeChoosesTheImagesAndTheConstants) {
+  torch::manual_seed(15);
+  auto [x, y] = pair(3, 3, 30, 22);
+  const piade::ComponentInfo& info = piade::test::builtin_plugins().get(piade::Kind::loss, "ssim");
+  ASSERT_EQ(info.params[2].name, "pixel_range");
+  EXPECT_EQ(info.params[2].default_value, "[0,1]");
+  const torch::Tensor by_default = make({3, 30, 22})->forward(x, y).per_image;
+  const piade::LossTerm unit = make({3, 30, 22}, {{"pixel_range", "[0,1]"}})->forward(x, y);
+  const piade::LossTerm as_fed = make({3, 30, 22}, {{"pixel_range", "[-1,1]"}})->forward(x, y);
+  EXPECT_TRUE(torch::equal(unit.per_image, by_default));
+  auto [unit_image, unit_map] = reference(x, y);
+  EXPECT_LT((unit.per_image - unit_image).abs().max().item<double>(), 1e-5);
+  auto [fed_image, fed_map] = reference(x, y, 11, 1.5, /*as_fed=*/true);
+  EXPECT_LT((as_fed.per_image - fed_image).abs().max().item<double>(), 1e-5);
+  EXPECT_LT((as_fed.map - fed_map).abs().max().item<double>(), 1e-5);
+  EXPECT_GT((as_fed.per_image - unit.per_image).abs().min().item<double>(), 1e-4);
+  try {
+    make({3, 32, 32}, {{"pixel_range", "[0,2]"}});
+    FAIL() << "pixel_range=[0,2] was accepted";
+  } catch (const piade::Error& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("pixel_range"), std::string::npos) << what;
+    EXPECT_NE(what.find("[0,2]"), std::string::npos) << what;
+  }
 }
 
 TEST(SsimLoss, BadParametersFailWithTheReason) {

@@ -4,7 +4,9 @@
 #include <cmath>
 #include <map>
 #include <memory>
+#include <sstream>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -219,6 +221,96 @@ TEST(DynamicRouting, SelectionIsTheSdkDefault) {
   EXPECT_EQ(routing->select(v).index.item<int64_t>(), 0);
   routing->eval();
   EXPECT_EQ(routing->select(v).index.item<int64_t>(), 1);
+}
+
+// The authors' capsmod.py (DigitCaps, decode_idx=-1) decodes the longest
+// vector in training too; the paper (sec. 3.1) decodes vector 0.
+TEST(DynamicRouting, TrainVectorChoosesTheTrainingSelection) {
+  torch::manual_seed(7);
+  const torch::Tensor v = torch::randn({16, 3, 4});
+  const torch::Tensor longest = v.norm(2, -1).argmax(1);
+  ASSERT_GT(longest.ne(0).sum().item<int64_t>(), 0);  // some image's longest is not vector 0
+  auto first = make({2, 2}, {{"vectors", "3"}, {"out_dim", "4"}, {"train_vector", "first"}});
+  auto authors = make({2, 2}, {{"vectors", "3"}, {"out_dim", "4"}, {"train_vector", "longest"}});
+  first->train();
+  authors->train();
+  EXPECT_TRUE(first->select(v).index.eq(0).all().item<bool>());
+  const piade::VectorSelection chosen = authors->select(v);
+  EXPECT_TRUE(torch::equal(chosen.index, longest));
+  for (int64_t n = 0; n < v.size(0); ++n)
+    EXPECT_TRUE(torch::equal(chosen.vectors[n], v[n][longest[n].item<int64_t>()])) << n;
+  // Evaluation decodes the longest either way.
+  first->eval();
+  authors->eval();
+  EXPECT_TRUE(torch::equal(first->select(v).index, longest));
+  EXPECT_TRUE(torch::equal(authors->select(v).index, longest));
+  std::ostringstream printed;
+  authors->pretty_print(printed);
+  EXPECT_EQ(printed.str(), "routing/dynamic(vectors=3, out_dim=4, train_vector=longest)");
+}
+
+/// Routing with the coupling coefficients computed from detached
+/// predictions (the authors' x_hat_detached): only the last s_j = sum_i
+/// c_ij u_hat_j|i carries gradient, with c_ij constant.
+torch::Tensor detached_routing(const torch::Tensor& w, const torch::Tensor& u, int iterations) {
+  const torch::Tensor u_hat = torch::einsum("jiod,nid->njio", {w, u});
+  const torch::Tensor constant = u_hat.detach();
+  auto squash = [](const torch::Tensor& s) {
+    const torch::Tensor sq = s.square().sum(-1, true);
+    return s * (sq / ((1 + sq) * (sq + 1e-12).sqrt()));
+  };
+  torch::Tensor b = torch::zeros({u.size(0), w.size(0), w.size(1)});
+  for (int r = 0; r + 1 < iterations; ++r) {
+    const torch::Tensor c = torch::softmax(b, 1);
+    const torch::Tensor v = squash(torch::matmul(c.unsqueeze(2), constant).squeeze(2));
+    b = b + torch::matmul(constant, v.unsqueeze(-1)).squeeze(-1);
+  }
+  const torch::Tensor c = torch::softmax(b, 1).detach();
+  return squash(torch::matmul(c.unsqueeze(2), u_hat).squeeze(2));
+}
+
+TEST(DynamicRouting, StopGradientRoutesWithDetachedPredictions) {
+  torch::manual_seed(8);
+  const torch::Tensor w = torch::randn({3, 7, 5, 4});
+  const torch::Tensor u = torch::randn({2, 7, 4});
+  const torch::Tensor weights_of_output = torch::randn({2, 3, 5});
+  // The output and the gradients of <output, weights_of_output> w.r.t. W
+  // and the capsules, through the plugin and through the reference.
+  auto through_plugin = [&](bool stop) {
+    auto routing = make({7, 4}, {{"vectors", "3"}, {"out_dim", "5"}, {"iterations", "3"},
+                                 {"stop_gradient", stop ? "true" : "false"}});
+    set_weight(routing, w);
+    routing->zero_grad();
+    const torch::Tensor ug = u.clone().requires_grad_(true);
+    const torch::Tensor v = routing->forward(ug);
+    (v * weights_of_output).sum().backward();
+    return std::tuple{v.detach(), routing->named_parameters()["weight"].grad().clone(), ug.grad().clone()};
+  };
+  const torch::Tensor wg = w.clone().requires_grad_(true), ug = u.clone().requires_grad_(true);
+  const torch::Tensor reference = detached_routing(wg, ug, 3);
+  const auto grads = torch::autograd::grad({(reference * weights_of_output).sum()}, {wg, ug});
+  const torch::Tensor v_ref = reference.detach(), w_ref = grads[0], u_ref = grads[1];
+  const auto [v_on, w_on, u_on] = through_plugin(true);
+  const auto [v_off, w_off, u_off] = through_plugin(false);
+  // The forward value is the same either way; only the gradient changes.
+  EXPECT_TRUE(torch::allclose(v_on, v_off, 1e-6, 1e-7));
+  EXPECT_TRUE(torch::allclose(v_on, v_ref, 1e-5, 1e-6));
+  EXPECT_TRUE(torch::allclose(w_on, w_ref, 1e-4, 1e-6)) << (w_on - w_ref).abs().max();
+  EXPECT_TRUE(torch::allclose(u_on, u_ref, 1e-4, 1e-6)) << (u_on - u_ref).abs().max();
+  EXPECT_GT((u_off - u_ref).abs().max().item<double>(), 1e-3 * u_ref.abs().max().item<double>());
+  EXPECT_GT((w_off - w_ref).abs().max().item<double>(), 1e-3 * w_ref.abs().max().item<double>());
+}
+
+TEST(DynamicRouting, BadTrainVectorIsRefusedByName) {
+  try {
+    make({680, 8}, {{"train_vector", "middle"}});
+    FAIL() << "train_vector=middle was accepted";
+  } catch (const piade::Error& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("train_vector"), std::string::npos) << what;
+    EXPECT_NE(what.find("first, longest"), std::string::npos) << what;
+    EXPECT_NE(what.find("middle"), std::string::npos) << what;
+  }
 }
 
 TEST(DynamicRouting, BadParametersFailWithTheReason) {

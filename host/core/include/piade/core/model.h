@@ -58,6 +58,8 @@ class PiadeModelImpl : public torch::nn::Module {
   BatchScores score(const torch::Tensor& images, bool with_maps = false);
 
   const ImageShape& image_shape() const { return image_; }
+  /// The routing part's output: how many vectors select() chooses among.
+  const VectorShape& vector_shape() const { return vectors_; }
   const std::vector<std::string>& loss_names() const { return loss_names_; }
   const std::vector<double>& loss_weights() const { return loss_weights_; }
   /// Each loss term's component_label() (contract.h), as loss_names().

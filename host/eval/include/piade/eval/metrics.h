@@ -59,6 +59,21 @@ ImageMetrics image_metrics(const std::vector<double>& scores, const std::vector<
 /// conventions and errors as image_metrics().
 double auroc(const std::vector<double>& scores, const std::vector<int>& labels);
 
+/// The share of images decoded from each routed vector (the index select()
+/// chose, ScoreTable::vector_index), for normal and anomalous images apart:
+/// element k of each is the fraction of that group decoded from vector k, so
+/// each group sums to 1. At test time the longest vector is decoded, which
+/// may be one the decoder never saw in training (sec. 3.1).
+struct VectorShares {
+  std::vector<double> normal, anomalous;  ///< one share per vector
+};
+
+/// Counts `vectors` (one index per image, each in [0, count)) by `labels`
+/// (1 anomalous, 0 normal). A group without images gets all shares 0.
+/// Throws piade::Error when the sizes differ, count < 1, an index is out of
+/// range or a label is not 0 or 1.
+VectorShares vector_shares(const std::vector<int64_t>& vectors, const std::vector<int>& labels, int64_t count);
+
 /// Pixel-level measures over a whole test set.
 struct PixelMetrics {
   /// ROC AUC over every pixel of every map, exact, ties counted 1/2.

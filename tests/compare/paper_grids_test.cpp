@@ -7,6 +7,7 @@
 // `piade train` accepts.
 #include <fstream>
 #include <map>
+#include <regex>
 
 #include <fmt/format.h>
 #include <gtest/gtest.h>
@@ -89,6 +90,19 @@ TEST(PaperGrids, EachGridRunsItsConfigFileWhichPiadeTrainAccepts) {
     EXPECT_EQ(base_settings(grid), settings) << grid << " and " << config << " differ";
     const CommandResult shown = run_piade_command({"train", "--config", config.string(), "--show-config"});
     EXPECT_EQ(shown.status, 0) << shown.output;
+    // The authors' variants the file shows as comments ("#   key = value")
+    // are settings piade knows, and fit together (weights files aside).
+    std::vector<std::string> variant{"train", "--config", config.string(), "--show-config"};
+    std::ifstream in(config);
+    const std::regex commented(R"(^#   ([a-z][a-z0-9_.-]*) = (\S+).*)");
+    std::smatch match;
+    for (std::string line; std::getline(in, line);)
+      if (std::regex_match(line, match, commented) && match[1].str().find("weights") == std::string::npos)
+        variant.insert(variant.end(), {"--set", match[1].str() + "=" + match[2].str()});
+    EXPECT_GE(variant.size(), 4u + 2 * 6) << config << ": the authors' switches are not shown";
+    const CommandResult authors = run_piade_command(variant);
+    EXPECT_EQ(authors.status, 0) << authors.output;
+    EXPECT_NE(authors.output.find("train_vector = longest"), std::string::npos) << authors.output;
   }
 }
 

@@ -33,10 +33,10 @@ const ComponentInfo& info(Kind kind, const std::string& name) { return test::bui
 /// Options (for a loss, followed by the `weight` the host adds), and its
 /// defaults parse back to Options().
 template <class Options>
-void expect_schema_from(Kind kind, const std::string& name) {
+void expect_schema_from(Kind kind, const std::string& name, const std::string& version) {
   SCOPED_TRACE(name);
   const ComponentInfo& component = info(kind, name);
-  EXPECT_EQ(component.plugin->version, "1.0.0");
+  EXPECT_EQ(component.plugin->version, version);
   const auto& specs = param_table<Options>().specs();
   std::vector<ParamInfo> expected;
   for (const PiadeParamSpec& spec : specs) expected.push_back(read_param_spec(spec));
@@ -64,16 +64,16 @@ void expect_schema_from(Kind kind, const std::string& name) {
 }
 
 TEST(PluginOptionsTest, SchemasAreDerivedFromTheOptionsAndTheirDefaultsParseBack) {
-  expect_schema_from<resnet::ResNetOptions>(Kind::backbone, "resnet18");
-  expect_schema_from<resnet::SeResNetOptions>(Kind::backbone, "se_resnet18");
-  expect_schema_from<resnet::ResNetOptions>(Kind::backbone, "resnet50");
-  expect_schema_from<resnet::SeResNetOptions>(Kind::backbone, "se_resnet50");
-  expect_schema_from<pyramid::PyramidOptions>(Kind::pooling, "pyramid");
-  expect_schema_from<dynamic::DynamicRoutingOptions>(Kind::routing, "dynamic");
-  expect_schema_from<transposed::TransposedDecoderOptions>(Kind::decoder, "transposed");
-  expect_schema_from<mse::MseLossOptions>(Kind::loss, "mse");
-  expect_schema_from<ssim::SsimLossOptions>(Kind::loss, "ssim");
-  expect_schema_from<perceptual::PerceptualLossOptions>(Kind::loss, "perceptual");
+  expect_schema_from<resnet::ResNetOptions>(Kind::backbone, "resnet18", "1.1.0");
+  expect_schema_from<resnet::SeResNetOptions>(Kind::backbone, "se_resnet18", "1.1.0");
+  expect_schema_from<resnet::ResNetOptions>(Kind::backbone, "resnet50", "1.1.0");
+  expect_schema_from<resnet::SeResNetOptions>(Kind::backbone, "se_resnet50", "1.1.0");
+  expect_schema_from<pyramid::PyramidOptions>(Kind::pooling, "pyramid", "1.0.0");
+  expect_schema_from<dynamic::DynamicRoutingOptions>(Kind::routing, "dynamic", "1.1.0");
+  expect_schema_from<transposed::TransposedDecoderOptions>(Kind::decoder, "transposed", "1.0.0");
+  expect_schema_from<mse::MseLossOptions>(Kind::loss, "mse", "1.1.0");
+  expect_schema_from<ssim::SsimLossOptions>(Kind::loss, "ssim", "1.1.0");
+  expect_schema_from<perceptual::PerceptualLossOptions>(Kind::loss, "perceptual", "1.1.0");
 }
 
 // The schemas users see, unchanged by the move to Options: names, defaults

@@ -11,7 +11,7 @@
 //   piade::Detection d = detector.detect(cv::imread("part.png"));
 //   if (d.anomalous) cv::imwrite("part_overlay.png", detector.overlay(cv::imread("part.png"), d));
 //
-// CMake: find_package(PiadeSDK 0.1 REQUIRED COMPONENTS detector) and link
+// CMake: find_package(PiadeSDK 0.3 REQUIRED COMPONENTS detector) and link
 // piade::detector (examples/detector is a complete program).
 //
 // A picture is scored exactly as `piade score` scores the same file: the

@@ -419,6 +419,8 @@ TEST_F(ReferenceTest, ABadFileIsRefusedNamingTheFileAndLine) {
   std::filesystem::remove(dir_ / "paper.csv");
   EXPECT_EQ(error_of("dataset = cifar10\n[compare]\nclasses = 0\nreference = paper.csv\n"),
             "reference file '" + file + "': cannot be read; give a CSV of class,metric,value");
+  EXPECT_EQ(error_of("dataset = cifar10\n[compare]\nclasses = 0\nreference = /dev/zero\n"),
+            "reference file '/dev/zero': not a regular file; give a CSV of class,metric,value");
   EXPECT_NE(error_of("dataset = cifar10\n[compare]\nclasses = 0\nreference = ../paper.csv\n")
                 .find("reference '../paper.csv': give a path below the grid's folder or an absolute one"),
             std::string::npos);

@@ -67,6 +67,10 @@ std::optional<double> number_of(const std::string& text) {
 
 std::vector<ReferenceValue> read_reference(const std::filesystem::path& file, const std::vector<std::string>& classes,
                                            const std::vector<std::string>& metrics) {
+  // A regular file only: a FIFO or a device (/dev/zero) would block or never end.
+  std::error_code status_error;
+  if (std::filesystem::exists(file, status_error) && !std::filesystem::is_regular_file(file, status_error))
+    throw Error(fmt::format("reference file '{}': not a regular file; give a CSV of class,metric,value", file.string()));
   std::ifstream in(file, std::ios::binary);
   if (!in) throw Error(fmt::format("reference file '{}': cannot be read; give a CSV of class,metric,value", file.string()));
   const std::string name = file.string();

@@ -86,13 +86,8 @@ class DynamicRoutingImpl : public torch::nn::Cloneable<DynamicRoutingImpl>, publ
   /// train_vector=longest decodes the longest vector in training too (the
   /// authors' decode_idx=-1); otherwise the SDK's choice (paper sec. 3.1).
   piade::VectorSelection select(const torch::Tensor& vectors) const override {
-    if (!is_training() || options_.train_vector() == piade::dynamic::TrainVector::first)
-      return piade::Routing::select(vectors);
-    TORCH_CHECK(vectors.dim() == 3, "routing/dynamic: expected vectors [N,V,D], got ", vectors.sizes());
-    const torch::Tensor index = vectors.norm(2, /*dim=*/-1).argmax(/*dim=*/1);
-    const torch::Tensor chosen =
-        vectors.gather(1, index.view({-1, 1, 1}).expand({vectors.size(0), 1, vectors.size(2)}));
-    return {chosen.squeeze(1), index};
+    if (options_.train_vector() == piade::dynamic::TrainVector::longest) return piade::select_longest(vectors);
+    return piade::Routing::select(vectors);
   }
 
   piade::VectorShape output_shape(const piade::CapsuleShape& input) const override {

@@ -31,4 +31,9 @@ class PIADE_SDK_API Routing : public virtual torch::nn::Module {
   virtual VectorSelection select(const torch::Tensor& vectors) const;
 };
 
+/// Each image's longest vector of [N,V,D] (the most likely entity, sec.
+/// 3.1): what Routing::select() decodes in evaluation, for a routing that
+/// decodes it in training too.
+PIADE_SDK_API VectorSelection select_longest(const torch::Tensor& vectors);
+
 }  // namespace piade

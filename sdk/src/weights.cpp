@@ -1,6 +1,7 @@
 #include "piade/sdk/weights.h"
 
 #include "piade/sdk/json_depth.h"
+#include "piade/sdk/printable.h"
 
 #include <sys/stat.h>
 
@@ -32,21 +33,6 @@ namespace {
 
 [[noreturn]] void fail(const std::string& path, const std::string& what) {
   throw std::runtime_error("weights '" + path + "': " + what);
-}
-
-/// A string of the file (a tensor name, a dtype) in quotes, its control
-/// characters escaped, so that an error naming it stays on one line.
-std::string quoted(const std::string& text) {
-  std::string out = "'";
-  for (const char c : text) {
-    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
-      char escaped[5];
-      std::snprintf(escaped, sizeof escaped, "\\x%02x", static_cast<unsigned>(static_cast<unsigned char>(c)));
-      out += escaped;
-    } else
-      out += c;
-  }
-  return out + "'";
 }
 
 std::string shape_text(torch::IntArrayRef sizes) {
@@ -135,7 +121,7 @@ std::map<std::string, torch::Tensor> read_safetensors(const std::string& path,
   std::map<std::string, torch::Tensor> tensors;
   for (const auto& [name, entry] : header.items()) {
     if (name == "__metadata__") continue;  // free-form strings, nothing to load
-    const std::string where = "tensor " + quoted(name);
+    const std::string where = "tensor " + printable_in_quotes(name);
     if (!entry.is_object() || !entry.contains("dtype") || !entry.contains("shape") ||
         !entry.contains("data_offsets"))
       fail(path, where + ": header entry " + entry.dump() +
@@ -146,7 +132,7 @@ std::map<std::string, torch::Tensor> read_safetensors(const std::string& path,
     if (!dtype_json.is_string()) fail(path, where + ": dtype " + dtype_json.dump() + " is not a string");
     const DtypeInfo* dtype = find_dtype(dtype_json.get<std::string>());
     if (dtype == nullptr)
-      fail(path, where + ": unknown dtype " + quoted(dtype_json.get<std::string>()) +
+      fail(path, where + ": unknown dtype " + printable_in_quotes(dtype_json.get<std::string>()) +
                      "; supported: " + dtype_names() + "; re-export it as F32");
     if (!shape_json.is_array())
       fail(path, where + ": shape " + shape_json.dump() + " is not a list of sizes");

@@ -436,5 +436,27 @@ TEST(MalformedConfigurationTest, AConfigurationWithoutAPipelineIsAnErrorNamingTh
   }
 }
 
+// A plugin name holding a newline (a JSON "\n" in a damaged configuration)
+// reached restore_model's "needs backbone '...'" message raw and split it
+// over two lines (found by fuzz_checkpoint_meta in CI). Every piade::Error
+// escapes control characters, so the name shows as \x0a.
+TEST(MalformedConfigurationTest, ANameWithANewlineKeepsTheErrorOnOneLine) {
+  const PluginRegistry registry;
+  const fs::path file = "run/checkpoint.pt";
+  const nlohmann::json meta = nlohmann::json::parse(
+      R"({"pipeline": {"backbone": {"name": "se_res\net18", "version": "1.0.0", "file": "se_resnet18.so",
+          "params": {}}}})");
+  const std::string message = message_of([&] { restore_model(registry, file, meta, torch::kCPU); });
+  EXPECT_EQ(message.find('\n'), std::string::npos) << message;
+  EXPECT_NE(message.find("backbone 'se_res\\x0aet18' 1.0.0 from se_resnet18.so, which is not loaded"),
+            std::string::npos)
+      << message;
+}
+
+TEST(ErrorMessage, ControlCharactersAreEscapedAndOtherTextIsKept) {
+  EXPECT_STREQ(Error(std::string("a\nb\r\tc\x7f")).what(), "a\\x0ab\\x0d\\x09c\\x7f");
+  EXPECT_STREQ(Error("caf\xc3\xa9: 'x'").what(), "caf\xc3\xa9: 'x'");
+}
+
 }  // namespace
 }  // namespace piade

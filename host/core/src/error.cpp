@@ -4,6 +4,8 @@
 
 #include <c10/util/Exception.h>
 
+#include "piade/sdk/printable.h"
+
 namespace piade {
 namespace {
 
@@ -26,6 +28,9 @@ std::size_t edit_distance(const std::string& a, const std::string& b) {
 }
 
 }  // namespace
+
+Error::Error(const std::string& message) : std::runtime_error(printable(message)) {}
+Error::Error(const char* message) : std::runtime_error(printable(message)) {}
 
 std::optional<std::string> closest_match(const std::string& word,
                                          const std::vector<std::string>& candidates) {

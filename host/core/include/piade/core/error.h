@@ -1,6 +1,6 @@
 // The one error type library code throws; only main() turns it into an exit
 // code. Messages follow "context: what went wrong, the value given, the fix",
-// lowercase and without a final period.
+// lowercase and without a final period, on one line.
 #pragma once
 
 #include <exception>
@@ -13,7 +13,11 @@ namespace piade {
 
 class Error : public std::runtime_error {
  public:
-  using std::runtime_error::runtime_error;
+  /// `message` with its control characters escaped (piade::printable): a
+  /// value read from a file and named in the message (a plugin name in a
+  /// checkpoint, a key in a results file) cannot split it over lines.
+  explicit Error(const std::string& message);
+  explicit Error(const char* message);
 };
 
 /// An exception's message on one line: a c10::Error (a failed TORCH_CHECK)

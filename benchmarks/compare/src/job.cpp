@@ -173,6 +173,11 @@ JobOutcome run_job(const JobContext& context, const RunSpec& run, RunState state
     argv.insert(argv.begin(), {context.piade.string(), name});
     argv.insert(argv.end(), {"--threads", std::to_string(context.threads)});
     argv.insert(argv.end(), context.common_args.begin(), context.common_args.end());
+    // An interrupt that came as the previous step ended starts nothing more.
+    if (interrupted()) {
+      outcome.status = JobOutcome::Status::interrupted;
+      return false;
+    }
     append_log(log, fmt::format("\n== piade compare: {}\n$ {}\n", run.config, command_text(argv)));
     const int status = run_process(argv, log, context.lock_fd);
     if (status == 0) return true;

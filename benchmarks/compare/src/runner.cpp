@@ -82,6 +82,16 @@ int run_process(const std::vector<std::string>& argv, const std::filesystem::pat
   if (out < 0) throw Error(fmt::format("cannot open the log '{}': {}", log.string(), std::strerror(errno)));
   const int in = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
   const pid_t parent = ::getpid();
+  // The stop signals stay blocked from before fork() until the child has
+  // reset their handlers: one arriving in between (register_child forwards
+  // an interrupt that came during the spawn) would otherwise run the
+  // inherited forward_interrupt in the child and be lost, and the child
+  // would run to its end. Blocked, it stays pending and ends the child as
+  // soon as the mask is cleared.
+  sigset_t stop_signals, parent_mask;
+  sigemptyset(&stop_signals);
+  for (int signal : kStopSignals) sigaddset(&stop_signals, signal);
+  ::pthread_sigmask(SIG_BLOCK, &stop_signals, &parent_mask);
 
   // fork + prctl + exec rather than posix_spawn, which cannot set
   // PR_SET_PDEATHSIG: a child must not outlive a compare killed with
@@ -98,10 +108,10 @@ int run_process(const std::vector<std::string>& argv, const std::filesystem::pat
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);
     // The parent may have died before the prctl: then nothing would come.
     if (::getppid() != parent) ::_exit(128 + SIGKILL);
+    for (int signal : kStopSignals) ::signal(signal, SIG_DFL);
     sigset_t none;
     sigemptyset(&none);
     ::sigprocmask(SIG_SETMASK, &none, nullptr);
-    for (int signal : kStopSignals) ::signal(signal, SIG_DFL);
     if (in >= 0) ::dup2(in, STDIN_FILENO);
     ::dup2(out, STDOUT_FILENO);
     ::dup2(out, STDERR_FILENO);
@@ -115,9 +125,13 @@ int run_process(const std::vector<std::string>& argv, const std::filesystem::pat
   const int fork_error = errno;
   ::close(out);
   if (in >= 0) ::close(in);
-  if (pid < 0) throw Error(fmt::format("cannot start '{}': {}", argv[0], std::strerror(fork_error)));
+  if (pid < 0) {
+    ::pthread_sigmask(SIG_SETMASK, &parent_mask, nullptr);
+    throw Error(fmt::format("cannot start '{}': {}", argv[0], std::strerror(fork_error)));
+  }
 
   const std::size_t slot = register_child(pid);
+  ::pthread_sigmask(SIG_SETMASK, &parent_mask, nullptr);
   int status = 0;
   while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }

@@ -115,6 +115,14 @@ int run_local_workers(int nproc, std::chrono::seconds grace) {
   struct sigaction old[3] {};
   const int signals[] = {SIGINT, SIGTERM, SIGHUP};
   for (int i = 0; i < 3; ++i) sigaction(signals[i], &forward, &old[i]);
+  // Blocked while the workers start, as compare blocks them around its
+  // spawns: a signal then waits until every worker is recorded (and so is
+  // passed to all of them), and never runs the inherited handler in a
+  // worker before exec, where it would be lost.
+  sigset_t stop_signals, launcher_mask;
+  sigemptyset(&stop_signals);
+  for (int signal : signals) sigaddset(&stop_signals, signal);
+  ::pthread_sigmask(SIG_BLOCK, &stop_signals, &launcher_mask);
   g_worker_count = 0;
   for (int rank = 0; rank < nproc; ++rank) {
     const pid_t pid = ::fork();
@@ -126,6 +134,7 @@ int run_local_workers(int nproc, std::chrono::seconds grace) {
       ::prctl(PR_SET_PDEATHSIG, SIGKILL);
       if (::getppid() != parent) ::_exit(128 + SIGKILL);
       for (int signal : signals) ::signal(signal, SIG_DFL);
+      ::sigprocmask(SIG_SETMASK, &launcher_mask, nullptr);
       ::setenv("RANK", std::to_string(rank).c_str(), 1);
       ::setenv("LOCAL_RANK", std::to_string(rank).c_str(), 1);
       ::setenv("WORLD_SIZE", std::to_string(nproc).c_str(), 1);
@@ -142,11 +151,15 @@ int run_local_workers(int nproc, std::chrono::seconds grace) {
       forward_to_workers(SIGKILL);
       while (::waitpid(-1, nullptr, 0) > 0 || errno == EINTR) {
       }
+      g_worker_count = 0;
+      ::pthread_sigmask(SIG_SETMASK, &launcher_mask, nullptr);
+      for (int i = 0; i < 3; ++i) sigaction(signals[i], &old[i], nullptr);
       throw Error(fmt::format("--nproc: cannot start worker {}: {}", rank, std::strerror(error)));
     }
     g_workers[rank] = pid;
     g_worker_count = rank + 1;
   }
+  ::pthread_sigmask(SIG_SETMASK, &launcher_mask, nullptr);
 
   int running = nproc;
   int first_failed = -1, first_status = 0;

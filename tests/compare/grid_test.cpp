@@ -237,6 +237,8 @@ TEST_F(GridTest, MalformedGridsAreRefusedWithAMessageNamingTheKey) {
       {"unknown parameter", "[axes]\nrouting.vector = 2, 1" + classes, "vector"},
       {"bad option value", "epochs = 0" + classes, "--epochs: must be at least 1"},
       {"threads in a grid", "threads = 4" + classes, "'threads' cannot be set in a grid"},
+      {"nproc in a grid", "nproc = 2" + classes, "'nproc' cannot be set in a grid"},
+      {"dist-timeout on an axis", "[axes]\ndist-timeout = 30, 60" + classes, "dist-timeout"},
       {"device in a grid", "device = cuda" + classes, "give --device to piade compare"},
       {"seed in the base", "seed = 3" + classes, "list it in [compare] seeds"},
       {"class in the base", "normal-class = 3" + classes, "list it in [compare] classes"},

@@ -23,9 +23,11 @@ namespace po = boost::program_options;
 
 // Options compare sets itself for every run, or that say where and how a
 // run executes rather than what it computes (given to `piade compare`).
+// --nproc and --dist-timeout start and watch data-parallel workers: a run of
+// a grid is one process, and compare's --jobs and --threads share the CPUs.
 const std::set<std::string> kReservedKeys = {"out",      "resume",     "overwrite", "config",     "set",
                                              "threads",  "progress",   "help",      "show-config", "checkpoint",
-                                             "device",   "plugin-dir", "log-file"};
+                                             "device",   "plugin-dir", "log-file",  "nproc",      "dist-timeout"};
 const char* const kCompareKeys[] = {"classes", "seeds", "metric", "reference"};
 const char* const kMetrics[] = {"image_auroc", "aupr",      "best_tpr",  "best_tnr",
                                 "best_balanced", "f1_max", "pixel_auroc", "pro_auc"};

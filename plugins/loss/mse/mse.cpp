@@ -28,7 +28,7 @@ class MseLossImpl : public torch::nn::Cloneable<MseLossImpl>, public piade::Loss
     // On [0,1] both sides are mapped by (x+1)/2, so their difference is
     // halved: scaling by a power of two is exact, so the value is exactly a
     // quarter of the [-1,1] one.
-    const torch::Tensor difference = options_.pixel_range() == piade::mse::PixelRange::zero_to_one
+    const torch::Tensor difference = options_.pixel_range() == piade::PixelRange::zero_to_one
                                          ? (reconstructions - images) * 0.5
                                          : reconstructions - images;
     const double values = static_cast<double>(difference[0].numel());

@@ -4,14 +4,9 @@
 #pragma once
 
 #include "piade/sdk/options.h"
+#include "piade/sdk/pixel_range.h"
 
 namespace piade::mse {
-
-/// The pixel range the error is measured in. Images reach the loss in
-/// [-1,1]; the authors' code measures on ToTensor() images in [0,1].
-enum class PixelRange { minus_one_to_one, zero_to_one };
-const Choice<PixelRange> kPixelRanges[] = {{PixelRange::minus_one_to_one, "[-1,1]"},
-                                           {PixelRange::zero_to_one, "[0,1]"}};
 
 struct MseLossOptions {
   /// [-1,1]: the images as piade feeds them; [0,1]: both sides mapped by

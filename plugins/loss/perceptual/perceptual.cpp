@@ -56,7 +56,7 @@ class PerceptualLossImpl : public nn::Cloneable<PerceptualLossImpl>, public piad
  public:
   using Options = piade::perceptual::PerceptualLossOptions;
   using Normalization = piade::perceptual::Normalization;
-  using PixelRange = piade::perceptual::PixelRange;
+  using PixelRange = piade::PixelRange;
 
   explicit PerceptualLossImpl(const piade::ComponentContext& context)
       : options_(piade::parse<Options>(context.params)) {
@@ -174,8 +174,7 @@ class PerceptualLossImpl : public nn::Cloneable<PerceptualLossImpl>, public piad
   /// What VGG is fed for images x in [-1,1] (3 channels).
   torch::Tensor vgg_input(const torch::Tensor& x) const {
     if (options_.normalization() == Normalization::imagenet) return ((x + 1) * 0.5 - mean_) / std_;
-    if (options_.pixel_range() == PixelRange::zero_to_one) return (x + 1) * 0.5;
-    return x;
+    return piade::in_pixel_range(x, options_.pixel_range());
   }
 
   Options options_;

@@ -6,14 +6,9 @@
 #include <string>
 
 #include "piade/sdk/options.h"
+#include "piade/sdk/pixel_range.h"
 
 namespace piade::perceptual {
-
-/// The pixel range VGG is fed with `normalization=raw`. Images reach the
-/// loss in [-1,1].
-enum class PixelRange { minus_one_to_one, zero_to_one };
-const Choice<PixelRange> kPixelRanges[] = {{PixelRange::minus_one_to_one, "[-1,1]"},
-                                           {PixelRange::zero_to_one, "[0,1]"}};
 
 /// What VGG sees: torchvision's ImageNet standardisation of [0,1] pixels
 /// (what its weights expect), or the pixels as they are.

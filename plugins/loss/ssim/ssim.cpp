@@ -67,9 +67,9 @@ class SsimLossImpl : public torch::nn::Cloneable<SsimLossImpl>, public piade::Lo
     // [0,1]: mapped as the authors' ToTensor() images, data range 1; [-1,1]:
     // as fed, data range 2. The luminance term is not shift invariant, so the
     // two differ even with the constants scaled.
-    const bool unit = options_.pixel_range() == piade::ssim::PixelRange::zero_to_one;
-    const torch::Tensor x = unit ? (images + 1) / 2 : images;
-    const torch::Tensor y = unit ? (reconstructions + 1) / 2 : reconstructions;
+    const bool unit = options_.pixel_range() == piade::PixelRange::zero_to_one;
+    const torch::Tensor x = piade::in_pixel_range(images, options_.pixel_range());
+    const torch::Tensor y = piade::in_pixel_range(reconstructions, options_.pixel_range());
     const double range = unit ? 1.0 : 2.0;
     const double c1 = (kK1 * range) * (kK1 * range), c2 = (kK2 * range) * (kK2 * range);
     // The five local statistics of eq. 4 in one grouped convolution:

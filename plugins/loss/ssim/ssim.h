@@ -6,13 +6,9 @@
 #include <cstdint>
 
 #include "piade/sdk/options.h"
+#include "piade/sdk/pixel_range.h"
 
 namespace piade::ssim {
-
-/// The pixel range SSIM is computed in. Images reach the loss in [-1,1].
-enum class PixelRange { minus_one_to_one, zero_to_one };
-const Choice<PixelRange> kPixelRanges[] = {{PixelRange::minus_one_to_one, "[-1,1]"},
-                                           {PixelRange::zero_to_one, "[0,1]"}};
 
 struct SsimLossOptions {
   /// Side of the gaussian window; odd, so that it is centred on the pixel.

@@ -458,5 +458,29 @@ TEST(ErrorMessage, ControlCharactersAreEscapedAndOtherTextIsKept) {
   EXPECT_STREQ(Error("caf\xc3\xa9: 'x'").what(), "caf\xc3\xa9: 'x'");
 }
 
+// A float where piade reads an integer (3.2e52 for image.height) reached
+// nlohmann's get<int64_t>(), whose conversion of it is undefined behaviour
+// (found by fuzz_checkpoint_meta under UBSan); an unsigned integer above
+// int64's range would wrap. Both are refused by the field-type check.
+TEST(MalformedConfigurationTest, AnIntegerFieldHoldingAFloatOrAHugeValueIsRefusedNamingTheField) {
+  const fs::path file = "run/checkpoint.pt";
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {R"({"image": {"channels": 3, "height": 3.2e52, "width": 64}})", "image.height"},
+      {R"({"image": {"channels": 18446744073709551615, "height": 8, "width": 8}})", "image.channels"},
+      {R"({"training": {"epochs_done": 1, "epochs": 1e30}})", "training.epochs"},
+  };
+  for (const auto& [text, field] : cases) {
+    const std::string message = message_of([&] { parse_checkpoint_meta(text, file); });
+    EXPECT_EQ(message.rfind(file.string() + ": field '" + field + "' of its piade configuration is number, where "
+                            "piade reads an integer", 0),
+              0u)
+        << message;
+  }
+  EXPECT_EQ(parse_checkpoint_meta(R"({"image": {"channels": 3, "height": 8, "width": 8}})", file)["image"]["height"],
+            8);
+  EXPECT_EQ(message_of([&] { parse_checkpoint_meta("{\"image\": ", file); }),
+            file.string() + ": its piade configuration is not JSON; the file is damaged");
+}
+
 }  // namespace
 }  // namespace piade

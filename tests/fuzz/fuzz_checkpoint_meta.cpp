@@ -1,8 +1,9 @@
-// The configuration text a checkpoint or model file carries, through what
-// read_checkpoint_meta does with it (the depth limit, then the JSON parser)
-// and the functions that turn it into settings: restore_model (which
-// rebuilds the pipeline; with no plugins loaded it must stop at the first
-// part with piade::Error), checkpoint_preprocess and stored_threshold.
+// The configuration text a checkpoint or model file carries, through
+// parse_checkpoint_meta (what read_checkpoint_meta does with it: the depth
+// limit, the JSON parser, the field types) and the functions that turn it
+// into settings: restore_model (which rebuilds the pipeline; with no plugins
+// loaded it must stop at the first part with piade::Error),
+// checkpoint_preprocess and stored_threshold.
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -11,16 +12,18 @@
 #include "piade/core/checkpoint.h"
 #include "piade/core/error.h"
 #include "piade/core/plugin_registry.h"
-#include "piade/sdk/json_depth.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, std::size_t size) {
   static const piade::PluginRegistry registry;  // no plugin directories: no part is found
   const std::string text(reinterpret_cast<const char*>(data), size);
-  if (!piade::json_depth_problem(text).empty()) return 0;
-  // read_checkpoint_meta turns a parse error into piade::Error naming the file.
-  const nlohmann::json meta = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
-  if (meta.is_discarded()) return 0;
   const std::string file = (piade::fuzz::scratch() / "checkpoint.pt").string();
+  nlohmann::json meta;
+  try {
+    meta = piade::parse_checkpoint_meta(text, file);
+  } catch (const piade::Error& e) {
+    piade::fuzz::check_message(e.what(), file);
+    return 0;
+  }
   try {
     piade::restore_model(registry, file, meta, torch::Device(torch::kCPU));
     abort();  // no plugin is loaded, so no pipeline can be rebuilt

@@ -1,6 +1,7 @@
 #include "piade/core/checkpoint.h"
 
 #include <algorithm>
+#include <limits>
 #include <cmath>
 #include <cstring>
 #include <fstream>
@@ -330,7 +331,12 @@ const char* field_name(Field type) {
 bool has_type(const nlohmann::json& value, Field type) {
   switch (type) {
     case Field::string: return value.is_string();
-    case Field::integer: return value.is_number_integer();
+    // An integer piade reads as int64: a float (3.2e52, whose conversion is
+    // undefined behaviour) or an unsigned one above its range is refused.
+    case Field::integer:
+      return value.is_number_integer() &&
+             (!value.is_number_unsigned() ||
+              value.get<uint64_t>() <= static_cast<uint64_t>(std::numeric_limits<int64_t>::max()));
     case Field::number: return value.is_number();
     case Field::boolean: return value.is_boolean();
     case Field::object: return value.is_object();
@@ -401,7 +407,7 @@ void check_meta_types(const fs::path& file, const nlohmann::json& meta) {
     check(*stats, "score_stats.", "threshold_rule", Field::string);
   }
   if (const auto training = meta.find("training"); training != meta.end())
-    check(*training, "training.", "epochs_done", Field::integer);
+    for (const char* key : {"epochs_done", "epochs"}) check(*training, "training.", key, Field::integer);
   if (const auto dataset = meta.find("dataset"); dataset != meta.end()) {
     check(*dataset, "dataset.", "name", Field::string);
     check(*dataset, "dataset.", "normal_class", Field::integer);
@@ -778,6 +784,16 @@ void save_model_file(const fs::path& file, PiadeModel& model, const nlohmann::js
   write_file_atomic(file, model_header(payload.str()) + payload.str());
 }
 
+nlohmann::json parse_checkpoint_meta(const std::string& text, const fs::path& file) {
+  if (const std::string problem = json_depth_problem(text); !problem.empty())
+    throw Error(fmt::format("{}: its piade configuration: {}", file.string(), problem));
+  nlohmann::json parsed = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (parsed.is_discarded())
+    throw Error(fmt::format("{}: its piade configuration is not JSON; the file is damaged", file.string()));
+  check_meta_types(file, parsed);
+  return parsed;
+}
+
 nlohmann::json read_checkpoint_meta(const fs::path& file) {
   const bool model_file = is_model_file(file);
   torch::serialize::InputArchive archive;
@@ -789,9 +805,7 @@ nlohmann::json read_checkpoint_meta(const fs::path& file) {
     if (const std::string problem = json_depth_problem(meta.toStringRef()); !problem.empty())
       throw Error(fmt::format("{}: its piade configuration: {}", file.string(), problem));
     if (const auto checksums = read_checksums(archive, file)) verify_meta(file, *checksums, meta.toStringRef());
-    nlohmann::json parsed = nlohmann::json::parse(meta.toStringRef());
-    check_meta_types(file, parsed);
-    return parsed;
+    return parse_checkpoint_meta(meta.toStringRef(), file);
   } catch (const Error& e) {
     // read_model_payload's errors and the depth check's name the file already.
     if (std::string(e.what()).rfind(file.string() + ": ", 0) == 0) throw;

@@ -77,6 +77,12 @@ void save_checkpoint(const fs::path& file, PiadeModel& model, torch::optim::Opti
 /// piade::Error naming the file.
 void save_model_file(const fs::path& file, PiadeModel& model, const nlohmann::json& meta);
 
+/// A checkpoint's configuration from its text, as read_checkpoint_meta
+/// checks it: nesting depth, JSON, and the type of every field piade reads
+/// (an integer must be one that fits int64). Throws piade::Error naming
+/// `file`.
+nlohmann::json parse_checkpoint_meta(const std::string& text, const fs::path& file);
+
 /// Reads only the configuration of a checkpoint or model file (a model
 /// file's checksum is verified).
 nlohmann::json read_checkpoint_meta(const fs::path& file);

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -558,6 +559,36 @@ TEST(SummarizeReference, ResultsJsonKeepsTheReferenceForMerge) {
   write_results(dir.path(), results);
   EXPECT_TRUE(read_results(dir.path()).comparison.reference.empty());
   EXPECT_FALSE(contains(test::read_text(dir.path() / "results.json"), "\"reference\""));
+}
+
+// Shards of one grid read its reference file when each ran; if it was
+// edited in between, merge used to keep the first shard's values silently.
+TEST(SummarizeReference, MergingShardsThatReadDifferentReferenceValuesIsRefused) {
+  test::ScratchDir dir;
+  ResultsFile results;
+  results.comparison = with_reference();
+  results.runs = grid_results();
+  namespace fs = std::filesystem;
+  const fs::path first = dir.path() / "shard0", second = dir.path() / "shard1";
+  fs::create_directories(first);
+  fs::create_directories(second);
+  write_results(first, results);
+  write_results(second, results);
+  // Merged into the first shard's folder (these runs have no run folders to copy).
+  EXPECT_EQ(merge_results({first, second}, first).comparison.reference.size(), 4u);
+  results.comparison.reference[1].value = 0.81;
+  write_results(second, results);
+  std::string message;
+  try {
+    merge_results({first, second}, first);
+  } catch (const Error& e) {
+    message = e.what();
+  }
+  EXPECT_NE(message.find("merge: " + second.string() + " shows other published values (4 rows from 'paper.csv') "
+                         "than " + first.string()),
+            std::string::npos)
+      << message;
+  EXPECT_DOUBLE_EQ(read_results(first).comparison.reference[1].value, 0.80);
 }
 
 }  // namespace

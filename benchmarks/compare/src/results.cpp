@@ -57,6 +57,17 @@ bool same_comparison(const Comparison& a, const Comparison& b) {
          a.metric == b.metric;
 }
 
+// The published values a comparison shows beside its own (a grid's
+// reference file, read when each shard ran: it may have been edited between
+// shards, which the grid's hash does not see).
+bool same_reference(const Comparison& a, const Comparison& b) {
+  return std::equal(a.reference.begin(), a.reference.end(), b.reference.begin(), b.reference.end(),
+                    [](const ReferenceValue& x, const ReferenceValue& y) {
+                      return x.normal_class == y.normal_class && x.metric == y.metric && x.value == y.value &&
+                             x.source == y.source;
+                    });
+}
+
 // Grid order: class, then seed, then configuration, as expand_grid.
 void sort_in_grid_order(std::vector<RunResult>& runs, const Comparison& comparison) {
   auto position = [](const auto& list, const auto& item) {
@@ -177,6 +188,13 @@ ResultsFile merge_results(const std::vector<fs::path>& inputs, const fs::path& o
       throw Error(fmt::format("merge: {} holds runs of another grid (grid hash {}, not {} as {}); merge shards of "
                               "one grid with the same settings",
                               inputs[i].string(), part.grid_hash, merged.grid_hash, inputs[0].string()));
+    } else if (!same_reference(part.comparison, merged.comparison)) {
+      throw Error(fmt::format("merge: {} shows other published values ({} rows from '{}') than {} ({} rows from "
+                              "'{}'): the reference file changed between shards; run each shard again (its "
+                              "finished runs are skipped), so that all read the same file",
+                              inputs[i].string(), part.comparison.reference.size(),
+                              part.comparison.reference_file, inputs[0].string(),
+                              merged.comparison.reference.size(), merged.comparison.reference_file));
     }
     for (const RunResult& run : part.runs) {
       if (!seen.insert(run.hash).second) continue;  // the same run in two shards

@@ -329,6 +329,43 @@ TEST(DataParallel, CtrlCStopsEveryRankAfterTheSameStepWithACheckpoint) {
   EXPECT_EQ(training["world_size"], 2);
 }
 
+// The processes whose parent is `parent`, from /proc/*/stat.
+int count_children(pid_t parent) {
+  int count = 0;
+  for (const auto& entry : fs::directory_iterator("/proc")) {
+    std::ifstream stat(entry.path() / "stat");
+    std::string text;
+    if (!std::getline(stat, text)) continue;
+    const auto close = text.rfind(')');  // the command name may hold spaces
+    if (close == std::string::npos) continue;
+    std::istringstream fields(text.substr(close + 2));
+    char state = 0;
+    pid_t ppid = 0;
+    if (fields >> state >> ppid && ppid == parent) ++count;
+  }
+  return count;
+}
+
+// Ctrl-C as the workers start (still loading, or waiting in the rendezvous,
+// before the trainer handles interrupts) ends them by the signal itself; the
+// launcher used to report that as a failure ("rank 0 of 2 was killed by
+// signal 2", exit 1). It passed the interrupt on, so it is one: exit 130.
+TEST(DataParallel, CtrlCWhileTheWorkersStartIsAnInterruptNotAFailure) {
+  const test::ScratchDir scratch;
+  const pid_t launcher = test::spawn_piade(
+      with(with({"train"}, kRun), {"--batch-size", "2", "--nproc", "2", "--out", (scratch / "run").string()}),
+      scratch / "train.log");
+  ASSERT_GT(launcher, 0);
+  const bool started =
+      test::wait_until([&] { return count_children(launcher) == 2; }, std::chrono::seconds(60));
+  ASSERT_EQ(::kill(launcher, SIGINT), 0);
+  const int status = test::wait_for(launcher);
+  const std::string output = test::read_text(scratch / "train.log");
+  ASSERT_TRUE(started) << output;
+  EXPECT_EQ(status, 130) << output;
+  EXPECT_EQ(output.find("killed by signal"), std::string::npos) << output;
+}
+
 // --resume goes by the global order, so a run goes on with another number of
 // processes; the checkpoint records the one that wrote it.
 TEST(DataParallel, ARunResumesWithAnotherNumberOfProcesses) {

@@ -57,7 +57,13 @@ constexpr int kMaxLocalWorkers = 256;
 pid_t g_workers[kMaxLocalWorkers];
 std::atomic<int> g_worker_count{0};
 
+// Set when the launcher passed on a stop signal: a worker that it ended
+// (one still loading or in the rendezvous, before the trainer handles
+// interrupts) was interrupted, not failed.
+volatile sig_atomic_t g_stop_forwarded = 0;
+
 extern "C" void forward_to_workers(int signal) {
+  if (signal != SIGKILL) g_stop_forwarded = 1;
   for (int i = 0; i < g_worker_count; ++i)
     if (g_workers[i] > 0) ::kill(g_workers[i], signal);
 }
@@ -124,6 +130,7 @@ int run_local_workers(int nproc, std::chrono::seconds grace) {
   for (int signal : signals) sigaddset(&stop_signals, signal);
   ::pthread_sigmask(SIG_BLOCK, &stop_signals, &launcher_mask);
   g_worker_count = 0;
+  g_stop_forwarded = 0;
   for (int rank = 0; rank < nproc; ++rank) {
     const pid_t pid = ::fork();
     if (pid == 0) {
@@ -183,7 +190,10 @@ int run_local_workers(int nproc, std::chrono::seconds grace) {
     g_workers[rank] = 0;
     --running;
     const bool ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
-    if (WIFEXITED(status) && WEXITSTATUS(status) == 130) {
+    const bool ended_by_forwarded_stop =
+        g_stop_forwarded && WIFSIGNALED(status) &&
+        (WTERMSIG(status) == SIGINT || WTERMSIG(status) == SIGTERM || WTERMSIG(status) == SIGHUP);
+    if ((WIFEXITED(status) && WEXITSTATUS(status) == 130) || ended_by_forwarded_stop) {
       interrupted = true;
     } else if (!ok && first_failed < 0) {
       first_failed = rank;
